@@ -1,0 +1,31 @@
+"""Exceptions raised by pglite_testcase."""
+
+from __future__ import annotations
+
+
+class PGliteTestCaseError(Exception):
+    """Base class of every error this library raises."""
+
+
+class ConfigurationError(PGliteTestCaseError):
+    """A test class attribute or environment variable has a value that is not accepted."""
+
+    @classmethod
+    def for_attribute(cls, owner: type, attribute: str, given: object, accepted: str) -> ConfigurationError:
+        return cls(f"{owner.__qualname__}.{attribute} = {given!r} is not accepted: expected {accepted}.")
+
+
+class NodeNotFoundError(PGliteTestCaseError):
+    """No usable Node.js was found to run PGlite."""
+
+
+class CacheInstallError(PGliteTestCaseError):
+    """The PGlite npm packages could not be installed into the cache."""
+
+
+class PGliteStartError(PGliteTestCaseError):
+    """The PGlite process did not start, or stopped."""
+
+
+class SchemaBuildError(PGliteTestCaseError):
+    """Building a test class's schema (create_all or Alembic migrations) failed."""

@@ -1,0 +1,149 @@
+"""Per-test isolation, shared by the sync and async test cases.
+
+Each test runs inside one outer transaction on the class's connection,
+rolled back when the test ends. Code under test reaches the database through
+objects that join that transaction:
+
+- sessions bound to the test connection with
+  ``join_transaction_mode="create_savepoint"`` (SQLAlchemy's "joining a
+  Session into an external transaction" recipe), and
+- an engine whose connections are the test connection itself, with the
+  transaction calls its dialect makes turned into savepoint calls: ``begin``
+  becomes ``SAVEPOINT``, ``commit`` ``RELEASE SAVEPOINT``, ``rollback``
+  ``ROLLBACK TO SAVEPOINT``, and ``close`` leaves the connection open.
+
+The savepoint dialect works at the level of the DBAPI connection SQLAlchemy
+holds, which offers the same blocking interface in sync and asyncio engines
+(the asyncio adapters run inside SQLAlchemy's greenlet), so one
+implementation serves both.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine.interfaces import Dialect
+
+from .errors import PGliteTestCaseError
+
+RESET_SEQUENCES_SQL = (
+    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false) "
+    "FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+)
+
+_savepoint_names = (f"pglite_testcase_{n}" for n in itertools.count(1))
+
+
+def reset_sequences(connection: Connection) -> None:
+    """Restart every sequence (sequences are not rolled back with a transaction)."""
+    connection.exec_driver_sql(RESET_SEQUENCES_SQL).close()
+
+
+class TestTransactionJoin:
+    """Hands the current test's DBAPI connection to an engine, as savepoints.
+
+    ``generation`` changes whenever a test starts or ends, so a connection
+    left open by one test (and closed later by the garbage collector) never
+    touches the next test's transaction.
+    """
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._dbapi_connection: Any = None
+
+    def begin_test(self, dbapi_connection: Any) -> None:
+        self.generation += 1
+        self._dbapi_connection = dbapi_connection
+
+    def end_test(self) -> None:
+        self.generation += 1
+        self._dbapi_connection = None
+
+    def current_connection(self) -> Any:
+        if self._dbapi_connection is None:
+            raise PGliteTestCaseError(
+                "self.engine can be used only while a test runs (between setUp and tearDown); "
+                "it hands out the test's own connection."
+            )
+        return self._dbapi_connection
+
+    def install(self, dialect: Dialect) -> None:
+        """Turn ``dialect``'s transaction calls into savepoint calls on the test connection."""
+        dialect.do_begin = self._begin  # type: ignore[method-assign]
+        dialect.do_commit = self._commit  # type: ignore[method-assign]
+        dialect.do_rollback = self._rollback  # type: ignore[method-assign]
+        dialect.do_close = self._close  # type: ignore[method-assign]
+
+    def _execute(self, pooled: Any, sql: str) -> None:
+        cursor = pooled.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def _info(pooled: Any) -> dict[str, Any]:
+        try:
+            info: dict[str, Any] = pooled.info
+        except NotImplementedError:  # the ad-hoc proxy SQLAlchemy uses on an engine's first connect
+            info = pooled._connection_record.info
+        return info
+
+    def _begin(self, pooled: Any) -> None:
+        name = next(_savepoint_names)
+        self._execute(pooled, f"SAVEPOINT {name}")
+        self._info(pooled)["pglite_testcase_savepoint"] = (self.generation, name)
+
+    def _take_savepoint(self, pooled: Any) -> str | None:
+        generation, name = self._info(pooled).pop("pglite_testcase_savepoint", (None, None))
+        return name if generation == self.generation else None
+
+    def _commit(self, pooled: Any) -> None:
+        name = self._take_savepoint(pooled)
+        if name is not None:
+            self._execute(pooled, f"RELEASE SAVEPOINT {name}")
+
+    def _rollback(self, pooled: Any) -> None:
+        name = self._take_savepoint(pooled)
+        if name is not None:
+            self._execute(pooled, f"ROLLBACK TO SAVEPOINT {name}")
+            self._execute(pooled, f"RELEASE SAVEPOINT {name}")
+
+    def _close(self, dbapi_connection: Any) -> None:
+        return None  # the test connection belongs to the test case
+
+
+def joined_engine_options(join: TestTransactionJoin) -> dict[str, Any]:
+    """``create_engine`` options for an engine whose connections join the test's transaction."""
+    from sqlalchemy.pool import NullPool
+
+    return {"poolclass": NullPool, "creator": join.current_connection}
+
+
+def install_join(engine: Engine, join: TestTransactionJoin) -> Engine:
+    join.install(engine.dialect)
+    return engine
+
+
+class CommitWatch:
+    """Notices a test committing its outer transaction (``self.connection.commit()``)."""
+
+    def __init__(self) -> None:
+        self.committed = False
+
+    def __call__(self, connection: Connection) -> None:
+        self.committed = True
+
+    def take(self) -> bool:
+        committed, self.committed = self.committed, False
+        return committed
+
+
+OUTER_COMMIT_MESSAGE = (
+    "{test} committed the test's outer transaction (self.connection.commit()), so its writes "
+    "were kept. pglite_testcase rebuilt the schema so that later tests start clean. Commit through "
+    "self.session, self.sessionmaker() or self.engine instead: their commits stay inside the test's "
+    "transaction."
+)

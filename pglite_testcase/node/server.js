@@ -1,0 +1,298 @@
+// PGlite behind a PostgreSQL wire-protocol socket, started by pglite_testcase.
+//
+// PGlite has a single backend session. This server shares it between clients
+// the way a test suite needs:
+// - clients take turns message batch by message batch while no transaction is
+//   open; once a client opens a transaction it owns the session until the
+//   transaction ends, and everyone else waits;
+// - a client that waits longer than `graceMs` gets a real PostgreSQL FATAL error
+//   that says what happened and what to use instead, and is disconnected
+//   (never an endless hang);
+// - SSLRequest / GSSENCRequest are answered 'N', so libpq's sslmode=prefer works;
+// - a client that disconnects inside its transaction has it rolled back; when
+//   the last client leaves, session state is reset (DISCARD ALL) so the next
+//   client starts from a fresh session, as on a real server;
+// - stdin is a control channel of JSON lines ({"id", "cmd": "dump", "path"}
+//   writes a data-directory tarball); end of stdin (the Python process is gone)
+//   stops the server, so no node process outlives its test run.
+'use strict';
+const fs = require('fs');
+const net = require('net');
+const readline = require('readline');
+const { PGlite } = require('@electric-sql/pglite');
+
+const config = JSON.parse(process.argv[2]);
+const SSL_REQUEST = 80877103;
+const GSSENC_REQUEST = 80877104;
+const CANCEL_REQUEST = 80877102;
+const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
+
+function emit(event) {
+  process.stdout.write(JSON.stringify(event) + '\n');
+}
+
+function fatal(sqlstate, message, hint) {
+  const fields = [['S', 'FATAL'], ['V', 'FATAL'], ['C', sqlstate], ['M', message]];
+  if (hint) fields.push(['H', hint]);
+  const body = Buffer.concat([
+    ...fields.map(([k, v]) => Buffer.concat([Buffer.from(k), Buffer.from(v, 'utf8'), Buffer.from([0])])),
+    Buffer.from([0]),
+  ]);
+  const head = Buffer.alloc(5);
+  head.write('E', 0);
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+const WAIT_HINT =
+  'PGlite serves one session: while a test runs, its transaction holds it. Reach the ' +
+  'database through the test case (self.engine, self.sessionmaker, self.session, ' +
+  'self.connection) instead of an engine or connection of your own.';
+
+class Client {
+  constructor(socket, server) {
+    this.socket = socket;
+    this.server = server;
+    this.buffer = Buffer.alloc(0);
+    this.started = false;
+    this.closed = false;
+    this.waitTimer = null;
+    this.prepared = new Set();
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.server.schedule(this);
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      this.server.leave(this);
+    });
+  }
+
+  // Whole protocol messages from the buffer; what needs no backend is answered here.
+  takeMessages() {
+    const parts = [];
+    for (;;) {
+      if (!this.started) {
+        if (this.buffer.length < 8) break;
+        const length = this.buffer.readInt32BE(0);
+        if (this.buffer.length < length) break;
+        const code = this.buffer.readInt32BE(4);
+        const message = this.buffer.subarray(0, length);
+        this.buffer = this.buffer.subarray(length);
+        if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+          this.socket.write('N');
+          continue;
+        }
+        if (code === CANCEL_REQUEST) {
+          // A statement runs to completion inside PGlite: there is nothing to cancel.
+          this.socket.end();
+          this.buffer = Buffer.alloc(0);
+          break;
+        }
+        this.started = true;
+        parts.push(message);
+        continue;
+      }
+      if (this.buffer.length < 5) break;
+      const length = this.buffer.readInt32BE(1) + 1;
+      if (this.buffer.length < length) break;
+      const message = this.buffer.subarray(0, length);
+      this.buffer = this.buffer.subarray(length);
+      this.trackPrepared(message);
+      parts.push(message);
+    }
+    return parts;
+  }
+
+  // Named prepared statements live in the shared session: remember them, so that
+  // they can be deallocated when this client leaves and another reuses the name.
+  trackPrepared(message) {
+    const type = String.fromCharCode(message[0]);
+    if (type === 'P') {
+      const name = message.toString('utf8', 5, message.indexOf(0, 5));
+      if (name) this.prepared.add(name);
+    } else if (type === 'C' && message[5] === 0x53) {
+      this.prepared.delete(message.toString('utf8', 6, message.indexOf(0, 6)));
+    }
+  }
+
+  hasWholeMessage() {
+    if (!this.started) return this.buffer.length >= 8 && this.buffer.length >= this.buffer.readInt32BE(0);
+    return this.buffer.length >= 5 && this.buffer.length >= this.buffer.readInt32BE(1) + 1;
+  }
+
+  refuse() {
+    this.waitTimer = null;
+    const waited = `waited ${config.graceMs} ms for another connection's transaction to end`;
+    const message = this.started
+      ? `pglite_testcase: this statement ${waited}; the connection was closed`
+      : `pglite_testcase: this connection ${waited} and was refused`;
+    this.socket.end(fatal('55P03', message, WAIT_HINT));
+    this.buffer = Buffer.alloc(0);
+    this.closed = true;
+    this.server.leave(this);
+  }
+}
+
+class Server {
+  constructor(db, sessionSettings) {
+    this.db = db;
+    this.sessionSettings = sessionSettings;
+    this.clients = new Set();
+    this.owner = null; // the client whose transaction is open
+    this.ready = new Set(); // clients with whole messages waiting to run
+    this.running = false;
+    this.idle = Promise.resolve();
+    this.resolveIdle = null;
+  }
+
+  accept(socket) {
+    this.clients.add(new Client(socket, this));
+  }
+
+  schedule(client) {
+    if (client.closed || !client.hasWholeMessage()) return;
+    this.ready.add(client);
+    this.startWaitTimers();
+    this.pump();
+  }
+
+  // Run ready clients one batch at a time, the transaction owner first.
+  async pump() {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (;;) {
+        const client = this.nextRunnable();
+        if (!client) break;
+        this.ready.delete(client);
+        if (client.waitTimer) clearTimeout(client.waitTimer);
+        client.waitTimer = null;
+        const parts = client.takeMessages();
+        if (parts.length === 0 || client.closed) continue;
+        const reply = await this.db.execProtocolRaw(Buffer.concat(parts), { syncToFs: false });
+        if (reply.length && !client.socket.destroyed) client.socket.write(reply);
+        this.owner = this.db.isInTransaction() ? client : null;
+        if (client.hasWholeMessage()) this.ready.add(client);
+        this.startWaitTimers();
+      }
+    } catch (err) {
+      process.stderr.write(`pglite_testcase server error: ${err && err.stack ? err.stack : err}\n`);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  startWaitTimers() {
+    if (this.owner === null) return;
+    for (const client of this.ready) {
+      if (client !== this.owner && client.waitTimer === null) {
+        client.waitTimer = setTimeout(() => client.refuse(), config.graceMs);
+      }
+    }
+  }
+
+  nextRunnable() {
+    if (this.owner !== null) return this.ready.has(this.owner) ? this.owner : null;
+    for (const client of this.ready) return client;
+    return null;
+  }
+
+  leave(client) {
+    if (!this.clients.delete(client)) return;
+    this.ready.delete(client);
+    if (client.waitTimer) clearTimeout(client.waitTimer);
+    this.idle = this.idle.then(() => this.cleanUpAfter(client)).catch((err) => {
+      process.stderr.write(`pglite_testcase reset error: ${err && err.stack ? err.stack : err}\n`);
+    });
+  }
+
+  async cleanUpAfter(client) {
+    while (this.running) await new Promise((resolve) => setImmediate(resolve));
+    this.running = true;
+    try {
+      if (this.owner === client) {
+        // Finish any half-sent extended-protocol exchange, then end its transaction.
+        await this.db.execProtocolRaw(SYNC, { syncToFs: false });
+        if (this.db.isInTransaction()) await this.db.exec('ROLLBACK');
+        this.owner = null;
+      }
+      for (const name of client.prepared) {
+        await this.db.exec(`DEALLOCATE "${name.replace(/"/g, '""')}"`).catch(() => {});
+      }
+      if (this.clients.size === 0) {
+        await this.db.exec('DISCARD ALL');
+        // DISCARD ALL returns to the boot values; PGlite sets some per session (search_path).
+        for (const { name, setting } of this.sessionSettings) {
+          await this.db.query('SELECT set_config($1, $2, false)', [name, setting]);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+    this.pump();
+  }
+}
+
+async function main() {
+  const extensions = {};
+  for (const [name, spec] of Object.entries(config.extensions || {})) {
+    extensions[name] = require(spec.module)[spec.export];
+  }
+  const options = { extensions };
+  if (config.loadDataDir) options.loadDataDir = new Blob([fs.readFileSync(config.loadDataDir)]);
+  const db = new PGlite(options);
+  await db.waitReady;
+  const { rows: sessionSettings } = await db.query(
+    "SELECT name, setting FROM pg_settings WHERE source = 'session'"
+  );
+  const server = new Server(db, sessionSettings);
+  const listener = net.createServer((socket) => server.accept(socket));
+  await new Promise((resolve, reject) => {
+    listener.once('error', reject);
+    if (config.socketPath) listener.listen(config.socketPath, resolve);
+    else listener.listen(0, '127.0.0.1', resolve);
+  });
+  const bound = listener.address();
+  emit({ event: 'ready', port: bound && typeof bound === 'object' ? bound.port : null });
+
+  let stopping = false;
+  async function stop() {
+    if (stopping) return;
+    stopping = true;
+    listener.close();
+    for (const client of server.clients) client.socket.destroy();
+    setTimeout(() => process.exit(0), 2000).unref();
+    try {
+      await db.close();
+    } finally {
+      process.exit(0);
+    }
+  }
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  const commands = readline.createInterface({ input: process.stdin });
+  commands.on('line', async (line) => {
+    const request = JSON.parse(line);
+    try {
+      if (request.cmd !== 'dump') throw new Error(`unknown command ${request.cmd}`);
+      await server.idle;
+      const blob = await db.dumpDataDir(request.compression || 'none');
+      const tmp = `${request.path}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, Buffer.from(await blob.arrayBuffer()));
+      fs.renameSync(tmp, request.path);
+      emit({ id: request.id, ok: true });
+    } catch (err) {
+      emit({ id: request.id, ok: false, error: String(err && err.message ? err.message : err) });
+    }
+  });
+  commands.on('close', stop);
+}
+
+main().catch((err) => {
+  process.stderr.write(`PGlite failed to start: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,204 @@
+"""One PGlite server process: the only module that knows py-pglite's quirks.
+
+``PGliteProcess`` is py-pglite's ``PGliteManager`` with the parts that do not
+suit a test library replaced. Each override says which behaviour it removes:
+
+- ``_setup_work_dir``: py-pglite writes its own ``package.json`` and
+  ``pglite_manager.js`` into the work dir (and a reused work dir keeps the
+  first run's socket path). Here every process gets a fresh private (0700)
+  directory holding only its socket and log, removed on stop.
+- ``_install_dependencies``: py-pglite runs ``npm install`` at every start
+  without a fixed work dir. Here the packages come from the shared cache
+  (``node_packages``), installed once.
+- ``_kill_existing_processes`` / ``_kill_all_pglite_processes``: py-pglite
+  kills other processes running ``pglite_manager.js`` (other test runs
+  included). Here a process only ever stops the node process it started.
+- ``start``: py-pglite chdirs the whole interpreter into the work dir and
+  polls for the socket every 0.5 s. Here node runs in its own directory and
+  says when it accepts connections; the wait is as long as the start.
+- ``stop``: py-pglite leaves node's stdout pipe open (a ResourceWarning).
+  Here node is stopped by closing its stdin, with py-pglite's SIGTERM/SIGKILL
+  escalation as the fallback, and every pipe is closed.
+
+The server script itself (``node/server.js``) replaces ``pglite-socket``; see
+its header for why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from py_pglite import PGliteConfig, PGliteManager
+
+from .errors import PGliteStartError
+from .node_packages import SERVER_SCRIPT, NodeRuntime
+
+log = logging.getLogger("pglite_testcase")
+
+# PGlite is a large WebAssembly module. V8's optimising tier compiles it in
+# the background for ~0.3 s after start, competing for this machine's cores,
+# and buys little: a round trip is dominated by the socket, not by Postgres.
+NODE_FLAGS = ("--liftoff-only",)
+USER = PASSWORD = DATABASE = "postgres"
+
+# PGliteManager adds a stdout handler to this logger unless it has one.
+logging.getLogger("py_pglite.manager").addHandler(logging.NullHandler())
+
+
+class PGliteProcess(PGliteManager):
+    """A node process serving one PGlite database on a private socket."""
+
+    def __init__(
+        self,
+        runtime: NodeRuntime,
+        node_modules: Path,
+        *,
+        load_data_dir: Path | None = None,
+        use_tcp: bool = False,
+        grace_seconds: float = 2.0,
+        timeout: int = 60,
+    ) -> None:
+        self.private_dir = Path(tempfile.mkdtemp(prefix="pglite-testcase-"))  # mkdtemp: mode 0700
+        config = PGliteConfig(
+            timeout=timeout,
+            log_level="WARNING",
+            socket_path=str(self.private_dir / ".s.PGSQL.5432"),
+            work_dir=self.private_dir,
+            auto_install_deps=False,
+            use_tcp=use_tcp,
+        )
+        super().__init__(config)
+        self.runtime = runtime
+        self.node_modules = node_modules
+        self.load_data_dir = load_data_dir
+        self.grace_seconds = grace_seconds
+        self.log_path = self.private_dir / "pglite.log"
+        self._stdout_buffer = b""
+        self._next_request = 1
+
+    # -- py-pglite behaviour replaced -------------------------------------------------
+
+    def _setup_work_dir(self) -> Path:
+        return self.private_dir
+
+    def _install_dependencies(self, work_dir: Path) -> None:
+        return None
+
+    def _kill_existing_processes(self) -> None:
+        return None
+
+    def _kill_all_pglite_processes(self) -> None:
+        return None
+
+    def start(self) -> None:
+        if self.process is not None:
+            return
+        self.work_dir = self._setup_work_dir()
+        settings = {
+            "socketPath": None if self.config.use_tcp else self.config.socket_path,
+            "graceMs": int(self.grace_seconds * 1000),
+            "loadDataDir": str(self.load_data_dir) if self.load_data_dir else None,
+        }
+        env = {**os.environ, "NODE_PATH": str(self.node_modules)}
+        env.pop("NODE_OPTIONS", None)
+        with open(self.log_path, "wb") as log_file:
+            self.process = subprocess.Popen(
+                [self.runtime.node, *NODE_FLAGS, str(SERVER_SCRIPT), json.dumps(settings)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                cwd=self.private_dir,
+                env=env,
+                start_new_session=True,  # a Ctrl-C reaches Python, which stops node in order
+            )
+        try:
+            ready = self._read_event(timeout=self.config.timeout)
+        except BaseException:
+            self.stop()
+            raise
+        if self.config.use_tcp:
+            self.config.tcp_port = int(ready["port"])
+        log.debug("PGlite started (pid %s) on %s", self.process.pid, self.endpoint)
+
+    def stop(self) -> None:
+        process = self.process
+        if process is not None:
+            try:
+                if process.stdin is not None:
+                    process.stdin.close()  # node stops when its stdin ends
+                process.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                super().stop()  # SIGTERM to the process group, then SIGKILL
+            finally:
+                if process.stdout is not None:
+                    process.stdout.close()
+                self.process = None
+        shutil.rmtree(self.private_dir, ignore_errors=True)
+
+    # -- what this library adds ------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        if self.config.use_tcp:
+            return f"127.0.0.1:{self.config.tcp_port}"
+        return self.config.socket_path
+
+    def dump_data_dir(self, path: Path, timeout: float = 120.0) -> None:
+        """Write PGlite's data directory as a tarball (loadable with ``load_data_dir``)."""
+        response = self._request({"cmd": "dump", "path": str(path)}, timeout=timeout)
+        if not response.get("ok"):
+            raise OSError(f"PGlite could not write its data directory to {path}: {response.get('error')}")
+
+    def output_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def _request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self.process is None or self.process.stdin is None:
+            raise PGliteStartError("PGlite is not running.")
+        request = {**request, "id": self._next_request}
+        self._next_request += 1
+        self.process.stdin.write((json.dumps(request) + "\n").encode())
+        self.process.stdin.flush()
+        while True:
+            event = self._read_event(timeout)
+            if event.get("id") == request["id"]:
+                return event
+
+    def _read_event(self, timeout: float) -> dict[str, Any]:
+        """The next JSON line node writes on stdout."""
+        assert self.process is not None and self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        stdout = self.process.stdout
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while b"\n" not in self._stdout_buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PGliteStartError(
+                        f"PGlite did not answer within {timeout:g} s. Its output:\n{self.output_tail()}"
+                    )
+                if not selector.select(remaining):
+                    continue
+                chunk = os.read(stdout.fileno(), 65536)
+                if not chunk:
+                    code = self.process.wait()
+                    raise PGliteStartError(
+                        f"PGlite exited (code {code}). Its output:\n{self.output_tail() or '(none)'}"
+                    )
+                self._stdout_buffer += chunk
+        line, self._stdout_buffer = self._stdout_buffer.split(b"\n", 1)
+        event: dict[str, Any] = json.loads(line)
+        return event

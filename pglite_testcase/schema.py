@@ -1,0 +1,184 @@
+"""Where a test class's schema comes from, and how it is built into a database.
+
+A schema source has a ``fingerprint``: a digest of everything that decides
+the resulting database (the DDL ``create_all`` would emit; the Alembic
+scripts and target revision). Two classes with the same fingerprint share a
+built schema without running DDL again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, MetaData, create_mock_engine
+from sqlalchemy.dialects import postgresql
+
+from .errors import SchemaBuildError
+
+
+class SchemaSource(Protocol):
+    fingerprint: str
+
+    def build(self, engine: Engine, url: str) -> None:
+        """Create the schema in the empty database ``engine`` points at (``url`` as a string)."""
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class EmptySchema:
+    fingerprint: str = "empty"
+
+    def build(self, engine: Engine, url: str) -> None:
+        return None
+
+    def describe(self) -> str:
+        return "an empty database"
+
+
+def metadata_ddl(metadata: MetaData) -> str:
+    """The DDL ``metadata.create_all`` emits for PostgreSQL, as text."""
+    statements: list[str] = []
+
+    def collect(sql: object, *multiparams: object, **params: object) -> None:
+        statements.append(str(sql.compile(dialect=engine.dialect)))  # type: ignore[attr-defined]
+
+    engine = create_mock_engine("postgresql+psycopg://", collect)
+    metadata.create_all(engine, checkfirst=False)
+    return ";\n".join(statements)
+
+
+@dataclass(frozen=True)
+class MetadataSchema:
+    metadata: MetaData
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(metadata_ddl(self.metadata).encode()).hexdigest()[:24]
+        object.__setattr__(self, "fingerprint", f"metadata-{digest}")
+
+    def build(self, engine: Engine, url: str) -> None:
+        with engine.begin() as connection:
+            self.metadata.create_all(connection)
+
+    def describe(self) -> str:
+        return f"metadata.create_all of {len(self.metadata.tables)} tables"
+
+
+_MIGRATION_LOGGER = "alembic.runtime.migration"
+
+
+class _StepRecorder(logging.Handler):
+    """Remembers the last "Running upgrade a -> b" step Alembic announced."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.last_step: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Running "):
+            self.last_step = message[len("Running ") :]
+
+
+@contextmanager
+def _recording_steps() -> Iterator[_StepRecorder]:
+    logger = logging.getLogger(_MIGRATION_LOGGER)
+    recorder = _StepRecorder()
+    previous_level = logger.level
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    logger.addHandler(recorder)
+    try:
+        yield recorder
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(previous_level)
+
+
+@dataclass(frozen=True)
+class AlembicSchema:
+    config: Config
+    revision: str
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        script = ScriptDirectory.from_config(self.config)
+        digest = hashlib.sha256(self.revision.encode())
+        root = Path(script.dir)
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".sql", ".mako"}:
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+        object.__setattr__(self, "fingerprint", f"alembic-{digest.hexdigest()[:24]}")
+
+    def build(self, engine: Engine, url: str) -> None:
+        """``alembic upgrade <revision>`` through the project's own ``env.py``.
+
+        ``sqlalchemy.url`` is set to the test database and an open connection
+        is offered as ``config.attributes["connection"]`` (Alembic's cookbook
+        recipe). The connection is left outside any transaction, so an
+        ``env.py`` that ignores it and connects on its own is not blocked.
+        """
+        config = self.config
+        previous_url = config.get_main_option("sqlalchemy.url")
+        previous_connection = config.attributes.get("connection")
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        try:
+            with engine.connect() as connection, _recording_steps() as steps:
+                config.attributes["connection"] = connection
+                try:
+                    command.upgrade(config, self.revision)
+                    if connection.in_transaction():
+                        connection.commit()
+                except Exception as exc:
+                    step = f" while running {steps.last_step}" if steps.last_step else ""
+                    raise SchemaBuildError(
+                        f"Alembic upgrade to {self.revision!r} failed{step}: {type(exc).__name__}: {exc}"
+                    ) from exc
+        finally:
+            if previous_connection is None:
+                config.attributes.pop("connection", None)
+            else:
+                config.attributes["connection"] = previous_connection
+            if previous_url is None:
+                config.remove_main_option("sqlalchemy.url")
+            else:
+                config.set_main_option("sqlalchemy.url", previous_url.replace("%", "%%"))
+
+    def describe(self) -> str:
+        return f"Alembic migrations in {self.config.get_main_option('script_location')} up to {self.revision!r}"
+
+
+# Drops everything a schema build may have created, keeping PGlite's own setup.
+RESET_DATABASE_SQL = """
+DO $$
+DECLARE name text;
+BEGIN
+  FOR name IN
+    SELECT nspname FROM pg_namespace
+    WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+      AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+  LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', name);
+  END LOOP;
+  FOR name IN SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' LOOP
+    EXECUTE format('DROP EXTENSION %I CASCADE', name);
+  END LOOP;
+  CREATE SCHEMA public;
+END
+$$
+"""
+
+
+def reset_database(connection: Connection) -> None:
+    connection.exec_driver_sql(RESET_DATABASE_SQL)

@@ -1,0 +1,96 @@
+"""A test class's attributes, checked once in ``setUpClass``.
+
+Every bad value is refused with one message naming the class, the attribute,
+the value given and what is accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+from .errors import ConfigurationError
+from .schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
+
+
+@dataclass(frozen=True)
+class ClassSettings:
+    schema: SchemaSource
+    reset_sequences: bool
+    pglite_isolated: bool
+
+
+def _flag(owner: type, name: str) -> bool:
+    value = getattr(owner, name)
+    if not isinstance(value, bool):
+        raise ConfigurationError.for_attribute(owner, name, value, "True or False")
+    return value
+
+
+def _metadata(owner: type) -> MetaData | None:
+    value = owner.metadata  # type: ignore[attr-defined]
+    if value is None or isinstance(value, MetaData):
+        return value
+    if isinstance(value, type) and issubclass(value, DeclarativeBase):
+        return value.metadata
+    declared = getattr(value, "metadata", None)
+    if isinstance(value, type) and isinstance(declared, MetaData):  # declarative_base() classes
+        return declared
+    raise ConfigurationError.for_attribute(
+        owner, "metadata", value, "a sqlalchemy.MetaData, a DeclarativeBase subclass, or None"
+    )
+
+
+def _alembic_config(owner: type) -> Config | None:
+    value = owner.alembic_config  # type: ignore[attr-defined]
+    if value is None or isinstance(value, Config):
+        return value
+    if isinstance(value, (str, PathLike)):
+        path = Path(value)
+        if not path.is_file():
+            raise ConfigurationError.for_attribute(
+                owner, "alembic_config", value,
+                f"the path of an existing alembic.ini (no file at {path.resolve()}), or an alembic.config.Config",
+            )
+        return Config(str(path))
+    raise ConfigurationError.for_attribute(
+        owner, "alembic_config", value, "a path to alembic.ini (str or pathlib.Path), an alembic.config.Config, or None"
+    )
+
+
+def read_class_settings(owner: type) -> ClassSettings:
+    metadata = _metadata(owner)
+    alembic_config = _alembic_config(owner)
+    revision = owner.alembic_revision  # type: ignore[attr-defined]
+    if not isinstance(revision, str) or not revision:
+        raise ConfigurationError.for_attribute(
+            owner, "alembic_revision", revision, "a revision identifier string such as 'head'"
+        )
+    if metadata is not None and alembic_config is not None:
+        raise ConfigurationError(
+            f"{owner.__qualname__} sets both metadata and alembic_config; set one: metadata to "
+            f"build the schema with create_all, alembic_config to build it with the migrations."
+        )
+    schema: SchemaSource
+    if alembic_config is not None:
+        try:
+            schema = AlembicSchema(alembic_config, revision)
+        except Exception as exc:
+            raise ConfigurationError.for_attribute(
+                owner, "alembic_config", owner.alembic_config,  # type: ignore[attr-defined]
+                f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
+            ) from exc
+    elif metadata is not None:
+        schema = MetadataSchema(metadata)
+    else:
+        schema = EmptySchema()
+    return ClassSettings(
+        schema=schema,
+        reset_sequences=_flag(owner, "reset_sequences"),
+        pglite_isolated=_flag(owner, "pglite_isolated"),
+    )

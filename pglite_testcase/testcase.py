@@ -1,0 +1,203 @@
+"""The public test case classes for synchronous code."""
+
+from __future__ import annotations
+
+import unittest
+import weakref
+from typing import Any, ClassVar
+
+from alembic.config import Config
+from sqlalchemy import URL, Connection, Engine, RootTransaction, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from .database import PGliteDatabase, shared_database
+from .isolation import (
+    OUTER_COMMIT_MESSAGE,
+    CommitWatch,
+    TestTransactionJoin,
+    joined_engine_options,
+    reset_sequences,
+)
+from .schema import reset_database
+from .settings import ClassSettings, read_class_settings
+
+
+class _TrackingSessionmaker(sessionmaker[Session]):
+    """A sessionmaker that remembers its sessions, so the test can close them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+
+    def __call__(self, **local_kw: Any) -> Session:
+        session = super().__call__(**local_kw)
+        self.sessions.add(session)
+        return session
+
+
+class PGliteDatabaseMixin:
+    """What the sync and async mixins share: class attributes and the database's life per class."""
+
+    metadata: ClassVar[Any] = None
+    alembic_config: ClassVar[str | Config | None] = None
+    alembic_revision: ClassVar[str] = "head"
+    reset_sequences: ClassVar[bool] = False
+    pglite_isolated: ClassVar[bool] = False
+
+    database_url: ClassVar[str]
+    """SQLAlchemy URL (psycopg driver, password included) of the running test database."""
+    database: ClassVar[PGliteDatabase]
+    connect_args: ClassVar[dict[str, Any]]
+    """What an engine of your own must pass: ``create_engine(url, connect_args=cls.connect_args)``."""
+    db_host: ClassVar[str | None]
+    """Host name, or for a Unix socket its directory."""
+    db_port: ClassVar[int | None]
+    db_user: ClassVar[str]
+    db_password: ClassVar[str]
+    db_name: ClassVar[str]
+
+    _pglite_settings: ClassVar[ClassSettings]
+    _pglite_owns_database: ClassVar[bool]
+
+    @classmethod
+    def _start_database(cls) -> None:
+        cls._pglite_settings = read_class_settings(cls)
+        if cls._pglite_settings.pglite_isolated:
+            cls.database = PGliteDatabase.start()
+            cls._pglite_owns_database = True
+        else:
+            cls.database = shared_database()
+            cls._pglite_owns_database = False
+        try:
+            cls.database.ensure_schema(cls._pglite_settings.schema)
+        except BaseException:
+            cls._stop_database()
+            raise
+        url: URL = cls.database.url
+        cls.database_url = url.render_as_string(hide_password=False)
+        cls.connect_args = cls.database.connect_args
+        cls.db_host = url.host or str(url.query.get("host"))
+        cls.db_port = url.port
+        cls.db_user = url.username or ""
+        cls.db_password = url.password or ""
+        cls.db_name = url.database or ""
+
+    @classmethod
+    def _stop_database(cls) -> None:
+        if cls.__dict__.get("_pglite_owns_database"):
+            cls.database.stop()
+        for name in ("database", "_pglite_owns_database"):
+            if name in cls.__dict__:
+                delattr(cls, name)
+
+    @classmethod
+    def _rebuild_schema(cls) -> None:
+        """Start the schema afresh after a test's writes escaped its transaction."""
+        engine = cls.database.create_engine()
+        try:
+            with engine.begin() as connection:
+                reset_database(connection)
+        finally:
+            engine.dispose()
+        cls.database.schema_fingerprint = "unknown"
+        cls.database.ensure_schema(cls._pglite_settings.schema)
+
+
+class PGliteMixin(PGliteDatabaseMixin):
+    """Mix into a ``unittest.TestCase``: PGlite, a schema, and a rolled-back transaction per test.
+
+    Per test: ``self.connection`` (in the test's outer transaction),
+    ``self.session`` and ``self.sessionmaker`` (sessions that join it with
+    savepoints), and ``self.engine`` (an engine whose connections are the
+    test's, commits becoming savepoint releases).
+    """
+
+    connection: Connection
+    session: Session
+    sessionmaker: sessionmaker[Session]
+    engine: Engine
+
+    _pglite_class_engine: ClassVar[Engine]
+    _pglite_join: ClassVar[TestTransactionJoin]
+    _pglite_joined_engine: ClassVar[Engine]
+    _pglite_commit_watch: ClassVar[CommitWatch]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()  # type: ignore[misc]
+        try:
+            cls._start_database()
+            # One connection serves the class's tests, one test at a time.
+            cls._pglite_class_engine = cls.database.create_engine(pool_size=1, max_overflow=0, pool_timeout=5)
+            cls._pglite_commit_watch = CommitWatch()
+            event.listen(cls._pglite_class_engine, "commit", cls._pglite_commit_watch)
+            cls._pglite_join = TestTransactionJoin()
+            cls._pglite_joined_engine = create_engine(
+                cls.database.url, **joined_engine_options(cls._pglite_join)
+            )
+            cls._pglite_join.install(cls._pglite_joined_engine.dialect)
+        except BaseException:
+            cls._dispose_class_engines()
+            cls._stop_database()
+            super().tearDownClass()  # type: ignore[misc]
+            raise
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        try:
+            cls._dispose_class_engines()
+            cls._stop_database()
+        finally:
+            super().tearDownClass()  # type: ignore[misc]
+
+    @classmethod
+    def _dispose_class_engines(cls) -> None:
+        for name in ("_pglite_joined_engine", "_pglite_class_engine"):
+            engine = cls.__dict__.get(name)
+            if engine is not None:
+                engine.dispose()
+                delattr(cls, name)
+
+    def setUp(self) -> None:
+        super().setUp()  # type: ignore[misc]
+        cls = type(self)
+        self.connection = cls._pglite_class_engine.connect()
+        try:
+            self._pglite_transaction: RootTransaction = self.connection.begin()
+            if cls._pglite_settings.reset_sequences:
+                reset_sequences(self.connection)
+            cls._pglite_join.begin_test(self.connection.connection.dbapi_connection)
+            self.engine = cls._pglite_joined_engine
+            self.sessionmaker = _TrackingSessionmaker(bind=self.connection, join_transaction_mode="create_savepoint")
+            self.session = self.sessionmaker()
+        except BaseException:
+            self._end_test_transaction()
+            super().tearDown()  # type: ignore[misc]
+            raise
+
+    def tearDown(self) -> None:
+        try:
+            self._end_test_transaction()
+            if type(self)._pglite_commit_watch.take():
+                type(self)._rebuild_schema()
+                self.fail(OUTER_COMMIT_MESSAGE.format(test=self.id()))
+        finally:
+            super().tearDown()  # type: ignore[misc]
+
+    def _end_test_transaction(self) -> None:
+        type(self)._pglite_join.end_test()
+        maker = self.__dict__.get("sessionmaker")
+        if maker is not None:
+            for session in list(maker.sessions):
+                session.close()
+        transaction = self.__dict__.get("_pglite_transaction")
+        if transaction is not None and transaction.is_active:
+            transaction.rollback()
+        self.connection.close()
+
+
+class PGliteTestCase(PGliteMixin, unittest.TestCase):
+    """A ``unittest.TestCase`` with PGlite, a schema, and a rolled-back transaction per test."""
+
+
+__all__ = ["PGliteMixin", "PGliteTestCase"]
