@@ -29,7 +29,7 @@ from sqlalchemy.engine.interfaces import Dialect
 from .errors import PGliteTestCaseError
 
 RESET_SEQUENCES_SQL = (
-    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false) "
+    "SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename), start_value, false) "
     "FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
 )
 

@@ -9,9 +9,6 @@ built schema without running DDL again.
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -74,35 +71,24 @@ class MetadataSchema:
         return f"metadata.create_all of {len(self.metadata.tables)} tables"
 
 
-_MIGRATION_LOGGER = "alembic.runtime.migration"
+def failed_revision(exc: BaseException) -> str | None:
+    """The migration script an exception came from, read off its traceback.
 
-
-class _StepRecorder(logging.Handler):
-    """Remembers the last "Running upgrade a -> b" step Alembic announced."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.last_step: str | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("Running "):
-            self.last_step = message[len("Running ") :]
-
-
-@contextmanager
-def _recording_steps() -> Iterator[_StepRecorder]:
-    logger = logging.getLogger(_MIGRATION_LOGGER)
-    recorder = _StepRecorder()
-    previous_level = logger.level
-    if not logger.isEnabledFor(logging.INFO):
-        logger.setLevel(logging.INFO)
-    logger.addHandler(recorder)
-    try:
-        yield recorder
-    finally:
-        logger.removeHandler(recorder)
-        logger.setLevel(previous_level)
+    (Alembic's own "Running upgrade a -> b" log lines are not reliable for this:
+    a typical env.py calls logging.config.fileConfig, which resets the loggers.)
+    """
+    found: str | None = None
+    traceback = exc.__traceback__
+    while traceback is not None:
+        module_globals = traceback.tb_frame.f_globals
+        if "revision" in module_globals and "down_revision" in module_globals:
+            down = module_globals["down_revision"]
+            found = (
+                f"revision {module_globals['revision']!r} (down_revision {down!r}, "
+                f"{Path(traceback.tb_frame.f_code.co_filename).name}, in {traceback.tb_frame.f_code.co_name}())"
+            )
+        traceback = traceback.tb_next
+    return found
 
 
 @dataclass(frozen=True)
@@ -134,14 +120,15 @@ class AlembicSchema:
         previous_connection = config.attributes.get("connection")
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
         try:
-            with engine.connect() as connection, _recording_steps() as steps:
+            with engine.connect() as connection:
                 config.attributes["connection"] = connection
                 try:
                     command.upgrade(config, self.revision)
                     if connection.in_transaction():
                         connection.commit()
                 except Exception as exc:
-                    step = f" while running {steps.last_step}" if steps.last_step else ""
+                    revision = failed_revision(exc)
+                    step = f" in {revision}" if revision else ""
                     raise SchemaBuildError(
                         f"Alembic upgrade to {self.revision!r} failed{step}: {type(exc).__name__}: {exc}"
                     ) from exc
@@ -160,6 +147,7 @@ class AlembicSchema:
 
 
 # Drops everything a schema build may have created, keeping PGlite's own setup.
+# (No '%' anywhere: psycopg would read it as a placeholder.)
 RESET_DATABASE_SQL = """
 DO $$
 DECLARE name text;
@@ -167,12 +155,12 @@ BEGIN
   FOR name IN
     SELECT nspname FROM pg_namespace
     WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-      AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+      AND nspname !~ '^pg_(toast_)?temp_'
   LOOP
-    EXECUTE format('DROP SCHEMA %I CASCADE', name);
+    EXECUTE 'DROP SCHEMA ' || quote_ident(name) || ' CASCADE';
   END LOOP;
   FOR name IN SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' LOOP
-    EXECUTE format('DROP EXTENSION %I CASCADE', name);
+    EXECUTE 'DROP EXTENSION ' || quote_ident(name) || ' CASCADE';
   END LOOP;
   CREATE SCHEMA public;
 END

@@ -56,8 +56,10 @@ class Client {
     this.buffer = Buffer.alloc(0);
     this.started = false;
     this.closed = false;
+    this.terminated = false;
     this.waitTimer = null;
     this.prepared = new Set();
+    this.prefix = `c${server.nextClientId++}_`;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
@@ -100,22 +102,52 @@ class Client {
       if (this.buffer.length < length) break;
       const message = this.buffer.subarray(0, length);
       this.buffer = this.buffer.subarray(length);
-      this.trackPrepared(message);
-      parts.push(message);
+      if (message[0] === 0x58) {
+        // Terminate: the client is leaving. Act on it now rather than on the socket's
+        // close event, which may come after the next client has connected.
+        this.terminated = true;
+        this.buffer = Buffer.alloc(0);
+        break;
+      }
+      parts.push(this.renameObjects(message));
     }
     return parts;
   }
 
-  // Named prepared statements live in the shared session: remember them, so that
-  // they can be deallocated when this client leaves and another reuses the name.
-  trackPrepared(message) {
+  // Named prepared statements and portals live in the one shared session, and
+  // drivers name them per connection (psycopg: _pg3_0, asyncpg:
+  // __asyncpg_stmt_1__), so two clients would collide. Each client's names get
+  // its own prefix on the way in; the ones it prepared are deallocated when it leaves.
+  renameObjects(message) {
     const type = String.fromCharCode(message[0]);
-    if (type === 'P') {
-      const name = message.toString('utf8', 5, message.indexOf(0, 5));
-      if (name) this.prepared.add(name);
-    } else if (type === 'C' && message[5] === 0x53) {
-      this.prepared.delete(message.toString('utf8', 6, message.indexOf(0, 6)));
+    const prefix = this.prefix;
+    const at = (offset) => {
+      const end = message.indexOf(0, offset);
+      return { name: message.toString('utf8', offset, end), end };
+    };
+    const renamed = (name) => (name ? prefix + name : '');
+    let fields; // [before, ...names, after]
+    if (type === 'P' || type === 'E') {
+      const first = at(5);
+      fields = [message.subarray(5, 5), first.name, message.subarray(first.end)];
+      if (type === 'P' && first.name) this.prepared.add(renamed(first.name));
+    } else if (type === 'B') {
+      const portal = at(5);
+      const statement = at(portal.end + 1);
+      fields = [message.subarray(5, 5), portal.name, Buffer.from([0]), statement.name, message.subarray(statement.end)];
+    } else if ((type === 'D' || type === 'C') && message.length > 6) {
+      const target = at(6);
+      if (type === 'C' && message[5] === 0x53) this.prepared.delete(renamed(target.name));
+      fields = [message.subarray(5, 6), target.name, message.subarray(target.end)];
+    } else {
+      return message;
     }
+    const parts = fields.map((field, i) => (typeof field === 'string' ? Buffer.from(renamed(field), 'utf8') : field));
+    const body = Buffer.concat(parts);
+    const head = Buffer.alloc(5);
+    head.write(type, 0);
+    head.writeInt32BE(body.length + 4, 1);
+    return Buffer.concat([head, body]);
   }
 
   hasWholeMessage() {
@@ -145,7 +177,8 @@ class Server {
     this.ready = new Set(); // clients with whole messages waiting to run
     this.running = false;
     this.idle = Promise.resolve();
-    this.resolveIdle = null;
+    this.nextClientId = 1;
+    this.pendingCleanups = 0;
   }
 
   accept(socket) {
@@ -161,20 +194,26 @@ class Server {
 
   // Run ready clients one batch at a time, the transaction owner first.
   async pump() {
-    if (this.running) return;
+    if (this.running || this.pendingCleanups > 0) return;
     this.running = true;
     try {
-      for (;;) {
+      while (this.pendingCleanups === 0) {
         const client = this.nextRunnable();
         if (!client) break;
         this.ready.delete(client);
         if (client.waitTimer) clearTimeout(client.waitTimer);
         client.waitTimer = null;
         const parts = client.takeMessages();
-        if (parts.length === 0 || client.closed) continue;
-        const reply = await this.db.execProtocolRaw(Buffer.concat(parts), { syncToFs: false });
-        if (reply.length && !client.socket.destroyed) client.socket.write(reply);
-        this.owner = this.db.isInTransaction() ? client : null;
+        if (parts.length > 0 && !client.closed) {
+          const reply = await this.db.execProtocolRaw(Buffer.concat(parts), { syncToFs: false });
+          if (reply.length && !client.socket.destroyed) client.socket.write(reply);
+          this.owner = this.db.isInTransaction() ? client : null;
+        }
+        if (client.terminated) {
+          client.socket.end();
+          this.leave(client);
+          continue;
+        }
         if (client.hasWholeMessage()) this.ready.add(client);
         this.startWaitTimers();
       }
@@ -204,12 +243,19 @@ class Server {
     if (!this.clients.delete(client)) return;
     this.ready.delete(client);
     if (client.waitTimer) clearTimeout(client.waitTimer);
-    this.idle = this.idle.then(() => this.cleanUpAfter(client)).catch((err) => {
-      process.stderr.write(`pglite_testcase reset error: ${err && err.stack ? err.stack : err}\n`);
-    });
+    // Clients whose startup has not run yet have no session state to lose.
+    const lastOne = ![...this.clients].some((other) => other.started);
+    this.pendingCleanups += 1; // nothing else runs until this client's traces are gone
+    this.idle = this.idle
+      .then(() => this.cleanUpAfter(client, lastOne))
+      .catch((err) => process.stderr.write(`pglite_testcase reset error: ${err && err.stack ? err.stack : err}\n`))
+      .finally(() => {
+        this.pendingCleanups -= 1;
+        this.pump();
+      });
   }
 
-  async cleanUpAfter(client) {
+  async cleanUpAfter(client, lastOne) {
     while (this.running) await new Promise((resolve) => setImmediate(resolve));
     this.running = true;
     try {
@@ -219,20 +265,20 @@ class Server {
         if (this.db.isInTransaction()) await this.db.exec('ROLLBACK');
         this.owner = null;
       }
-      for (const name of client.prepared) {
-        await this.db.exec(`DEALLOCATE "${name.replace(/"/g, '""')}"`).catch(() => {});
-      }
-      if (this.clients.size === 0) {
+      if (lastOne) {
         await this.db.exec('DISCARD ALL');
         // DISCARD ALL returns to the boot values; PGlite sets some per session (search_path).
         for (const { name, setting } of this.sessionSettings) {
           await this.db.query('SELECT set_config($1, $2, false)', [name, setting]);
         }
+      } else {
+        for (const name of client.prepared) {
+          await this.db.exec(`DEALLOCATE "${name.replace(/"/g, '""')}"`).catch(() => {});
+        }
       }
     } finally {
       this.running = false;
     }
-    this.pump();
   }
 }
 

@@ -1,0 +1,178 @@
+"""Every test runs in a transaction that is rolled back, whatever the code under test commits."""
+
+from __future__ import annotations
+
+import unittest
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+
+from pglite_testcase import PGliteTestCase
+
+from .models import Author, Base, Book
+
+
+def count(session_or_connection: object, model: type = Author) -> int:
+    return int(session_or_connection.scalar(select(func.count()).select_from(model)))  # type: ignore[attr-defined]
+
+
+class CommitsLeaveNoTrace(PGliteTestCase):
+    """Each test asserts an empty table, then commits a row: run in any order, each would fail
+    if a previous test's commit had survived."""
+
+    metadata = Base
+
+    def test_session_commit(self) -> None:
+        self.assertEqual(count(self.session), 0)
+        self.session.add(Author(name="Ada"))
+        self.session.commit()
+        self.assertEqual(count(self.session), 1)
+
+    def test_engine_begin_commit(self) -> None:
+        self.assertEqual(count(self.session), 0)
+        with self.engine.begin() as connection:
+            connection.execute(insert(Author).values(name="Grace"))
+        with self.engine.connect() as connection:
+            self.assertEqual(count(connection), 1)
+
+    def test_engine_connect_commit(self) -> None:
+        self.assertEqual(count(self.session), 0)
+        with self.engine.connect() as connection:
+            connection.execute(insert(Author).values(name="Barbara"))
+            connection.commit()
+            connection.execute(insert(Author).values(name="Edsger"))
+            connection.commit()
+        self.assertEqual(count(self.session), 2)
+
+    def test_sessionmaker_commit(self) -> None:
+        self.assertEqual(count(self.session), 0)
+        with self.sessionmaker() as session, session.begin():
+            session.add(Author(name="Alan"))
+        other = self.sessionmaker()
+        other.add(Author(name="Donald"))
+        other.commit()
+        self.assertEqual(count(self.session), 2)
+
+    def test_connection_write_without_commit(self) -> None:
+        self.assertEqual(count(self.connection), 0)
+        self.connection.execute(insert(Author).values(name="Niklaus"))
+        self.assertEqual(count(self.connection), 1)
+
+
+class RollbackInsideATest(PGliteTestCase):
+    metadata = Base
+
+    def test_session_rollback_keeps_session_usable(self) -> None:
+        self.session.add(Author(name="kept"))
+        self.session.commit()
+        self.session.add(Author(name="discarded"))
+        self.session.flush()
+        self.session.rollback()
+        self.assertEqual(self.session.scalars(select(Author.name)).all(), ["kept"])
+        self.session.add(Author(name="after"))
+        self.session.commit()
+        self.assertEqual(count(self.session), 2)
+
+    def test_caught_integrity_error(self) -> None:
+        self.session.add(Author(name="dup"))
+        self.session.commit()
+        self.session.add(Author(name="dup"))
+        with self.assertRaises(IntegrityError):
+            self.session.commit()
+        self.session.rollback()
+        self.session.add(Book(title="Notes", author=self.session.scalars(select(Author)).one()))
+        self.session.commit()
+        self.assertEqual(count(self.session, Book), 1)
+
+    def test_integrity_error_through_engine(self) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(insert(Author).values(name="x"))
+        with self.assertRaises(IntegrityError):
+            with self.engine.begin() as connection:
+                connection.execute(insert(Author).values(name="y"))
+                connection.execute(insert(Author).values(name="x"))
+        # The failed block was rolled back to its savepoint: "y" is gone, "x" stays.
+        self.assertEqual(self.session.scalars(select(Author.name)).all(), ["x"])
+
+    def test_engine_rollback_undoes_only_its_block(self) -> None:
+        self.session.add(Author(name="session row"))
+        self.session.flush()
+        with self.engine.connect() as connection:
+            connection.execute(insert(Author).values(name="engine row"))
+            connection.rollback()
+        self.assertEqual(self.session.scalars(select(Author.name)).all(), ["session row"])
+
+    def test_z_later_test_sees_nothing(self) -> None:
+        self.assertEqual(count(self.session), 0)
+        self.assertEqual(count(self.session, Book), 0)
+
+
+class SchemaIsThereInEveryTest(PGliteTestCase):
+    metadata = Base
+
+    def test_tables_exist(self) -> None:
+        names = self.connection.scalars(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        ).all()
+        self.assertEqual(names, ["authors", "books"])
+
+    def test_tables_exist_after_a_failed_statement(self) -> None:
+        with self.assertRaises(Exception):
+            self.connection.execute(text("SELECT * FROM no_such_table"))
+        self.connection.rollback()
+        self.assertEqual(count(self.connection), 0)
+
+
+class ResetSequences(PGliteTestCase):
+    metadata = Base
+    reset_sequences = True
+
+    def test_a_first_id_is_one(self) -> None:
+        author = Author(name="a")
+        self.session.add(author)
+        self.session.commit()
+        self.assertEqual(author.id, 1)
+
+    def test_b_first_id_is_one_again(self) -> None:
+        author = Author(name="b")
+        self.session.add(author)
+        self.session.commit()
+        self.assertEqual(author.id, 1)
+
+
+class SequencesAreNotResetByDefault(PGliteTestCase):
+    metadata = Base
+
+    def test_ids_keep_growing(self) -> None:
+        ids = []
+        for name in ("a", "b"):
+            author = Author(name=name)
+            self.session.add(author)
+            self.session.commit()
+            ids.append(author.id)
+            self.session.rollback()
+        self.assertEqual(ids[1], ids[0] + 1)
+
+
+class OuterCommitIsCaught(unittest.TestCase):
+    """A test that commits self.connection's own transaction fails, and the next test starts clean."""
+
+    def test_outer_commit_fails_the_test_and_later_tests_start_clean(self) -> None:
+        class Committing(PGliteTestCase):
+            metadata = Base
+
+            def test_1_commit_outer(self) -> None:
+                self.connection.execute(insert(Author).values(name="escaped"))
+                self.connection.commit()
+
+            def test_2_clean(self) -> None:
+                self.assertEqual(count(self.session), 0)
+
+        result = unittest.TestResult()
+        unittest.defaultTestLoader.loadTestsFromTestCase(Committing).run(result)
+        self.assertEqual(result.testsRun, 2)
+        self.assertEqual(len(result.errors), 0, result.errors)
+        self.assertEqual(len(result.failures), 1, result.failures)
+        failed, message = result.failures[0]
+        self.assertIn("test_1_commit_outer", failed.id())
+        self.assertIn("self.connection.commit()", message)
