@@ -5,6 +5,7 @@ or the project's Alembic migrations, and every test runs inside a
 transaction that is rolled back.
 """
 
+from .async_testcase import AsyncPGliteMixin, AsyncPGliteTestCase
 from .errors import (
     CacheInstallError,
     ConfigurationError,
@@ -16,6 +17,8 @@ from .errors import (
 from .testcase import PGliteMixin, PGliteTestCase
 
 __all__ = [
+    "AsyncPGliteMixin",
+    "AsyncPGliteTestCase",
     "CacheInstallError",
     "ConfigurationError",
     "NodeNotFoundError",

@@ -67,6 +67,13 @@ class PGliteDatabase:
     def connect_args(self) -> dict[str, Any]:
         return dict(PSYCOPG_CONNECT_ARGS)
 
+    def async_url(self, driver: str) -> URL:
+        """The URL for ``create_async_engine``: psycopg's async mode, or asyncpg."""
+        return self.url.set(drivername=f"postgresql+{driver}")
+
+    def async_connect_args(self, driver: str) -> dict[str, Any]:
+        return self.connect_args if driver == "psycopg" else {}
+
     def create_engine(self, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", self.connect_args)
         return create_engine(self.url, **kwargs)

@@ -21,12 +21,18 @@ implementation serves both.
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
 
 from .errors import PGliteTestCaseError
+
+try:
+    from sqlalchemy.dialects.postgresql.psycopg import _log_notices as _LOG_NOTICES
+except ImportError:  # a SQLAlchemy without it adds no handler either
+    _LOG_NOTICES = None
 
 RESET_SEQUENCES_SQL = (
     "SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename), start_value, false) "
@@ -60,6 +66,9 @@ class TestTransactionJoin:
     def end_test(self) -> None:
         self.generation += 1
         self._dbapi_connection = None
+
+    async def current_async_connection(self) -> Any:
+        return self.current_connection()
 
     def current_connection(self) -> Any:
         if self._dbapi_connection is None:
@@ -112,7 +121,15 @@ class TestTransactionJoin:
             self._execute(pooled, f"RELEASE SAVEPOINT {name}")
 
     def _close(self, dbapi_connection: Any) -> None:
-        return None  # the test connection belongs to the test case
+        # The test connection belongs to the test case: leave it open. SQLAlchemy's
+        # psycopg dialect adds a notice handler each time the engine "connects";
+        # take it off again, or they pile up on the long-lived test connection.
+        driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        if _LOG_NOTICES is not None and hasattr(driver, "remove_notice_handler"):
+            try:
+                driver.remove_notice_handler(_LOG_NOTICES)
+            except ValueError:
+                pass
 
 
 def joined_engine_options(join: TestTransactionJoin) -> dict[str, Any]:
@@ -147,3 +164,16 @@ OUTER_COMMIT_MESSAGE = (
     "self.session, self.sessionmaker() or self.engine instead: their commits stay inside the test's "
     "transaction."
 )
+
+
+class RemembersSessions:
+    """For session factories: remembers the sessions made, so the test can close them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def __call__(self, **local_kw: Any) -> Any:
+        session = super().__call__(**local_kw)  # type: ignore[misc]
+        self.sessions.add(session)
+        return session

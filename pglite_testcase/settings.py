@@ -6,9 +6,11 @@ the value given and what is accepted.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from sqlalchemy import MetaData
@@ -23,6 +25,7 @@ class ClassSettings:
     schema: SchemaSource
     reset_sequences: bool
     pglite_isolated: bool
+    session_options: dict[str, Any]
 
 
 def _flag(owner: type, name: str) -> bool:
@@ -93,4 +96,34 @@ def read_class_settings(owner: type) -> ClassSettings:
         schema=schema,
         reset_sequences=_flag(owner, "reset_sequences"),
         pglite_isolated=_flag(owner, "pglite_isolated"),
+        session_options=_session_options(owner),
     )
+
+
+def _session_options(owner: type) -> dict[str, Any]:
+    value = owner.session_options  # type: ignore[attr-defined]
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise ConfigurationError.for_attribute(
+            owner, "session_options", value, "a dict of Session options, e.g. {'expire_on_commit': False}"
+        )
+    if "bind" in value or "join_transaction_mode" in value:
+        raise ConfigurationError.for_attribute(
+            owner, "session_options", value,
+            "Session options other than 'bind' and 'join_transaction_mode' (the test case sets those)",
+        )
+    return dict(value)
+
+
+ASYNC_DRIVERS = ("psycopg", "asyncpg")
+
+
+def read_async_driver(owner: type) -> str:
+    value = owner.async_driver  # type: ignore[attr-defined]
+    if value not in ASYNC_DRIVERS:
+        raise ConfigurationError.for_attribute(owner, "async_driver", value, "'psycopg' or 'asyncpg'")
+    if importlib.util.find_spec(value) is None:
+        raise ConfigurationError(
+            f"{owner.__qualname__}.async_driver = {value!r} needs the {value} package, which is not "
+            f"installed: pip install 'pglite-testcase[{value}]'."
+        )
+    return str(value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unittest
-import weakref
 from typing import Any, ClassVar
 
 from alembic.config import Config
@@ -14,6 +13,7 @@ from .database import PGliteDatabase, shared_database
 from .isolation import (
     OUTER_COMMIT_MESSAGE,
     CommitWatch,
+    RemembersSessions,
     TestTransactionJoin,
     joined_engine_options,
     reset_sequences,
@@ -22,17 +22,8 @@ from .schema import reset_database
 from .settings import ClassSettings, read_class_settings
 
 
-class _TrackingSessionmaker(sessionmaker[Session]):
-    """A sessionmaker that remembers its sessions, so the test can close them."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sessions: weakref.WeakSet[Session] = weakref.WeakSet()
-
-    def __call__(self, **local_kw: Any) -> Session:
-        session = super().__call__(**local_kw)
-        self.sessions.add(session)
-        return session
+class _TrackingSessionmaker(RemembersSessions, sessionmaker[Session]):
+    pass
 
 
 class PGliteDatabaseMixin:
@@ -43,6 +34,8 @@ class PGliteDatabaseMixin:
     alembic_revision: ClassVar[str] = "head"
     reset_sequences: ClassVar[bool] = False
     pglite_isolated: ClassVar[bool] = False
+    session_options: ClassVar[dict[str, Any]] = {}
+    """Extra options for ``self.session`` and ``self.sessionmaker``, e.g. ``{"expire_on_commit": False}``."""
 
     database_url: ClassVar[str]
     """SQLAlchemy URL (psycopg driver, password included) of the running test database."""
@@ -168,7 +161,9 @@ class PGliteMixin(PGliteDatabaseMixin):
                 reset_sequences(self.connection)
             cls._pglite_join.begin_test(self.connection.connection.dbapi_connection)
             self.engine = cls._pglite_joined_engine
-            self.sessionmaker = _TrackingSessionmaker(bind=self.connection, join_transaction_mode="create_savepoint")
+            self.sessionmaker = _TrackingSessionmaker(
+                bind=self.connection, join_transaction_mode="create_savepoint", **cls._pglite_settings.session_options
+            )
             self.session = self.sessionmaker()
         except BaseException:
             self._end_test_transaction()
