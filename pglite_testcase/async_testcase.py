@@ -67,7 +67,7 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
             cls._pglite_joined_engine = create_async_engine(
                 url, poolclass=NullPool, async_creator=cls._pglite_join.current_async_connection
             )
-            cls._pglite_join.install(cls._pglite_joined_engine.sync_engine.dialect)
+            cls._pglite_join.install(cls._pglite_joined_engine.sync_engine)
         except BaseException:
             cls._forget_class_engines()
             cls._stop_database()
@@ -95,6 +95,10 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
         self.connection = await cls._pglite_class_engine.connect()
         try:
             self._pglite_transaction: AsyncTransaction = await self.connection.begin()
+            if self.connection.dialect.driver == "asyncpg":
+                # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement; the
+                # savepoints of self.engine need it sent before they run.
+                await self.connection.exec_driver_sql("SELECT 1")
             if cls._pglite_settings.reset_sequences:
                 await self.connection.run_sync(reset_sequences)
             raw = await self.connection.get_raw_connection()

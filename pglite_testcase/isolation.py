@@ -24,8 +24,7 @@ import itertools
 import weakref
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy import Connection, Engine, event
 
 from .errors import PGliteTestCaseError
 
@@ -78,12 +77,22 @@ class TestTransactionJoin:
             )
         return self._dbapi_connection
 
-    def install(self, dialect: Dialect) -> None:
-        """Turn ``dialect``'s transaction calls into savepoint calls on the test connection."""
+    def install(self, engine: Engine) -> None:
+        """Turn ``engine``'s transaction calls into savepoint calls on the test connection."""
+        dialect = engine.dialect
+        if dialect.driver == "asyncpg":
+            # SQLAlchemy's asyncpg adapter opens an asyncpg transaction of its own
+            # (a nested one here: another savepoint) before the first statement, and
+            # never ends it once our calls replace its commit and rollback. Marking the
+            # adapter autocommit (no I/O) leaves the transaction calls to us.
+            event.listen(engine, "first_connect", _asyncpg_leave_transactions_to_us, insert=True)
+            event.listen(engine, "connect", _asyncpg_leave_transactions_to_us, insert=True)
         dialect.do_begin = self._begin  # type: ignore[method-assign]
         dialect.do_commit = self._commit  # type: ignore[method-assign]
         dialect.do_rollback = self._rollback  # type: ignore[method-assign]
         dialect.do_close = self._close  # type: ignore[method-assign]
+        # asyncio engines terminate (not close) a connection the garbage collector finds.
+        dialect.do_terminate = self._close  # type: ignore[method-assign]
 
     def _execute(self, pooled: Any, sql: str) -> None:
         cursor = pooled.cursor()
@@ -139,11 +148,6 @@ def joined_engine_options(join: TestTransactionJoin) -> dict[str, Any]:
     return {"poolclass": NullPool, "creator": join.current_connection}
 
 
-def install_join(engine: Engine, join: TestTransactionJoin) -> Engine:
-    join.install(engine.dialect)
-    return engine
-
-
 class CommitWatch:
     """Notices a test committing its outer transaction (``self.connection.commit()``)."""
 
@@ -164,6 +168,10 @@ OUTER_COMMIT_MESSAGE = (
     "self.session, self.sessionmaker() or self.engine instead: their commits stay inside the test's "
     "transaction."
 )
+
+
+def _asyncpg_leave_transactions_to_us(dbapi_connection: Any, connection_record: Any) -> None:
+    dbapi_connection.autocommit = True
 
 
 class RemembersSessions:

@@ -107,6 +107,7 @@ class PGliteProcess(PGliteManager):
             "socketPath": None if self.config.use_tcp else self.config.socket_path,
             "graceMs": int(self.grace_seconds * 1000),
             "loadDataDir": str(self.load_data_dir) if self.load_data_dir else None,
+            "debug": os.environ.get("PGLITE_TESTCASE_LOG", "").lower() == "debug",
         }
         env = {**os.environ, "NODE_PATH": str(self.node_modules)}
         env.pop("NODE_OPTIONS", None)

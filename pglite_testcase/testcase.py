@@ -128,7 +128,7 @@ class PGliteMixin(PGliteDatabaseMixin):
             cls._pglite_joined_engine = create_engine(
                 cls.database.url, **joined_engine_options(cls._pglite_join)
             )
-            cls._pglite_join.install(cls._pglite_joined_engine.dialect)
+            cls._pglite_join.install(cls._pglite_joined_engine)
         except BaseException:
             cls._dispose_class_engines()
             cls._stop_database()

@@ -241,3 +241,22 @@ class BadAsyncAttributes(unittest.TestCase):
         with self.assertRaises(ConfigurationError) as caught:
             WrongOptions.setUpClass()
         self.assertIn("WrongOptions.session_options", str(caught.exception))
+
+
+class LeakedEngineConnection(AsyncPGliteTestCase):
+    """A self.engine connection dropped without close() must not take the test's connection with it."""
+
+    metadata = Base
+    async_driver = "asyncpg"
+
+    async def test_garbage_collected_engine_connection(self) -> None:
+        import gc
+        import warnings
+
+        connection = await self.engine.connect()
+        await connection.execute(text("SELECT 1"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SQLAlchemy warns about the unclosed connection
+            del connection
+            gc.collect()
+        self.assertEqual(await self.session.scalar(text("SELECT 2")), 2)

@@ -120,6 +120,17 @@ class SharedSession(unittest.TestCase):
             self.assertIsNone(other.execute("SELECT to_regclass('left_open')").fetchone()[0])
 
 
+    def test_a_failed_transaction_left_by_a_closed_client_is_rolled_back(self) -> None:
+        connection = psycopg.connect(**{**self.kwargs, "autocommit": False})
+        with self.assertRaises(psycopg.errors.UndefinedTable):
+            connection.execute("SELECT * FROM no_such_table")
+        self.assertEqual(connection.info.transaction_status, psycopg.pq.TransactionStatus.INERROR)
+        connection.close()
+        with psycopg.connect(**self.kwargs) as other:
+            self.assertEqual(other.execute("SELECT 1").fetchone(), (1,))
+            self.assertEqual(other.info.transaction_status, psycopg.pq.TransactionStatus.IDLE)
+
+
 class TcpMode(unittest.TestCase):
     def test_tcp_on_loopback_answers_libpq_ssl_negotiation(self) -> None:
         database = PGliteDatabase.start(use_tcp=True)

@@ -27,6 +27,10 @@ const GSSENC_REQUEST = 80877104;
 const CANCEL_REQUEST = 80877102;
 const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
 
+function debug(...args) {
+  if (config.debug) process.stderr.write(`[pglite_testcase] ${args.join(' ')}\n`);
+}
+
 function emit(event) {
   process.stdout.write(JSON.stringify(event) + '\n');
 }
@@ -48,6 +52,16 @@ const WAIT_HINT =
   'PGlite serves one session: while a test runs, its transaction holds it. Reach the ' +
   'database through the test case (self.engine, self.sessionmaker, self.session, ' +
   'self.connection) instead of an engine or connection of your own.';
+
+// Whether the client that got `reply` keeps the session: inside a transaction
+// (ReadyForQuery status 'T'), a failed one ('E'), or mid-way through an
+// extended-query exchange (no ReadyForQuery yet).
+function holdsSession(reply) {
+  const n = reply.length;
+  const readyForQuery =
+    n >= 6 && reply[n - 6] === 0x5a && reply[n - 5] === 0 && reply[n - 4] === 0 && reply[n - 3] === 0 && reply[n - 2] === 5;
+  return !readyForQuery || reply[n - 1] !== 0x49;
+}
 
 class Client {
   constructor(socket, server) {
@@ -205,9 +219,24 @@ class Server {
         client.waitTimer = null;
         const parts = client.takeMessages();
         if (parts.length > 0 && !client.closed) {
-          const reply = await this.db.execProtocolRaw(Buffer.concat(parts), { syncToFs: false });
+          let reply;
+          try {
+            reply = await this.db.execProtocolRaw(Buffer.concat(parts), { syncToFs: false });
+          } catch (err) {
+            // PGlite itself failed: drop this client (it sees the connection close)
+            // rather than leave it waiting for an answer that will not come.
+            process.stderr.write(`pglite_testcase: PGlite failed a request: ${err && err.stack ? err.stack : err}\n`);
+            client.socket.destroy();
+            continue;
+          }
           if (reply.length && !client.socket.destroyed) client.socket.write(reply);
-          this.owner = this.db.isInTransaction() ? client : null;
+          this.owner = holdsSession(reply) ? client : null;
+          if (config.debug) {
+            const types = parts.map((part) => (client.started && part[0] > 32 ? String.fromCharCode(part[0]) : '*')).join('');
+            const query = parts.find((part) => client.started && (part[0] === 0x51 || part[0] === 0x50));
+            const sql = query ? query.toString('utf8', query[0] === 0x51 ? 5 : 5, Math.min(query.length, 120)).replace(/\0/g, ' ') : '';
+            debug(`client ${client.prefix} ran ${types} ${sql}; in transaction: ${this.owner !== null}`);
+          }
         }
         if (client.terminated) {
           client.socket.end();
@@ -256,13 +285,14 @@ class Server {
   }
 
   async cleanUpAfter(client, lastOne) {
+    debug(`client ${client.prefix} left (owner: ${this.owner === client}, last: ${lastOne})`);
     while (this.running) await new Promise((resolve) => setImmediate(resolve));
     this.running = true;
     try {
       if (this.owner === client) {
         // Finish any half-sent extended-protocol exchange, then end its transaction.
-        await this.db.execProtocolRaw(SYNC, { syncToFs: false });
-        if (this.db.isInTransaction()) await this.db.exec('ROLLBACK');
+        const reply = await this.db.execProtocolRaw(SYNC, { syncToFs: false });
+        if (holdsSession(reply)) await this.db.exec('ROLLBACK');
         this.owner = null;
       }
       if (lastOne) {
