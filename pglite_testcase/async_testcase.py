@@ -60,10 +60,11 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
             driver = read_async_driver(cls)
             cls._start_database()
             url, connect_args = cls.database.async_url(driver), cls.database.async_connect_args(driver)
+            cls._pglite_join = TestTransactionJoin()
             cls._pglite_class_engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+            cls._pglite_join.install_on_test_engine(cls._pglite_class_engine.sync_engine)
             cls._pglite_commit_watch = CommitWatch()
             event.listen(cls._pglite_class_engine.sync_engine, "commit", cls._pglite_commit_watch)
-            cls._pglite_join = TestTransactionJoin()
             cls._pglite_joined_engine = create_async_engine(
                 url, poolclass=NullPool, async_creator=cls._pglite_join.current_async_connection
             )

@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from collections.abc import Callable
 from typing import Any
 
+import psycopg
+import psycopg.pq
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine.interfaces import Dialect
 
 from .errors import PGliteTestCaseError
 
@@ -47,7 +51,15 @@ def reset_sequences(connection: Connection) -> None:
 
 
 class TestTransactionJoin:
-    """Hands the current test's DBAPI connection to an engine, as savepoints.
+    """The running test's transaction, as seen by the engines that join it.
+
+    It knows the test's DBAPI connection (so that ``self.engine`` can hand it
+    out) and keeps the savepoint statements of sessions and engine
+    connections in a queue: they are sent together with the next statement
+    that reaches the database (in one psycopg pipeline, one round trip), and
+    the ones still queued when the test ends are never sent, since the
+    test's rollback discards them anyway. A session that begins, commits and
+    closes around one statement costs that statement's round trip and no more.
 
     ``generation`` changes whenever a test starts or ends, so a connection
     left open by one test (and closed later by the garbage collector) never
@@ -57,14 +69,17 @@ class TestTransactionJoin:
     def __init__(self) -> None:
         self.generation = 0
         self._dbapi_connection: Any = None
+        self.pending: list[str] = []
 
     def begin_test(self, dbapi_connection: Any) -> None:
         self.generation += 1
         self._dbapi_connection = dbapi_connection
+        self.pending.clear()
 
     def end_test(self) -> None:
         self.generation += 1
         self._dbapi_connection = None
+        self.pending.clear()
 
     async def current_async_connection(self) -> Any:
         return self.current_connection()
@@ -77,6 +92,96 @@ class TestTransactionJoin:
             )
         return self._dbapi_connection
 
+    # -- the queue -----------------------------------------------------------------------
+
+    def _queue(self, sql: str) -> None:
+        if self._dbapi_connection is not None:
+            self.pending.append(sql)
+
+    def _flush_then(self, cursor: Any, run: Callable[[], Any]) -> Any:
+        if not self.pending:
+            return run()
+        statements, self.pending = self.pending, []
+        if isinstance(cursor, psycopg.Cursor):
+            with cursor.connection.pipeline():
+                for sql in statements:
+                    cursor.connection.execute(sql)
+                return run()
+        for sql in statements:  # asyncio adapters: one round trip each
+            cursor.execute(sql)
+        return run()
+
+    def _wrap_execution(self, dialect: Dialect) -> None:
+        execute, execute_no_params, executemany = dialect.do_execute, dialect.do_execute_no_params, dialect.do_executemany
+
+        def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+            self._flush_then(cursor, lambda: execute(cursor, statement, parameters, context))
+
+        def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+            self._flush_then(cursor, lambda: execute_no_params(cursor, statement, context))
+
+        def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+            self._flush_then(cursor, lambda: executemany(cursor, statement, parameters, context))
+
+        dialect.do_execute = do_execute  # type: ignore[method-assign]
+        dialect.do_execute_no_params = do_execute_no_params  # type: ignore[method-assign]
+        dialect.do_executemany = do_executemany  # type: ignore[method-assign]
+
+    # -- the engine that runs the test's own connection -------------------------------------
+
+    def install_on_test_engine(self, engine: Engine) -> None:
+        """Queue the savepoints of sessions joined to ``self.connection``.
+
+        With sync psycopg, the test's rollback also begins the next test's
+        transaction in the same round trip (``ROLLBACK; BEGIN``).
+        """
+        dialect = engine.dialect
+        self._wrap_execution(dialect)
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+        if dialect.driver == "psycopg" and not dialect.is_async:
+            rollback = self._rollback_and_begin
+
+        def do_commit(pooled: Any) -> None:
+            # Queued savepoint statements belong to the transaction being committed:
+            # what they undo must be undone before it commits.
+            statements, self.pending = self.pending, []
+            cursor = pooled.cursor()
+            try:
+                for sql in statements:
+                    cursor.execute(sql)
+            finally:
+                cursor.close()
+            commit(pooled)
+
+        def do_rollback(pooled: Any) -> None:
+            self.pending.clear()
+            rollback(pooled)
+
+        dialect.do_commit = do_commit  # type: ignore[method-assign]
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+        dialect.do_savepoint = lambda connection, name: self._queue(f"SAVEPOINT {name}")  # type: ignore[method-assign]
+        dialect.do_release_savepoint = (  # type: ignore[method-assign]
+            lambda connection, name: self._queue(f"RELEASE SAVEPOINT {name}")
+        )
+        dialect.do_rollback_to_savepoint = (  # type: ignore[method-assign]
+            lambda connection, name: self._queue(f"ROLLBACK TO SAVEPOINT {name}")
+        )
+
+    def _rollback_and_begin(self, pooled: Any) -> None:
+        raw = pooled.dbapi_connection if hasattr(pooled, "dbapi_connection") else pooled
+        if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            return  # nothing was sent since the last rollback: nothing to undo
+        with raw.cursor() as cursor:
+            cursor.execute("ROLLBACK; BEGIN")
+
+    @staticmethod
+    def end_transaction(raw: Any) -> None:
+        """Roll back for good (no next test): what ``_rollback_and_begin`` left open."""
+        if isinstance(raw, psycopg.Connection) and not raw.closed:
+            raw.rollback()
+
+    # -- the engine handed to the code under test (self.engine) -------------------------
+
     def install(self, engine: Engine) -> None:
         """Turn ``engine``'s transaction calls into savepoint calls on the test connection."""
         dialect = engine.dialect
@@ -87,19 +192,13 @@ class TestTransactionJoin:
             # adapter autocommit (no I/O) leaves the transaction calls to us.
             event.listen(engine, "first_connect", _asyncpg_leave_transactions_to_us, insert=True)
             event.listen(engine, "connect", _asyncpg_leave_transactions_to_us, insert=True)
+        self._wrap_execution(dialect)
         dialect.do_begin = self._begin  # type: ignore[method-assign]
         dialect.do_commit = self._commit  # type: ignore[method-assign]
         dialect.do_rollback = self._rollback  # type: ignore[method-assign]
         dialect.do_close = self._close  # type: ignore[method-assign]
         # asyncio engines terminate (not close) a connection the garbage collector finds.
         dialect.do_terminate = self._close  # type: ignore[method-assign]
-
-    def _execute(self, pooled: Any, sql: str) -> None:
-        cursor = pooled.cursor()
-        try:
-            cursor.execute(sql)
-        finally:
-            cursor.close()
 
     @staticmethod
     def _info(pooled: Any) -> dict[str, Any]:
@@ -111,7 +210,7 @@ class TestTransactionJoin:
 
     def _begin(self, pooled: Any) -> None:
         name = next(_savepoint_names)
-        self._execute(pooled, f"SAVEPOINT {name}")
+        self._queue(f"SAVEPOINT {name}")
         self._info(pooled)["pglite_testcase_savepoint"] = (self.generation, name)
 
     def _take_savepoint(self, pooled: Any) -> str | None:
@@ -121,13 +220,13 @@ class TestTransactionJoin:
     def _commit(self, pooled: Any) -> None:
         name = self._take_savepoint(pooled)
         if name is not None:
-            self._execute(pooled, f"RELEASE SAVEPOINT {name}")
+            self._queue(f"RELEASE SAVEPOINT {name}")
 
     def _rollback(self, pooled: Any) -> None:
         name = self._take_savepoint(pooled)
         if name is not None:
-            self._execute(pooled, f"ROLLBACK TO SAVEPOINT {name}")
-            self._execute(pooled, f"RELEASE SAVEPOINT {name}")
+            self._queue(f"ROLLBACK TO SAVEPOINT {name}")
+            self._queue(f"RELEASE SAVEPOINT {name}")
 
     def _close(self, dbapi_connection: Any) -> None:
         # The test connection belongs to the test case: leave it open. SQLAlchemy's

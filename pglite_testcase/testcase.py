@@ -6,7 +6,7 @@ import unittest
 from typing import Any, ClassVar
 
 from alembic.config import Config
-from sqlalchemy import URL, Connection, Engine, RootTransaction, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from .database import PGliteDatabase, shared_database
@@ -106,11 +106,12 @@ class PGliteMixin(PGliteDatabaseMixin):
     """
 
     connection: Connection
-    session: Session
     sessionmaker: sessionmaker[Session]
     engine: Engine
 
     _pglite_class_engine: ClassVar[Engine]
+    _pglite_connection: ClassVar[Connection]
+    _pglite_sessionmaker: ClassVar[_TrackingSessionmaker]
     _pglite_join: ClassVar[TestTransactionJoin]
     _pglite_joined_engine: ClassVar[Engine]
     _pglite_commit_watch: ClassVar[CommitWatch]
@@ -120,17 +121,20 @@ class PGliteMixin(PGliteDatabaseMixin):
         super().setUpClass()  # type: ignore[misc]
         try:
             cls._start_database()
-            # One connection serves the class's tests, one test at a time.
-            cls._pglite_class_engine = cls.database.create_engine(pool_size=1, max_overflow=0, pool_timeout=5)
+            cls._pglite_join = TestTransactionJoin()
+            # One connection serves the class's tests, one test at a time; the test
+            # case ends each transaction itself, so the pool need not reset it.
+            cls._pglite_class_engine = cls.database.create_engine(
+                pool_size=1, max_overflow=0, pool_timeout=5, pool_reset_on_return=None
+            )
+            cls._pglite_join.install_on_test_engine(cls._pglite_class_engine)
             cls._pglite_commit_watch = CommitWatch()
             event.listen(cls._pglite_class_engine, "commit", cls._pglite_commit_watch)
-            cls._pglite_join = TestTransactionJoin()
-            cls._pglite_joined_engine = create_engine(
-                cls.database.url, **joined_engine_options(cls._pglite_join)
-            )
+            cls._pglite_joined_engine = create_engine(cls.database.url, **joined_engine_options(cls._pglite_join))
             cls._pglite_join.install(cls._pglite_joined_engine)
+            cls._connect_class()
         except BaseException:
-            cls._dispose_class_engines()
+            cls._release_class_connection()
             cls._stop_database()
             super().tearDownClass()  # type: ignore[misc]
             raise
@@ -138,33 +142,60 @@ class PGliteMixin(PGliteDatabaseMixin):
     @classmethod
     def tearDownClass(cls) -> None:
         try:
-            cls._dispose_class_engines()
+            cls._release_class_connection()
             cls._stop_database()
         finally:
             super().tearDownClass()  # type: ignore[misc]
 
     @classmethod
-    def _dispose_class_engines(cls) -> None:
+    def _connect_class(cls) -> None:
+        cls._pglite_connection = cls._pglite_class_engine.connect()
+        cls._pglite_sessionmaker = _TrackingSessionmaker(
+            bind=cls._pglite_connection,
+            join_transaction_mode="create_savepoint",
+            **cls._pglite_settings.session_options,
+        )
+
+    @classmethod
+    def _release_class_connection(cls) -> None:
+        connection = cls.__dict__.get("_pglite_connection")
+        if connection is not None and not connection.closed and not connection.invalidated:
+            # The last test's rollback began the next transaction: end it.
+            TestTransactionJoin.end_transaction(connection.connection.dbapi_connection)
+            connection.close()
         for name in ("_pglite_joined_engine", "_pglite_class_engine"):
             engine = cls.__dict__.get(name)
             if engine is not None:
                 engine.dispose()
+        for name in ("_pglite_connection", "_pglite_sessionmaker", "_pglite_joined_engine", "_pglite_class_engine"):
+            if name in cls.__dict__:
                 delattr(cls, name)
+
+    @property
+    def session(self) -> Session:
+        """The test's ``Session``, made on first use."""
+        session: Session | None = self.__dict__.get("_pglite_session")
+        if session is None:
+            session = self.__dict__["_pglite_session"] = self.sessionmaker()
+        return session
+
+    @session.setter
+    def session(self, session: Session) -> None:
+        self.__dict__["_pglite_session"] = session
 
     def setUp(self) -> None:
         super().setUp()  # type: ignore[misc]
         cls = type(self)
-        self.connection = cls._pglite_class_engine.connect()
+        if cls._pglite_connection.closed or cls._pglite_connection.invalidated:
+            cls._connect_class()  # an earlier test closed it
+        self.connection = cls._pglite_connection
         try:
-            self._pglite_transaction: RootTransaction = self.connection.begin()
+            self.connection.begin()
             if cls._pglite_settings.reset_sequences:
                 reset_sequences(self.connection)
             cls._pglite_join.begin_test(self.connection.connection.dbapi_connection)
             self.engine = cls._pglite_joined_engine
-            self.sessionmaker = _TrackingSessionmaker(
-                bind=self.connection, join_transaction_mode="create_savepoint", **cls._pglite_settings.session_options
-            )
-            self.session = self.sessionmaker()
+            self.sessionmaker = cls._pglite_sessionmaker
         except BaseException:
             self._end_test_transaction()
             super().tearDown()  # type: ignore[misc]
@@ -180,15 +211,16 @@ class PGliteMixin(PGliteDatabaseMixin):
             super().tearDown()  # type: ignore[misc]
 
     def _end_test_transaction(self) -> None:
-        type(self)._pglite_join.end_test()
-        maker = self.__dict__.get("sessionmaker")
-        if maker is not None:
-            for session in list(maker.sessions):
-                session.close()
-        transaction = self.__dict__.get("_pglite_transaction")
-        if transaction is not None and transaction.is_active:
-            transaction.rollback()
-        self.connection.close()
+        cls = type(self)
+        cls._pglite_join.end_test()
+        maker = cls._pglite_sessionmaker
+        for session in list(maker.sessions):
+            session.close()
+        maker.sessions.clear()
+        self.__dict__.pop("_pglite_session", None)
+        connection = self.connection
+        if not connection.closed and connection.in_transaction():
+            connection.rollback()
 
 
 class PGliteTestCase(PGliteMixin, unittest.TestCase):

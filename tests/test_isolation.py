@@ -176,3 +176,74 @@ class OuterCommitIsCaught(unittest.TestCase):
         failed, message = result.failures[0]
         self.assertIn("test_1_commit_outer", failed.id())
         self.assertIn("self.connection.commit()", message)
+
+
+class TestsThatHandleTheConnectionThemselves(PGliteTestCase):
+    """Whatever a test does to its connection, the next test starts clean (tests run in name order)."""
+
+    metadata = Base
+
+    def test_1_closes_the_connection(self) -> None:
+        self.connection.execute(insert(Author).values(name="before close"))
+        self.connection.close()
+
+    def test_2_rolls_back_the_outer_transaction_and_goes_on(self) -> None:
+        self.assertEqual(count(self.connection), 0)
+        self.connection.execute(insert(Author).values(name="rolled back"))
+        self.connection.rollback()
+        self.connection.execute(insert(Author).values(name="after rollback"))
+        self.assertEqual(count(self.connection), 1)
+
+    def test_3_leaves_a_savepoint_open(self) -> None:
+        self.assertEqual(count(self.connection), 0)
+        self.connection.begin_nested()
+        self.connection.execute(insert(Author).values(name="in a savepoint"))
+
+    def test_4_leaves_the_transaction_failed(self) -> None:
+        self.assertEqual(count(self.connection), 0)
+        self.session.add(Author(name="x"))
+        self.session.flush()
+        with self.assertRaises(Exception):
+            self.connection.execute(text("SELECT * FROM no_such_table"))
+
+    def test_5_sees_nothing_of_all_that(self) -> None:
+        self.assertEqual(count(self.connection), 0)
+        self.session.add(Author(name="y"))
+        self.session.commit()
+        self.assertEqual(count(self.session), 1)
+
+
+class SessionsAndEngineShareTheTransaction(PGliteTestCase):
+    """Savepoint statements are queued and sent with the next statement: their order must hold."""
+
+    metadata = Base
+
+    def test_engine_block_inside_a_session_transaction(self) -> None:
+        self.session.add(Author(name="session"))
+        self.session.flush()
+        with self.engine.begin() as connection:
+            connection.execute(insert(Author).values(name="engine"))
+        with self.assertRaises(IntegrityError):
+            with self.engine.begin() as connection:
+                connection.execute(insert(Author).values(name="engine"))
+        self.assertEqual(sorted(self.session.scalars(select(Author.name)).all()), ["engine", "session"])
+        self.session.rollback()  # back to before the session's first flush: the engine rows were inside it
+        self.assertEqual(self.session.scalars(select(Author.name)).all(), [])
+
+    def test_two_sessions_in_turn(self) -> None:
+        first, second = self.sessionmaker(), self.sessionmaker()
+        first.add(Author(name="first"))
+        first.commit()
+        second.add(Author(name="second"))
+        second.rollback()
+        first.close()
+        second.close()
+        self.assertEqual(self.session.scalars(select(Author.name)).all(), ["first"])
+
+    def test_notice_handlers_do_not_pile_up(self) -> None:
+        raw = self.connection.connection.dbapi_connection
+        before = len(raw._notice_handlers)
+        for _ in range(20):
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        self.assertEqual(len(raw._notice_handlers), before)

@@ -63,6 +63,28 @@ function holdsSession(reply) {
   return !readyForQuery || reply[n - 1] !== 0x49;
 }
 
+// PGlite warns "# 1743: aborting transaction N" to the client at every rollback,
+// something PostgreSQL never says: drop those NoticeResponses.
+const ABORT_NOTICE = Buffer.from('aborting transaction');
+function withoutAbortNotices(reply) {
+  if (reply.indexOf(0x4e) < 0) return reply; // no 'N' byte at all: nothing to look at
+  const buffer = Buffer.from(reply.buffer, reply.byteOffset, reply.length);
+  const kept = [];
+  let start = 0;
+  let offset = 0;
+  while (offset + 5 <= buffer.length) {
+    const length = buffer.readInt32BE(offset + 1) + 1;
+    if (buffer[offset] === 0x4e && buffer.subarray(offset, offset + length).indexOf(ABORT_NOTICE) >= 0) {
+      kept.push(buffer.subarray(start, offset));
+      start = offset + length;
+    }
+    offset += length;
+  }
+  if (start === 0) return reply;
+  kept.push(buffer.subarray(start));
+  return Buffer.concat(kept);
+}
+
 class Client {
   constructor(socket, server) {
     this.socket = socket;
@@ -221,7 +243,7 @@ class Server {
         if (parts.length > 0 && !client.closed) {
           let reply;
           try {
-            reply = await this.db.execProtocolRaw(Buffer.concat(parts), { syncToFs: false });
+            reply = withoutAbortNotices(await this.db.execProtocolRaw(Buffer.concat(parts), { syncToFs: false }));
           } catch (err) {
             // PGlite itself failed: drop this client (it sees the connection close)
             // rather than leave it waiting for an answer that will not come.
@@ -321,6 +343,10 @@ async function main() {
   if (config.loadDataDir) options.loadDataDir = new Blob([fs.readFileSync(config.loadDataDir)]);
   const db = new PGlite(options);
   await db.waitReady;
+  // PGlite starts sessions at client_min_messages = debug3 and log_min_messages =
+  // debug1: every statement would send clients DEBUG notices and log. Use
+  // PostgreSQL's defaults.
+  await db.exec('SET client_min_messages TO notice; SET log_min_messages TO warning');
   const { rows: sessionSettings } = await db.query(
     "SELECT name, setting FROM pg_settings WHERE source = 'session'"
   );
