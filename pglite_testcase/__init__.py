@@ -5,7 +5,8 @@ or the project's Alembic migrations, and every test runs inside a
 transaction that is rolled back.
 """
 
-from .async_testcase import AsyncPGliteMixin, AsyncPGliteTestCase
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     CacheInstallError,
     ConfigurationError,
@@ -15,6 +16,18 @@ from .errors import (
     SchemaBuildError,
 )
 from .testcase import PGliteMixin, PGliteTestCase
+
+if TYPE_CHECKING:
+    from .async_testcase import AsyncPGliteMixin, AsyncPGliteTestCase
+
+
+def __getattr__(name: str) -> Any:
+    # The async classes bring in SQLAlchemy's asyncio extension: only when asked for.
+    if name in ("AsyncPGliteMixin", "AsyncPGliteTestCase"):
+        from . import async_testcase
+
+        return getattr(async_testcase, name)
+    raise AttributeError(f"module 'pglite_testcase' has no attribute {name!r}")
 
 __all__ = [
     "AsyncPGliteMixin",

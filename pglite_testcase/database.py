@@ -1,26 +1,34 @@
 """A running test database: how to reach it and which schema it holds.
 
 By default one PGlite instance serves every test class of a process. It is
-started on first need and stopped when the interpreter exits. It holds one
-schema at a time: a class whose schema differs from the one loaded gets the
-database reset and its own schema built; a class with the same schema
-reuses it as it is.
+started on first need (or, to save time, as soon as a test class is
+defined: see ``prestart_shared_database``) and stopped when the interpreter
+exits. It holds one schema at a time:
+
+- a class whose schema is the one loaded reuses it as it is;
+- otherwise the database is reset and the class's schema built, and if the
+  database was fresh, a snapshot of the result is saved in the cache;
+- when a snapshot of the wanted schema exists and building it took longer
+  than a restart, PGlite is restarted from the snapshot instead.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from .errors import PGliteStartError, SchemaBuildError
-from .node_packages import NodePackages, find_node
+from .node_packages import NodePackages, NodeRuntime, find_node
 from .pglite_process import DATABASE, PASSWORD, USER, PGliteProcess
-from .schema import EmptySchema, SchemaSource, reset_database
+from .schema import SchemaSource, reset_database
+from .snapshots import EMPTY, Snapshot, SnapshotStore
 
 log = logging.getLogger("pglite_testcase")
 
@@ -29,25 +37,69 @@ log = logging.getLogger("pglite_testcase")
 # collide between connections. Every engine this library creates passes this.
 PSYCOPG_CONNECT_ARGS: dict[str, Any] = {"prepare_threshold": None}
 
+# A schema whose build took longer than this is loaded by restarting PGlite
+# from its snapshot instead (about what a start from a snapshot costs).
+RESTART_SECONDS = 0.6
+
 
 class PGliteDatabase:
     """A PGlite process plus what the test classes need to know about it."""
 
-    def __init__(self, process: PGliteProcess) -> None:
-        self.process = process
-        self.schema_fingerprint = EmptySchema.fingerprint
+    def __init__(self, runtime: NodeRuntime, node_modules: Any, store: SnapshotStore, use_tcp: bool) -> None:
+        self.runtime = runtime
+        self.node_modules = node_modules
+        self.store = store
+        self.use_tcp = use_tcp
+        self.process: PGliteProcess
+        self.schema_fingerprint = EMPTY
+        self._loading: Snapshot | None = None
 
     @classmethod
-    def start(cls, *, use_tcp: bool = False) -> PGliteDatabase:
+    def start(
+        cls, fingerprint: str | None = None, *, use_tcp: bool = False, store: SnapshotStore | None = None
+    ) -> PGliteDatabase:
+        database = cls.launch(fingerprint, use_tcp=use_tcp, store=store)
+        database.wait_until_ready()
+        return database
+
+    @classmethod
+    def launch(
+        cls, fingerprint: str | None = None, *, use_tcp: bool = False, store: SnapshotStore | None = None
+    ) -> PGliteDatabase:
+        """Start PGlite, from the snapshot of ``fingerprint`` if there is one, without waiting."""
         runtime = find_node()
         node_modules = NodePackages().ensure_installed(runtime)
-        process = PGliteProcess(runtime, node_modules, use_tcp=use_tcp)
+        database = cls(runtime, node_modules, store if store is not None else SnapshotStore(), use_tcp)
+        database._spawn(fingerprint)
+        return database
+
+    def _spawn(self, fingerprint: str | None) -> None:
+        snapshot = (self.store.find(fingerprint) if fingerprint else None) or self.store.find(EMPTY)
+        self.process = PGliteProcess(
+            self.runtime, self.node_modules, load_data_dir=snapshot.path if snapshot else None, use_tcp=self.use_tcp
+        )
+        self.process.spawn()
+        self._loading = snapshot
+        self.schema_fingerprint = snapshot.fingerprint if snapshot else EMPTY
+
+    def wait_until_ready(self) -> None:
+        snapshot, self._loading = self._loading, None
+        # The snapshot is checked while node loads it, off the start's critical path.
+        if snapshot is not None and not snapshot.is_intact():
+            self.process.stop()
+            self.store.discard(snapshot, "damaged (its size or checksum changed)")
+            self._spawn(None if snapshot.fingerprint == EMPTY else EMPTY)
+            return self.wait_until_ready()
         try:
-            process.start()
-        except BaseException:
-            process.stop()
-            raise
-        return cls(process)
+            self.process.wait_until_ready()
+        except PGliteStartError:
+            if snapshot is None:
+                raise
+            self.store.discard(snapshot, "not loadable by PGlite")
+            self._spawn(None if snapshot.fingerprint == EMPTY else EMPTY)
+            return self.wait_until_ready()
+        if snapshot is None and self.store.find(EMPTY) is None:
+            self._save_snapshot(EMPTY, build_seconds=0.0)
 
     # -- reaching it -------------------------------------------------------------------
 
@@ -55,12 +107,9 @@ class PGliteDatabase:
     def url(self) -> URL:
         config = self.process.config
         if config.use_tcp:
-            return URL.create(
-                "postgresql+psycopg", USER, PASSWORD, "127.0.0.1", config.tcp_port, DATABASE,
-            )
+            return URL.create("postgresql+psycopg", USER, PASSWORD, "127.0.0.1", config.tcp_port, DATABASE)
         return URL.create(
-            "postgresql+psycopg", USER, PASSWORD, database=DATABASE,
-            query={"host": str(self.process.private_dir)},
+            "postgresql+psycopg", USER, PASSWORD, database=DATABASE, query={"host": str(self.process.private_dir)}
         )
 
     @property
@@ -88,33 +137,63 @@ class PGliteDatabase:
 
     def ensure_schema(self, source: SchemaSource) -> None:
         """Make the database hold ``source``'s schema, building it only if it does not."""
+        global _first_schema_remembered
+        if not _first_schema_remembered:
+            # What the next run's prestart loads: the schema its first class needs.
+            self.store.remember_last_used(source.fingerprint)
+            _first_schema_remembered = True
         if source.fingerprint == self.schema_fingerprint:
             return
+        snapshot = self.store.find(source.fingerprint)
+        if snapshot is not None and snapshot.build_seconds > RESTART_SECONDS and snapshot.is_intact():
+            self.process.stop()
+            self._spawn(source.fingerprint)
+            self.wait_until_ready()
+            return
+        self._build(source, save_snapshot=snapshot is None)
+
+    def _build(self, source: SchemaSource, *, save_snapshot: bool) -> None:
         engine = self.create_engine(poolclass=NullPool)
         try:
-            if self.schema_fingerprint != EmptySchema.fingerprint:
+            if self.schema_fingerprint != EMPTY:
                 with engine.begin() as connection:
                     reset_database(connection)
-            self.schema_fingerprint = EmptySchema.fingerprint
+            # Until the build succeeds, the database holds an unknown schema: never reuse it.
+            self.schema_fingerprint = "unknown"
+            started = time.perf_counter()
             try:
                 source.build(engine, self.url.render_as_string(hide_password=False))
             except SchemaBuildError:
                 raise
             except Exception as exc:
                 raise SchemaBuildError(f"Building {source.describe()} failed: {type(exc).__name__}: {exc}") from exc
-            finally:
-                # A failed build may have left part of a schema: never reuse it.
-                self.schema_fingerprint = "unknown"
-            self.schema_fingerprint = source.fingerprint
+            build_seconds = time.perf_counter() - started
         finally:
             engine.dispose()
+        self.schema_fingerprint = source.fingerprint
+        if save_snapshot:
+            self._save_snapshot(source.fingerprint, build_seconds)
+
+    def _save_snapshot(self, fingerprint: str, build_seconds: float) -> None:
+        try:
+            self.process.dump_data_dir(self.store.path_for(fingerprint))
+            self.store.record(fingerprint, build_seconds)
+        except OSError as exc:
+            # A snapshot only saves time: go on without it, and say why.
+            log.warning(
+                "pglite_testcase: could not save a snapshot in %s (%s); the next run builds this schema "
+                "again. Free some disk space there, or point PGLITE_TESTCASE_CACHE_DIR elsewhere.",
+                self.store.root,
+                exc,
+            )
 
 
 _shared: PGliteDatabase | None = None
 _shared_lock = threading.Lock()
+_first_schema_remembered = False
 
 
-def shared_database() -> PGliteDatabase:
+def shared_database(fingerprint: str | None = None) -> PGliteDatabase:
     """The process's PGlite, started on first need (and again if it died)."""
     global _shared
     with _shared_lock:
@@ -123,8 +202,44 @@ def shared_database() -> PGliteDatabase:
             _shared.stop()
             _shared = None
         if _shared is None:
-            _shared = PGliteDatabase.start()
+            _shared = PGliteDatabase.launch(fingerprint)
+        try:
+            _shared.wait_until_ready()
+        except BaseException:
+            _shared.stop()
+            _shared = None
+            raise
         return _shared
+
+
+PRESTART_ENV = "PGLITE_TESTCASE_PRESTART"
+
+
+def prestart_shared_database() -> None:
+    """Start the shared PGlite in the background, while the test modules are still being imported.
+
+    Called when the first test class is defined. It starts from the snapshot
+    of the schema this project used last, so that the first class usually
+    finds its schema loaded. Failures are left for ``setUpClass`` to report.
+    """
+    global _shared
+    if os.environ.get(PRESTART_ENV, "1") == "0":
+        return
+    with _shared_lock:
+        if _shared is not None:
+            return
+        try:
+            runtime = find_node()
+            packages = NodePackages()
+            if not packages.is_complete():
+                return  # the first install prints progress: leave it to setUpClass
+            store = SnapshotStore()
+            database = PGliteDatabase(runtime, packages.node_modules, store, use_tcp=False)
+            database._spawn(store.last_used())
+        except Exception as exc:  # reported again, properly, by setUpClass
+            log.debug("pglite_testcase: prestart skipped: %s", exc)
+            return
+        _shared = database
 
 
 def stop_shared_database() -> None:
@@ -136,5 +251,3 @@ def stop_shared_database() -> None:
 
 
 atexit.register(stop_shared_database)
-
-__all__ = ["PGliteDatabase", "PGliteStartError", "shared_database", "stop_shared_database", "PSYCOPG_CONNECT_ARGS"]

@@ -84,6 +84,7 @@ class PGliteProcess(PGliteManager):
         self.log_path = self.private_dir / "pglite.log"
         self._stdout_buffer = b""
         self._next_request = 1
+        self._ready = False
 
     # -- py-pglite behaviour replaced -------------------------------------------------
 
@@ -102,6 +103,11 @@ class PGliteProcess(PGliteManager):
     def start(self) -> None:
         if self.process is not None:
             return
+        self.spawn()
+        self.wait_until_ready()
+
+    def spawn(self) -> None:
+        """Start node without waiting for it (``wait_until_ready`` waits)."""
         self.work_dir = self._setup_work_dir()
         settings = {
             "socketPath": None if self.config.use_tcp else self.config.socket_path,
@@ -121,11 +127,18 @@ class PGliteProcess(PGliteManager):
                 env=env,
                 start_new_session=True,  # a Ctrl-C reaches Python, which stops node in order
             )
+        self._ready = False
+
+    def wait_until_ready(self) -> None:
+        if self._ready:
+            return
+        assert self.process is not None, "spawn() first"
         try:
             ready = self._read_event(timeout=self.config.timeout)
         except BaseException:
             self.stop()
             raise
+        self._ready = True
         if self.config.use_tcp:
             self.config.tcp_port = int(ready["port"])
         log.debug("PGlite started (pid %s) on %s", self.process.pid, self.endpoint)

@@ -11,15 +11,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, create_mock_engine
-from sqlalchemy.dialects import postgresql
 
 from .errors import SchemaBuildError
+
+if TYPE_CHECKING:  # Alembic is imported when a class uses it (it adds to every run's start-up otherwise)
+    from alembic.config import Config
 
 
 class SchemaSource(Protocol):
@@ -98,6 +97,8 @@ class AlembicSchema:
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory.from_config(self.config)
         digest = hashlib.sha256(self.revision.encode())
         root = Path(script.dir)
@@ -115,6 +116,8 @@ class AlembicSchema:
         recipe). The connection is left outside any transaction, so an
         ``env.py`` that ignores it and connects on its own is not blocked.
         """
+        from alembic import command
+
         config = self.config
         previous_url = config.get_main_option("sqlalchemy.url")
         previous_connection = config.attributes.get("connection")

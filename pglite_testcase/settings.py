@@ -10,14 +10,16 @@ import importlib.util
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from .errors import ConfigurationError
 from .schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,11 @@ def _metadata(owner: type) -> MetaData | None:
 
 def _alembic_config(owner: type) -> Config | None:
     value = owner.alembic_config  # type: ignore[attr-defined]
-    if value is None or isinstance(value, Config):
+    if value is None:
+        return None
+    from alembic.config import Config
+
+    if isinstance(value, Config):
         return value
     if isinstance(value, (str, PathLike)):
         path = Path(value)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import unittest
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from alembic.config import Config
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from .database import PGliteDatabase, shared_database
+from .database import PGliteDatabase, prestart_shared_database, shared_database
 from .isolation import (
     OUTER_COMMIT_MESSAGE,
     CommitWatch,
@@ -20,6 +19,9 @@ from .isolation import (
 )
 from .schema import reset_database
 from .settings import ClassSettings, read_class_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 class _TrackingSessionmaker(RemembersSessions, sessionmaker[Session]):
@@ -52,14 +54,22 @@ class PGliteDatabaseMixin:
     _pglite_settings: ClassVar[ClassSettings]
     _pglite_owns_database: ClassVar[bool]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A test class being defined means a test run is coming: start PGlite now,
+        # in the background, while the other test modules are imported.
+        if not cls.__module__.startswith("pglite_testcase") and getattr(cls, "pglite_isolated", False) is False:
+            prestart_shared_database()
+
     @classmethod
     def _start_database(cls) -> None:
         cls._pglite_settings = read_class_settings(cls)
+        fingerprint = cls._pglite_settings.schema.fingerprint
         if cls._pglite_settings.pglite_isolated:
-            cls.database = PGliteDatabase.start()
+            cls.database = PGliteDatabase.start(fingerprint)
             cls._pglite_owns_database = True
         else:
-            cls.database = shared_database()
+            cls.database = shared_database(fingerprint)
             cls._pglite_owns_database = False
         try:
             cls.database.ensure_schema(cls._pglite_settings.schema)

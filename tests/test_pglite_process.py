@@ -223,3 +223,24 @@ class ProcessLifetime(unittest.TestCase):
         )
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("no pytest", result.stdout)
+
+
+class Prestart(unittest.TestCase):
+    CODE = """
+        from pglite_testcase import PGliteTestCase
+        from pglite_testcase import database
+        class Defined(PGliteTestCase):
+            pass
+        shared = database._shared
+        print("started" if shared is not None and shared.process.process is not None else "not started")
+        """
+
+    def test_defining_a_test_class_starts_pglite_in_the_background(self) -> None:
+        result = run_python(self.CODE)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "started")
+
+    def test_prestart_can_be_turned_off(self) -> None:
+        result = run_python(self.CODE, env={"PGLITE_TESTCASE_PRESTART": "0"})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "not started")

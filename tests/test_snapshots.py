@@ -1,0 +1,141 @@
+"""Schema snapshots: built once, loaded by later starts, invalidated by any change, rebuilt when damaged."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import unittest
+from pathlib import Path
+
+from alembic.config import Config
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, text
+
+from pglite_testcase.database import PGliteDatabase
+from pglite_testcase.schema import AlembicSchema, MetadataSchema
+from pglite_testcase.snapshots import EMPTY, SnapshotStore
+
+from .models import Base, other_metadata
+from .support import ALEMBIC_OK
+
+
+class CountingSchema:
+    """A schema source that counts its builds."""
+
+    def __init__(self, inner: MetadataSchema) -> None:
+        self.inner = inner
+        self.fingerprint = inner.fingerprint
+        self.builds = 0
+
+    def build(self, engine: Engine, url: str) -> None:
+        self.builds += 1
+        self.inner.build(engine, url)
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+
+def tables(database: PGliteDatabase) -> list[str]:
+    engine = database.create_engine()
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))
+            )
+    finally:
+        engine.dispose()
+
+
+class Snapshots(unittest.TestCase):
+    def setUp(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="pgtc-snapshots-"))
+        self.addCleanup(shutil.rmtree, self.root, True)
+        self.store = SnapshotStore(self.root)
+
+    def start(self, fingerprint: str | None = None) -> PGliteDatabase:
+        database = PGliteDatabase.start(fingerprint, store=self.store)
+        self.addCleanup(database.stop)
+        return database
+
+    def test_miss_then_hit(self) -> None:
+        first = self.start()
+        self.assertIsNotNone(self.store.find(EMPTY), "the first start saves the empty database")
+        schema = CountingSchema(MetadataSchema(Base.metadata))
+        first.ensure_schema(schema)
+        self.assertEqual(schema.builds, 1)
+        snapshot = self.store.find(schema.fingerprint)
+        assert snapshot is not None
+        self.assertTrue(snapshot.is_intact())
+        first.stop()
+
+        second = self.start(schema.fingerprint)
+        self.assertEqual(second.schema_fingerprint, schema.fingerprint)
+        second.ensure_schema(schema)
+        self.assertEqual(schema.builds, 1, "a start from the snapshot must not run the DDL again")
+        self.assertEqual(tables(second), ["authors", "books"])
+
+    def test_damaged_snapshot_is_detected_and_rebuilt(self) -> None:
+        database = self.start()
+        schema = CountingSchema(MetadataSchema(Base.metadata))
+        database.ensure_schema(schema)
+        database.stop()
+        snapshot = self.store.find(schema.fingerprint)
+        assert snapshot is not None
+        with open(snapshot.path, "r+b") as tar:
+            tar.truncate(snapshot.size // 2)
+
+        with self.assertLogs("pglite_testcase", "WARNING") as logs:
+            again = self.start(schema.fingerprint)
+        self.assertIn("damaged", "\n".join(logs.output))
+        self.assertEqual(again.schema_fingerprint, EMPTY)
+        again.ensure_schema(schema)
+        self.assertEqual(schema.builds, 2)
+        self.assertEqual(tables(again), ["authors", "books"])
+        rebuilt = self.store.find(schema.fingerprint)
+        assert rebuilt is not None
+        self.assertTrue(rebuilt.is_intact())
+
+    def test_slow_schema_is_loaded_by_restarting_from_its_snapshot(self) -> None:
+        database = self.start()
+        slow = CountingSchema(MetadataSchema(Base.metadata))
+        database.ensure_schema(slow)
+        # Pretend the build was slow: a restart is cheaper than running it again.
+        self.store.record(slow.fingerprint, build_seconds=30.0)
+        database.ensure_schema(MetadataSchema(other_metadata))
+        pid = database.process.process.pid  # type: ignore[union-attr]
+        database.ensure_schema(slow)
+        self.assertEqual(slow.builds, 1)
+        self.assertNotEqual(database.process.process.pid, pid)  # type: ignore[union-attr]
+        self.assertEqual(tables(database), ["authors", "books"])
+
+
+class Fingerprints(unittest.TestCase):
+    """Every input that changes the built database changes the snapshot's key."""
+
+    def test_metadata_changes(self) -> None:
+        def metadata(*columns: str) -> MetaData:
+            result = MetaData()
+            Table("t", result, Column("id", Integer, primary_key=True), *(Column(c, Integer) for c in columns))
+            return result
+
+        self.assertEqual(MetadataSchema(metadata("a")).fingerprint, MetadataSchema(metadata("a")).fingerprint)
+        self.assertNotEqual(MetadataSchema(metadata("a")).fingerprint, MetadataSchema(metadata("b")).fingerprint)
+
+    def test_migration_file_and_revision_changes(self) -> None:
+        copy = Path(tempfile.mkdtemp(prefix="pgtc-alembic-"))
+        self.addCleanup(shutil.rmtree, copy, True)
+        shutil.copytree(ALEMBIC_OK.parent, copy / "alembic", ignore=shutil.ignore_patterns("__pycache__"))
+        config = Config(str(copy / "alembic" / "alembic.ini"))
+        before = AlembicSchema(config, "head").fingerprint
+        self.assertEqual(before, AlembicSchema(Config(str(ALEMBIC_OK)), "head").fingerprint)
+        self.assertNotEqual(before, AlembicSchema(config, "a2").fingerprint)
+        migration = copy / "alembic" / "versions" / "a2_invoices.py"
+        migration.write_text(migration.read_text().replace("nullable=False)", "nullable=True)", 1))
+        self.assertNotEqual(before, AlembicSchema(config, "head").fingerprint)
+
+    def test_pglite_version_changes(self) -> None:
+        root = Path(tempfile.mkdtemp(prefix="pgtc-snapshots-"))
+        self.addCleanup(shutil.rmtree, root, True)
+        store = SnapshotStore(root)
+        path = store.path_for("metadata-x")
+        store.runtime = "another-lockfile-digest"
+        self.assertNotEqual(store.path_for("metadata-x"), path)
