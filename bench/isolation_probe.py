@@ -1,0 +1,99 @@
+"""Per-test isolation overhead, in one process: pglite_testcase vs. an unisolated connection.
+
+Run by the benchmark as ``python -m bench.isolation_probe TABLES TESTS ROUNDS``; prints
+``KEY value`` lines (milliseconds per test).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import unittest
+
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from pglite_testcase import PGliteTestCase
+from pglite_testcase.database import shared_database
+
+sys.path.insert(0, ".")
+from bench_schema import metadata, t0  # noqa: E402
+
+
+def body_connection(self: unittest.TestCase) -> None:
+    self.connection.execute(insert(t0).values(name="x"))  # type: ignore[attr-defined]
+
+
+def body_session(self: unittest.TestCase) -> None:
+    self.session.execute(insert(t0).values(name="x"))  # type: ignore[attr-defined]
+
+
+class Plain(unittest.TestCase):
+    """The same bodies on one autocommit connection that nobody isolates."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.engine = shared_database().create_engine(poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        cls.plain_connection = cls.engine.connect()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.plain_connection.close()
+        cls.engine.dispose()
+
+    def setUp(self) -> None:
+        self.connection = self.plain_connection
+        self.session = Session(bind=self.plain_connection)
+
+    def tearDown(self) -> None:
+        self.session.close()
+
+
+def per_test_ms(case: type[unittest.TestCase], tests: int) -> float:
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(case)
+    result = unittest.TestResult()
+    started = time.perf_counter()
+    suite.run(result)
+    elapsed = time.perf_counter() - started
+    if not result.wasSuccessful():
+        raise SystemExit(f"{case.__name__} failed: {result.errors + result.failures}")
+    return elapsed / tests * 1000
+
+
+def select_one_ms() -> float:
+    engine = shared_database().create_engine(poolclass=NullPool)
+    with engine.connect() as connection:
+        for _ in range(200):
+            connection.execute(text("SELECT 1"))
+        started = time.perf_counter()
+        for _ in range(2000):
+            connection.execute(text("SELECT 1"))
+        elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed / 2000 * 1000
+
+
+def main() -> None:
+    tests, rounds = int(sys.argv[2]), int(sys.argv[3])
+    cases = {}
+    for via, body in (("connection", body_connection), ("session", body_session)):
+        tests_dict = {f"test_{n:04}": body for n in range(tests)}
+        cases[f"ours_{via}"] = type(f"Ours_{via}", (PGliteTestCase,), {"metadata": metadata, **tests_dict})
+        cases[f"plain_{via}"] = type(f"Plain_{via}", (Plain,), dict(tests_dict))
+    per_test_ms(cases["ours_connection"], tests)  # builds the schema; warms everything up
+    samples: dict[str, list[float]] = {name: [] for name in [*cases, "select1"]}
+    for _ in range(rounds):
+        for name, case in cases.items():
+            samples[name].append(per_test_ms(case, tests))
+        samples["select1"].append(select_one_ms())
+    for name, values in samples.items():
+        print(name, statistics.median(values))
+    for via in ("connection", "session"):
+        overhead = [o - p for o, p in zip(samples[f"ours_{via}"], samples[f"plain_{via}"])]
+        print(f"overhead_{via}", statistics.median(overhead))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Generated test suites and schemas the scenarios run.
+
+Each writer puts plain Python files in a directory, so that every suite runs
+in its own interpreter exactly as a user's would.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+SCHEMA_MODULE = '''
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table
+
+def build(tables):
+    metadata = MetaData()
+    for n in range(tables):
+        columns = [Column("id", Integer, primary_key=True), Column("name", String(50), nullable=False)]
+        if n:
+            columns.append(Column("parent_id", Integer, ForeignKey(f"t{n - 1}.id")))
+        Table(f"t{n}", metadata, *columns)
+    return metadata
+
+metadata = build({tables})
+t0 = metadata.tables["t0"]
+'''
+
+BODY = """
+        self.session.execute(t0.insert().values(name="x"))
+        self.session.commit()
+        assert self.session.execute(select(func.count()).select_from(t0)).scalar() == 1
+"""
+
+
+def write_schema(directory: Path, tables: int) -> None:
+    (directory / "bench_schema.py").write_text(SCHEMA_MODULE.replace("{tables}", str(tables)))
+
+
+def write_ours(directory: Path, classes: int, tests: int) -> None:
+    """The suite on pglite_testcase."""
+    lines = [
+        "from sqlalchemy import func, select",
+        "from pglite_testcase import PGliteTestCase",
+        "from bench_schema import metadata, t0",
+    ]
+    for c in range(classes):
+        lines.append(f"\nclass Suite{c:03}(PGliteTestCase):\n    metadata = metadata")
+        for t in range(tests):
+            lines.append(f"    def test_{t:03}(self):{BODY}")
+    (directory / "test_suite.py").write_text("\n".join(lines) + "\n")
+
+
+def write_naive(directory: Path, classes: int, tests: int) -> None:
+    """A naive unittest port: py-pglite's PGliteManager started in every setUpClass."""
+    lines = [
+        textwrap.dedent(
+            """
+            import unittest
+            from py_pglite import PGliteConfig, PGliteManager
+            from sqlalchemy import create_engine, func, select
+            from sqlalchemy.orm import Session
+            from bench_schema import metadata, t0
+
+            class NaiveTestCase(unittest.TestCase):
+                @classmethod
+                def setUpClass(cls):
+                    cls.manager = PGliteManager(PGliteConfig(log_level="WARNING"))
+                    cls.manager.start()
+                    cls.engine = create_engine(
+                        cls.manager.get_connection_string(), connect_args={"prepare_threshold": None}
+                    )
+                    metadata.create_all(cls.engine)
+
+                @classmethod
+                def tearDownClass(cls):
+                    cls.engine.dispose()
+                    cls.manager.stop()
+
+                def setUp(self):
+                    self.connection = self.engine.connect()
+                    self.transaction = self.connection.begin()
+                    self.session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
+
+                def tearDown(self):
+                    self.session.close()
+                    self.transaction.rollback()
+                    self.connection.close()
+            """
+        )
+    ]
+    for c in range(classes):
+        lines.append(f"\nclass Suite{c:03}(NaiveTestCase):")
+        for t in range(tests):
+            lines.append(f"    def test_{t:03}(self):{BODY}")
+    (directory / "test_suite.py").write_text("\n".join(lines) + "\n")
+
+
+def write_py_pglite(directory: Path, classes: int, tests: int) -> None:
+    """The same tests under py-pglite's own pytest fixtures (``pglite_session``: TRUNCATE per test)."""
+    (directory / "conftest.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+            from bench_schema import metadata
+
+            @pytest.fixture(scope="session", autouse=True)
+            def schema(pglite_engine):
+                metadata.create_all(pglite_engine)
+            """
+        )
+    )
+    body = BODY.replace("self.session", "pglite_session").replace("        ", "        ", 1)
+    lines = ["from sqlalchemy import func, select", "from bench_schema import t0"]
+    for c in range(classes):
+        lines.append(f"\nclass TestSuite{c:03}:")
+        for t in range(tests):
+            lines.append(f"    def test_{t:03}(self, pglite_session):{body}")
+    (directory / "test_suite.py").write_text("\n".join(lines) + "\n")
+
+
+def write_alembic_chain(directory: Path, revisions: int) -> Path:
+    """An Alembic project of ``revisions`` migrations (tables, columns, indexes); returns alembic.ini."""
+    versions = directory / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (directory / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/migrations\n")
+    (directory / "migrations" / "env.py").write_text(
+        textwrap.dedent(
+            """
+            from alembic import context
+            from sqlalchemy import engine_from_config, pool
+
+            config = context.config
+            connectable = config.attributes.get("connection")
+            if connectable is None:
+                connectable = engine_from_config(
+                    config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+                ).connect()
+            context.configure(connection=connectable)
+            with context.begin_transaction():
+                context.run_migrations()
+            """
+        )
+    )
+    (directory / "migrations" / "script.py.mako").write_text("")
+    previous = None
+    for n in range(revisions):
+        table = f"m{n // 3}"
+        if n % 3 == 0:
+            upgrade = f'op.create_table("{table}", sa.Column("id", sa.Integer, primary_key=True))'
+            downgrade = f'op.drop_table("{table}")'
+        elif n % 3 == 1:
+            upgrade = f'op.add_column("{table}", sa.Column("name", sa.String(50)))'
+            downgrade = f'op.drop_column("{table}", "name")'
+        else:
+            upgrade = f'op.create_index("ix_{table}_name", "{table}", ["name"])'
+            downgrade = f'op.drop_index("ix_{table}_name", "{table}")'
+        revision = f"r{n:03}"
+        (versions / f"{revision}.py").write_text(
+            textwrap.dedent(
+                f"""
+                from alembic import op
+                import sqlalchemy as sa
+
+                revision = {revision!r}
+                down_revision = {previous!r}
+
+                def upgrade():
+                    {upgrade}
+
+                def downgrade():
+                    {downgrade}
+                """
+            )
+        )
+        previous = revision
+    return directory / "alembic.ini"
