@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -35,22 +36,23 @@ def scratch(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"pgtc-bench-{name}-"))
 
 
-def isolation(rounds: int, tests: int) -> list[Row]:
+def isolation(rounds: int, tests: int, env: dict[str, str] | None = None, who: str = "pglite_testcase") -> list[Row]:
     rows = []
     for tables in (1, 20, 100):
         directory = scratch(f"isolation-{tables}")
         workloads.write_schema(directory, tables)
-        out = run_python(["-m", "bench.isolation_probe", str(tables), str(tests), str(rounds)], directory)[1]
+        out = run_python(["-m", "bench.isolation_probe", str(tables), str(tests), str(rounds)], directory, env)[1]
         select1 = value(out, "select1")
         for via in ("connection", "session"):
             overhead = value(out, f"overhead_{via}")
+            ratios = next(line.split()[1:] for line in out.splitlines() if line.startswith(f"ratios_{via} "))
             rows.append(
                 Row(
                     "1 isolation overhead per test",
-                    f"pglite_testcase, {tables} tables, body via self.{via}",
+                    f"{who}, {tables} tables, body via self.{via}",
                     "x SELECT 1",
-                    [overhead / select1],
-                    note=f"{overhead:.3f} ms; SELECT 1 = {select1:.3f} ms; median of {rounds} rounds of {tests} tests",
+                    [float(ratio) for ratio in ratios],
+                    note=f"{overhead:.3f} ms; SELECT 1 = {select1:.3f} ms; {rounds} rounds of {tests} tests",
                 )
             )
         shutil.rmtree(directory, ignore_errors=True)
@@ -139,7 +141,7 @@ def schema(repeat: int, revisions: int) -> list[Row]:
     ]
 
 
-def suite(repeat: int, naive_repeat: int, classes: int, tests: int) -> list[Row]:
+def suite(repeat: int, slow_repeat: int, classes: int, tests: int) -> list[Row]:
     rows = []
     ours, pypglite, naive = scratch("suite-ours"), scratch("suite-py-pglite"), scratch("suite-naive")
     for directory in (ours, pypglite, naive):
@@ -155,12 +157,12 @@ def suite(repeat: int, naive_repeat: int, classes: int, tests: int) -> list[Row]
     rows.append(Row("4 suite wall time", f"pglite_testcase, {label}", "s", [seconds for seconds, _ in ours_runs]))
     rows.append(
         Row("4 suite wall time", f"py-pglite pytest fixtures, {label}", "s",
-            [run_python(["-m", "pytest", "-q", "-p", "no:cacheprovider"], pypglite)[0] for _ in range(repeat)])
+            [run_python(["-m", "pytest", "-q", "-p", "no:cacheprovider"], pypglite)[0] for _ in range(slow_repeat)])
     )
     before = set(Path(tempfile.gettempdir()).glob("py-pglite-*"))
     rows.append(
         Row("4 suite wall time", f"naive PGliteManager per setUpClass, {label}", "s",
-            [run_python(["-m", "unittest", "-q"], naive)[0] for _ in range(naive_repeat)])
+            [run_python(["-m", "unittest", "-q"], naive)[0] for _ in range(slow_repeat)])
     )
     # py-pglite leaves a ~20 MB work dir (and a socket dir) behind per start: clean up after it.
     for leftover in set(Path(tempfile.gettempdir()).glob("py-pglite-*")) - before:
@@ -172,16 +174,28 @@ def suite(repeat: int, naive_repeat: int, classes: int, tests: int) -> list[Row]
     return rows
 
 
+def server_suite(server_url: str, repeat: int, classes: int, tests: int) -> list[Row]:
+    directory = scratch("suite-server")
+    workloads.write_schema(directory, 20)
+    workloads.write_ours(directory, classes, tests)
+    env = {"PGLITE_TESTCASE_DATABASE_URL": server_url}
+    run_python(["-m", "unittest", "-q"], directory, env)  # warm: the template is built
+    samples = [run_python(["-m", "unittest", "-q"], directory, env)[0] for _ in range(repeat)]
+    shutil.rmtree(directory, ignore_errors=True)
+    label = f"{classes * tests} tests in {classes} classes, 20 tables"
+    return [Row("4 suite wall time", f"(d) pglite_testcase on PostgreSQL server, {label}", "s", samples)]
+
+
 def ratio_to_ours(rows: list[Row]) -> dict[int, str]:
     """For each row, its median relative to pglite_testcase's row of the same scenario."""
     ratios: dict[int, str] = {}
     for scenario in {row.scenario for row in rows}:
         same = [row for row in rows if row.scenario == scenario]
-        ours = next((row for row in same if row.variant.startswith("pglite_testcase")), None)
+        ours = next((row for row in same if row.variant.startswith("pglite_testcase,")), None)
         if ours is None or ours.unit != "s":
             continue
         for row in same:
-            if row is not ours and not row.variant.startswith("pglite_testcase"):
+            if row is not ours:
                 ratios[id(row)] = f"{row.median / ours.median:.1f}x ours"
     return ratios
 
@@ -219,13 +233,20 @@ def main(argv: list[str] | None = None) -> int:
         overhead_ms = float(ours_20.note.split(" ms")[0])
         extra[id(cleanup_row)] = f"{cleanup / overhead_ms:.0f}x ours (session body)"
         rows.append(cleanup_row)
+    server_url = os.environ.get("PGLITE_TESTCASE_DATABASE_URL")
+    if server_url and "isolation" in only:
+        # (d): the same isolation scenario on the real server; everything else stays on PGlite.
+        rows += isolation(rounds=repeat, tests=100 if args.quick else 300,
+                          env={"PGLITE_TESTCASE_DATABASE_URL": server_url}, who="pglite_testcase on PostgreSQL server")
     if "startup" in only:
         rows += startup(repeat)
     if "schema" in only:
         rows += schema(repeat, revisions=10 if args.quick else 50)
+    if server_url and "suite" in only:
+        rows += server_suite(server_url, repeat=min(repeat, 3), classes=5 if args.quick else 50, tests=4 if args.quick else 20)
     if "suite" in only:
         rows += suite(
-            repeat=min(repeat, 3), naive_repeat=1,
+            repeat=min(repeat, 3), slow_repeat=1,
             classes=5 if args.quick else 50, tests=4 if args.quick else 20,
         )
     extra.update(ratio_to_ours(rows))

@@ -1,4 +1,4 @@
-"""Command line: ``python -m pglite_testcase install``."""
+"""Command line: ``python -m pglite_testcase install`` / ``cleanup --url URL``."""
 
 from __future__ import annotations
 
@@ -20,11 +20,29 @@ def _install(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    from .server_database import cleanup, parse_server_url
+
+    url = parse_server_url(args.url, "--url")
+    dropped = cleanup(url, templates=args.templates)
+    for name in dropped:
+        print(f"dropped {name}")
+    print(f"{len(dropped)} database(s) dropped")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pglite_testcase")
     commands = parser.add_subparsers(dest="command", required=True)
     install = commands.add_parser("install", help="fill the PGlite npm package cache ahead of time")
     install.set_defaults(run=_install)
+    clean = commands.add_parser(
+        "cleanup",
+        help="drop the test databases a crashed run left on a PostgreSQL server (those nobody is connected to)",
+    )
+    clean.add_argument("--url", required=True, help="the server, as in PGLITE_TESTCASE_DATABASE_URL")
+    clean.add_argument("--templates", action="store_true", help="drop the schema templates too")
+    clean.set_defaults(run=_cleanup)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.pool import NullPool
@@ -28,6 +28,7 @@ from .errors import PGliteStartError, SchemaBuildError
 from .node_packages import NodePackages, NodeRuntime, find_node
 from .pglite_process import DATABASE, PASSWORD, USER, PGliteProcess
 from .schema import SchemaSource, reset_database
+from .server_database import SERVER_URL_ENV
 from .snapshots import EMPTY, Snapshot, SnapshotStore
 
 log = logging.getLogger("pglite_testcase")
@@ -40,6 +41,32 @@ PSYCOPG_CONNECT_ARGS: dict[str, Any] = {"prepare_threshold": None}
 # A schema whose build took longer than this is loaded by restarting PGlite
 # from its snapshot instead (about what a start from a snapshot costs).
 RESTART_SECONDS = 0.6
+
+
+class TestDatabase(Protocol):
+    """What the test cases need of a database, PGlite or a real server's."""
+
+    schema_fingerprint: str
+
+    @property
+    def url(self) -> URL: ...
+
+    @property
+    def connect_args(self) -> dict[str, Any]: ...
+
+    def async_url(self, driver: str) -> URL: ...
+
+    def async_connect_args(self, driver: str) -> dict[str, Any]: ...
+
+    def create_engine(self, **kwargs: Any) -> Engine: ...
+
+    def ensure_schema(self, source: SchemaSource) -> None: ...
+
+    def rebuild(self, source: SchemaSource) -> None: ...
+
+    def is_alive(self) -> bool: ...
+
+    def stop(self) -> None: ...
 
 
 class PGliteDatabase:
@@ -152,6 +179,11 @@ class PGliteDatabase:
             return
         self._build(source, save_snapshot=snapshot is None)
 
+    def rebuild(self, source: SchemaSource) -> None:
+        """Reset the database and build ``source`` again (after a test's writes escaped its transaction)."""
+        self.schema_fingerprint = "unknown"
+        self._build(source, save_snapshot=False)
+
     def _build(self, source: SchemaSource, *, save_snapshot: bool) -> None:
         engine = self.create_engine(poolclass=NullPool)
         try:
@@ -202,7 +234,7 @@ def shared_database(fingerprint: str | None = None) -> PGliteDatabase:
             _shared.stop()
             _shared = None
         if _shared is None:
-            _shared = PGliteDatabase.launch(fingerprint)
+            _shared = PGliteDatabase.launch(fingerprint, use_tcp=use_tcp())
         try:
             _shared.wait_until_ready()
         except BaseException:
@@ -213,6 +245,12 @@ def shared_database(fingerprint: str | None = None) -> PGliteDatabase:
 
 
 PRESTART_ENV = "PGLITE_TESTCASE_PRESTART"
+TCP_ENV = "PGLITE_TESTCASE_TCP"
+
+
+def use_tcp() -> bool:
+    """``PGLITE_TESTCASE_TCP=1``: PGlite listens on a free port of 127.0.0.1 instead of a Unix socket."""
+    return os.environ.get(TCP_ENV, "0") == "1"
 
 
 def prestart_shared_database() -> None:
@@ -223,7 +261,7 @@ def prestart_shared_database() -> None:
     finds its schema loaded. Failures are left for ``setUpClass`` to report.
     """
     global _shared
-    if os.environ.get(PRESTART_ENV, "1") == "0":
+    if os.environ.get(PRESTART_ENV, "1") == "0" or os.environ.get(SERVER_URL_ENV):
         return
     with _shared_lock:
         if _shared is not None:
@@ -234,7 +272,7 @@ def prestart_shared_database() -> None:
             if not packages.is_complete():
                 return  # the first install prints progress: leave it to setUpClass
             store = SnapshotStore()
-            database = PGliteDatabase(runtime, packages.node_modules, store, use_tcp=False)
+            database = PGliteDatabase(runtime, packages.node_modules, store, use_tcp=use_tcp())
             database._spawn(store.last_used())
         except Exception as exc:  # reported again, properly, by setUpClass
             log.debug("pglite_testcase: prestart skipped: %s", exc)

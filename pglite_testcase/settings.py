@@ -7,16 +7,18 @@ the value given and what is accepted.
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import URL, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from .errors import ConfigurationError
 from .schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
+from .server_database import SERVER_URL_ENV, parse_server_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -27,6 +29,7 @@ class ClassSettings:
     schema: SchemaSource
     reset_sequences: bool
     pglite_isolated: bool
+    server_url: URL | None
     session_options: dict[str, Any]
 
 
@@ -102,6 +105,7 @@ def read_class_settings(owner: type) -> ClassSettings:
         schema=schema,
         reset_sequences=_flag(owner, "reset_sequences"),
         pglite_isolated=_flag(owner, "pglite_isolated"),
+        server_url=_server_url(owner),
         session_options=_session_options(owner),
     )
 
@@ -118,6 +122,16 @@ def _session_options(owner: type) -> dict[str, Any]:
             "Session options other than 'bind' and 'join_transaction_mode' (the test case sets those)",
         )
     return dict(value)
+
+
+def _server_url(owner: type) -> URL | None:
+    value = owner.server_url  # type: ignore[attr-defined]
+    if value is not None:
+        return parse_server_url(value, f"{owner.__qualname__}.server_url")
+    from_environment = os.environ.get(SERVER_URL_ENV)
+    if from_environment:
+        return parse_server_url(from_environment, f"the environment variable {SERVER_URL_ENV}")
+    return None
 
 
 ASYNC_DRIVERS = ("psycopg", "asyncpg")

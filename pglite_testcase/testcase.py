@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from .database import PGliteDatabase, prestart_shared_database, shared_database
+from .database import PGliteDatabase, TestDatabase, prestart_shared_database, shared_database, use_tcp
 from .isolation import (
     OUTER_COMMIT_MESSAGE,
     CommitWatch,
@@ -17,7 +17,7 @@ from .isolation import (
     joined_engine_options,
     reset_sequences,
 )
-from .schema import reset_database
+from .server_database import server_database
 from .settings import ClassSettings, read_class_settings
 
 if TYPE_CHECKING:
@@ -36,12 +36,14 @@ class PGliteDatabaseMixin:
     alembic_revision: ClassVar[str] = "head"
     reset_sequences: ClassVar[bool] = False
     pglite_isolated: ClassVar[bool] = False
+    server_url: ClassVar[str | None] = None
+    """A real PostgreSQL server for this class instead of PGlite (see ``PGLITE_TESTCASE_DATABASE_URL``)."""
     session_options: ClassVar[dict[str, Any]] = {}
     """Extra options for ``self.session`` and ``self.sessionmaker``, e.g. ``{"expire_on_commit": False}``."""
 
     database_url: ClassVar[str]
     """SQLAlchemy URL (psycopg driver, password included) of the running test database."""
-    database: ClassVar[PGliteDatabase]
+    database: ClassVar[TestDatabase]
     connect_args: ClassVar[dict[str, Any]]
     """What an engine of your own must pass: ``create_engine(url, connect_args=cls.connect_args)``."""
     db_host: ClassVar[str | None]
@@ -65,8 +67,11 @@ class PGliteDatabaseMixin:
     def _start_database(cls) -> None:
         cls._pglite_settings = read_class_settings(cls)
         fingerprint = cls._pglite_settings.schema.fingerprint
-        if cls._pglite_settings.pglite_isolated:
-            cls.database = PGliteDatabase.start(fingerprint)
+        if cls._pglite_settings.server_url is not None:
+            cls.database = server_database(cls._pglite_settings.server_url, cls._pglite_settings.schema)
+            cls._pglite_owns_database = False
+        elif cls._pglite_settings.pglite_isolated:
+            cls.database = PGliteDatabase.start(fingerprint, use_tcp=use_tcp())
             cls._pglite_owns_database = True
         else:
             cls.database = shared_database(fingerprint)
@@ -96,14 +101,7 @@ class PGliteDatabaseMixin:
     @classmethod
     def _rebuild_schema(cls) -> None:
         """Start the schema afresh after a test's writes escaped its transaction."""
-        engine = cls.database.create_engine()
-        try:
-            with engine.begin() as connection:
-                reset_database(connection)
-        finally:
-            engine.dispose()
-        cls.database.schema_fingerprint = "unknown"
-        cls.database.ensure_schema(cls._pglite_settings.schema)
+        cls.database.rebuild(cls._pglite_settings.schema)
 
 
 class PGliteMixin(PGliteDatabaseMixin):
@@ -167,7 +165,15 @@ class PGliteMixin(PGliteDatabaseMixin):
         )
 
     @classmethod
-    def _release_class_connection(cls) -> None:
+    def _rebuild_schema(cls) -> None:
+        # The class's connection would stand in the way (its transaction on PGlite;
+        # on a server, the database is dropped and made again): reconnect after.
+        cls._release_class_connection(keep_engines=True)
+        super()._rebuild_schema()
+        cls._connect_class()
+
+    @classmethod
+    def _release_class_connection(cls, keep_engines: bool = False) -> None:
         connection = cls.__dict__.get("_pglite_connection")
         if connection is not None and not connection.closed and not connection.invalidated:
             # The last test's rollback began the next transaction: end it.
@@ -177,7 +183,10 @@ class PGliteMixin(PGliteDatabaseMixin):
             engine = cls.__dict__.get(name)
             if engine is not None:
                 engine.dispose()
-        for name in ("_pglite_connection", "_pglite_sessionmaker", "_pglite_joined_engine", "_pglite_class_engine"):
+        names = ["_pglite_connection", "_pglite_sessionmaker"]
+        if not keep_engines:
+            names += ["_pglite_joined_engine", "_pglite_class_engine"]
+        for name in names:
             if name in cls.__dict__:
                 delattr(cls, name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import unittest
 from pathlib import Path
@@ -37,3 +38,8 @@ def node_children() -> set[int]:
 def private_dirs() -> set[str]:
     """The per-instance directories PGlite processes of this machine use."""
     return {path.name for path in Path(tempfile.gettempdir()).glob("pglite-testcase-*")}
+
+
+ON_SERVER = bool(os.environ.get("PGLITE_TESTCASE_DATABASE_URL"))
+pglite_only = unittest.skipIf(ON_SERVER, "about PGlite itself; this run uses a real PostgreSQL server")
+server_only = unittest.skipUnless(ON_SERVER, "needs a real PostgreSQL server (PGLITE_TESTCASE_DATABASE_URL)")

@@ -15,6 +15,8 @@ from pglite_testcase import PGliteStartError
 from pglite_testcase.node_packages import COMPLETE_MARKER, NodePackages, find_node
 from pglite_testcase.pglite_process import PGliteProcess
 
+from .support import pglite_only
+
 ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE_REGISTRY = {"npm_config_registry": "http://127.0.0.1:9/", "npm_config_fetch_retries": "0"}
 
@@ -25,6 +27,7 @@ def python(code: str, env: dict[str, str], timeout: float = 180) -> subprocess.C
     )
 
 
+@pglite_only
 class PackageCache(unittest.TestCase):
     def setUp(self) -> None:
         self.cache = Path(tempfile.mkdtemp(prefix="pgtc-cache-test-"))
@@ -92,6 +95,7 @@ class PackageCache(unittest.TestCase):
         self.assertEqual(result.stdout.strip(), "42")
 
 
+@pglite_only
 class NodeDiscovery(unittest.TestCase):
     def run_without_real_node(self, fake_node: str | None) -> subprocess.CompletedProcess[str]:
         bin_dir = Path(tempfile.mkdtemp(prefix="pgtc-path-"))
@@ -121,6 +125,7 @@ class NodeDiscovery(unittest.TestCase):
         self.assertIn("pglite-testcase[node]", result.stderr)
 
 
+@pglite_only
 class StartFailure(unittest.TestCase):
     def test_failed_start_reports_pglite_output_and_cleans_up(self) -> None:
         runtime = find_node()

@@ -21,6 +21,7 @@ from pglite_testcase import PGliteTestCase
 from pglite_testcase.database import PGliteDatabase, shared_database
 
 from .models import Author, Base
+from .support import pglite_only
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +45,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+@pglite_only
 class OwnConnectionDuringATest(PGliteTestCase):
     metadata = Base
 
@@ -76,6 +78,7 @@ class OwnConnectionDuringATest(PGliteTestCase):
         self.assertEqual(len(self.session.scalars(text("SELECT name FROM authors")).all()), 2)
 
 
+@pglite_only
 class SharedSession(unittest.TestCase):
     """PGlite's one backend session is shared by every connection: state must not leak between them."""
 
@@ -131,6 +134,7 @@ class SharedSession(unittest.TestCase):
             self.assertEqual(other.info.transaction_status, psycopg.pq.TransactionStatus.IDLE)
 
 
+@pglite_only
 class TcpMode(unittest.TestCase):
     def test_tcp_on_loopback_answers_libpq_ssl_negotiation(self) -> None:
         database = PGliteDatabase.start(use_tcp=True)
@@ -153,6 +157,7 @@ class TcpMode(unittest.TestCase):
         self.assertFalse(database.process.private_dir.exists())
 
 
+@pglite_only
 class ProcessLifetime(unittest.TestCase):
     def test_one_instance_serves_every_class_and_nothing_outlives_the_run(self) -> None:
         result = run_python(
@@ -225,6 +230,7 @@ class ProcessLifetime(unittest.TestCase):
         self.assertIn("no pytest", result.stdout)
 
 
+@pglite_only
 class Prestart(unittest.TestCase):
     CODE = """
         from pglite_testcase import PGliteTestCase

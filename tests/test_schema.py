@@ -11,7 +11,7 @@ from pglite_testcase import ConfigurationError, PGliteTestCase, SchemaBuildError
 from pglite_testcase.database import shared_database
 
 from .models import Base, other_metadata
-from .support import ALEMBIC_BROKEN, ALEMBIC_OK, ALEMBIC_OWN_ENGINE, node_children, private_dirs, problems, run_case
+from .support import ALEMBIC_BROKEN, ALEMBIC_OK, ALEMBIC_OWN_ENGINE, node_children, pglite_only, private_dirs, problems, run_case
 
 
 def public_tables(connection: object) -> list[str]:
@@ -71,6 +71,7 @@ class FromAlembicEnvWithItsOwnEngine(PGliteTestCase):
         self.assertEqual(self.connection.scalar(text("SELECT version_num FROM alembic_version")), "a3")
 
 
+@pglite_only
 class SchemaReuseAndRebuild(unittest.TestCase):
     def test_same_schema_is_reused_without_ddl_and_another_one_rebuilds(self) -> None:
         seen: dict[str, int] = {}
@@ -107,6 +108,7 @@ class SchemaReuseAndRebuild(unittest.TestCase):
         self.assertNotEqual(seen["second"], seen["back"], "a changed schema was not rebuilt")
 
 
+@pglite_only
 class PGliteIsolatedInstance(unittest.TestCase):
     def test_own_instance_is_separate_and_stopped_after_the_class(self) -> None:
         seen = {}
@@ -199,6 +201,7 @@ class FailingMigration(unittest.TestCase):
         result = run_case(AfterIt)
         self.assertTrue(result.wasSuccessful(), problems(result))
 
+    @pglite_only
     def test_failing_isolated_class_leaves_no_process(self) -> None:
         class BrokenIsolated(PGliteTestCase):
             alembic_config = str(ALEMBIC_BROKEN)

@@ -15,7 +15,7 @@ from pglite_testcase.schema import AlembicSchema, MetadataSchema
 from pglite_testcase.snapshots import EMPTY, SnapshotStore
 
 from .models import Base, other_metadata
-from .support import ALEMBIC_OK
+from .support import ALEMBIC_OK, pglite_only
 
 
 class CountingSchema:
@@ -45,6 +45,7 @@ def tables(database: PGliteDatabase) -> list[str]:
         engine.dispose()
 
 
+@pglite_only
 class Snapshots(unittest.TestCase):
     def setUp(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="pgtc-snapshots-"))
@@ -108,6 +109,7 @@ class Snapshots(unittest.TestCase):
         self.assertEqual(tables(database), ["authors", "books"])
 
 
+@pglite_only
 class Fingerprints(unittest.TestCase):
     """Every input that changes the built database changes the snapshot's key."""
 
