@@ -12,10 +12,14 @@ from .errors import (
     ConfigurationError,
     NodeNotFoundError,
     PGliteStartError,
+    PGliteStoppedError,
     PGliteTestCaseError,
     SchemaBuildError,
 )
+from .diagnostics import configure_logging
 from .testcase import PGliteMixin, PGliteTestCase
+
+configure_logging()
 
 if TYPE_CHECKING:
     from .async_testcase import AsyncPGliteMixin, AsyncPGliteTestCase
@@ -37,6 +41,7 @@ __all__ = [
     "NodeNotFoundError",
     "PGliteMixin",
     "PGliteStartError",
+    "PGliteStoppedError",
     "PGliteTestCase",
     "PGliteTestCaseError",
     "SchemaBuildError",

@@ -1,10 +1,11 @@
-"""Command line: ``python -m pglite_testcase install`` / ``cleanup --url URL``."""
+"""Command line: ``python -m pglite_testcase install | doctor | cache info | cache clear | cleanup --url URL``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from . import diagnostics
 from .errors import PGliteTestCaseError
 from .node_packages import NodePackages, find_node, installed_version
 
@@ -36,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     install = commands.add_parser("install", help="fill the PGlite npm package cache ahead of time")
     install.set_defaults(run=_install)
+    doctor = commands.add_parser("doctor", help="check Node, the cache and a PGlite start, step by step")
+    doctor.set_defaults(run=lambda args: diagnostics.doctor())
+    cache = commands.add_parser("cache", help="what the cache holds, or empty it")
+    cache_commands = cache.add_subparsers(dest="action", required=True)
+    cache_commands.add_parser("info").set_defaults(run=lambda args: diagnostics.cache_info())
+    cache_commands.add_parser("clear").set_defaults(run=lambda args: diagnostics.cache_clear())
     clean = commands.add_parser(
         "cleanup",
         help="drop the test databases a crashed run left on a PostgreSQL server (those nobody is connected to)",

@@ -52,28 +52,42 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     _pglite_join: ClassVar[TestTransactionJoin]
     _pglite_joined_engine: ClassVar[AsyncEngine]
     _pglite_commit_watch: ClassVar[CommitWatch]
+    _pglite_driver: ClassVar[str]
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()  # type: ignore[misc]
         try:
-            driver = read_async_driver(cls)
+            cls._pglite_driver = read_async_driver(cls)
             cls._start_database()
-            url, connect_args = cls.database.async_url(driver), cls.database.async_connect_args(driver)
-            cls._pglite_join = TestTransactionJoin()
-            cls._pglite_class_engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
-            cls._pglite_join.install_on_test_engine(cls._pglite_class_engine.sync_engine)
-            cls._pglite_commit_watch = CommitWatch()
-            event.listen(cls._pglite_class_engine.sync_engine, "commit", cls._pglite_commit_watch)
-            cls._pglite_joined_engine = create_async_engine(
-                url, poolclass=NullPool, async_creator=cls._pglite_join.current_async_connection
-            )
-            cls._pglite_join.install(cls._pglite_joined_engine.sync_engine)
+            cls._create_class_engines()
         except BaseException:
             cls._forget_class_engines()
             cls._stop_database()
             super().tearDownClass()  # type: ignore[misc]
             raise
+
+    @classmethod
+    def _create_class_engines(cls) -> None:
+        driver = cls._pglite_driver
+        url, connect_args = cls.database.async_url(driver), cls.database.async_connect_args(driver)
+        cls._pglite_join = TestTransactionJoin()
+        cls._pglite_class_engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+        cls._pglite_join.install_on_test_engine(cls._pglite_class_engine.sync_engine)
+        cls._pglite_commit_watch = CommitWatch()
+        event.listen(cls._pglite_class_engine.sync_engine, "commit", cls._pglite_commit_watch)
+        cls._pglite_joined_engine = create_async_engine(
+            url, poolclass=NullPool, async_creator=cls._pglite_join.current_async_connection
+        )
+        cls._pglite_join.install(cls._pglite_joined_engine.sync_engine)
+
+    @classmethod
+    def _recover(cls) -> None:
+        """After PGlite died: a new instance, the schema, new engines."""
+        cls._forget_class_engines()
+        cls._stop_database()
+        cls._start_database()
+        cls._create_class_engines()
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -93,6 +107,8 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()  # type: ignore[misc]
         cls = type(self)
+        if not cls.database.is_alive():
+            cls._recover()  # an earlier test's PGlite died
         self.connection = await cls._pglite_class_engine.connect()
         try:
             self._pglite_transaction: AsyncTransaction = await self.connection.begin()
@@ -116,6 +132,9 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
 
     async def asyncTearDown(self) -> None:
         try:
+            if not type(self).database.is_alive(grace=2.0 if self.connection.invalidated else 0.0):
+                await self.connection.invalidate()
+                type(self)._check_database_alive()
             await self._end_test_transaction()
             if type(self)._pglite_commit_watch.take():
                 type(self)._rebuild_schema()

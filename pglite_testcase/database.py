@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import subprocess
 import threading
 import time
 from typing import Any, Protocol
@@ -64,7 +65,11 @@ class TestDatabase(Protocol):
 
     def rebuild(self, source: SchemaSource) -> None: ...
 
-    def is_alive(self) -> bool: ...
+    def set_statement_timeout(self, seconds: float | None) -> None: ...
+
+    def is_alive(self, grace: float = 0.0) -> bool: ...
+
+    def death_notice(self) -> str: ...
 
     def stop(self) -> None: ...
 
@@ -154,8 +159,27 @@ class PGliteDatabase:
         kwargs.setdefault("connect_args", self.connect_args)
         return create_engine(self.url, **kwargs)
 
-    def is_alive(self) -> bool:
+    def is_alive(self, grace: float = 0.0) -> bool:
+        """Whether node still runs; with ``grace``, a process that is exiting gets that long to finish."""
+        if grace and self.process.process is not None:
+            try:
+                self.process.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
         return self.process.is_running()
+
+    def set_statement_timeout(self, seconds: float | None) -> None:
+        self.process.set_statement_timeout(seconds)
+
+    def death_notice(self) -> str:
+        process = self.process.process
+        code = process.poll() if process is not None else None
+        how = "was killed" if code is not None and code < 0 else f"exited (code {code})"
+        output = self.process.output_tail() or "(no output)"
+        return (
+            f"PGlite stopped during this test: its node process {how}. Its last output:\n{output}\n"
+            f"The next test starts a new PGlite."
+        )
 
     def stop(self) -> None:
         self.process.stop()

@@ -27,5 +27,9 @@ class PGliteStartError(PGliteTestCaseError):
     """The PGlite process did not start, or stopped."""
 
 
+class PGliteStoppedError(PGliteStartError):
+    """PGlite stopped while tests were using it (killed, crashed, or a statement ran past its timeout)."""
+
+
 class SchemaBuildError(PGliteTestCaseError):
     """Building a test class's schema (create_all or Alembic migrations) failed."""

@@ -140,6 +140,10 @@ class NodePackages:
             return False
         return (self.node_modules / "@electric-sql" / "pglite" / "package.json").exists()
 
+    def clear(self) -> None:
+        """Remove every install and snapshot this library keeps (the whole cache directory)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
     def ensure_installed(self, runtime: NodeRuntime) -> Path:
         """Install the packages unless a complete install is there; return ``node_modules``."""
         if self.is_complete():
@@ -173,11 +177,6 @@ class NodePackages:
         try:
             for name in ("package.json", "package-lock.json"):
                 shutil.copy2(RUNTIME_DIR / name, staging / name)
-            print(
-                f"pglite_testcase: installing PGlite's npm packages into {self.directory} (once)...",
-                file=sys.stderr,
-                flush=True,
-            )
             command = [*runtime.npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
             env = {**os.environ, "PATH": f"{Path(runtime.node).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
             try:
@@ -190,9 +189,10 @@ class NodePackages:
             os.rename(staging, self.directory)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        # The one line a first run prints: what was fetched, where to, how long it took.
         print(
-            f"pglite_testcase: installed PGlite {installed_version(self.directory)} "
-            f"in {time.monotonic() - started:.1f} s",
+            f"pglite_testcase: fetched PGlite {installed_version(self.directory)} from the npm registry "
+            f"into {self.directory} in {time.monotonic() - started:.1f} s (once; later runs reuse it)",
             file=sys.stderr,
             flush=True,
         )

@@ -67,7 +67,13 @@ class PGliteProcess(PGliteManager):
         grace_seconds: float = 2.0,
         timeout: int = 60,
     ) -> None:
-        self.private_dir = Path(tempfile.mkdtemp(prefix="pglite-testcase-"))  # mkdtemp: mode 0700
+        try:
+            self.private_dir = Path(tempfile.mkdtemp(prefix="pglite-testcase-"))  # mkdtemp: mode 0700
+        except OSError as exc:
+            raise PGliteStartError(
+                f"Cannot create PGlite's private socket directory in {tempfile.gettempdir()}: {exc}. "
+                f"Set TMPDIR to a writable directory."
+            ) from exc
         config = PGliteConfig(
             timeout=timeout,
             log_level="WARNING",
@@ -81,6 +87,7 @@ class PGliteProcess(PGliteManager):
         self.node_modules = node_modules
         self.load_data_dir = load_data_dir
         self.grace_seconds = grace_seconds
+        self.statement_timeout_ms = 0
         self.log_path = self.private_dir / "pglite.log"
         self._stdout_buffer = b""
         self._next_request = 1
@@ -113,16 +120,21 @@ class PGliteProcess(PGliteManager):
             "socketPath": None if self.config.use_tcp else self.config.socket_path,
             "graceMs": int(self.grace_seconds * 1000),
             "loadDataDir": str(self.load_data_dir) if self.load_data_dir else None,
-            "debug": os.environ.get("PGLITE_TESTCASE_LOG", "").lower() == "debug",
+            "debug": log.isEnabledFor(logging.DEBUG),
+            "privateDir": str(self.private_dir),
+            "statementTimeoutMs": self.statement_timeout_ms,
         }
         env = {**os.environ, "NODE_PATH": str(self.node_modules)}
         env.pop("NODE_OPTIONS", None)
+        # PGlite's own output goes to a log file (quoted in errors), or with
+        # PGLITE_TESTCASE_LOG=debug straight to the test run's stderr.
+        show_output = log.isEnabledFor(logging.DEBUG)
         with open(self.log_path, "wb") as log_file:
             self.process = subprocess.Popen(
                 [self.runtime.node, *NODE_FLAGS, str(SERVER_SCRIPT), json.dumps(settings)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=log_file,
+                stderr=None if show_output else log_file,
                 cwd=self.private_dir,
                 env=env,
                 start_new_session=True,  # a Ctrl-C reaches Python, which stops node in order
@@ -171,6 +183,17 @@ class PGliteProcess(PGliteManager):
         response = self._request({"cmd": "dump", "path": str(path)}, timeout=timeout)
         if not response.get("ok"):
             raise OSError(f"PGlite could not write its data directory to {path}: {response.get('error')}")
+
+    def set_statement_timeout(self, seconds: float | None) -> None:
+        """Stop PGlite if one statement runs longer than this (None: no limit)."""
+        milliseconds = 0 if seconds is None else max(1, int(seconds * 1000))
+        if milliseconds == self.statement_timeout_ms:
+            return
+        self.statement_timeout_ms = milliseconds
+        if self.process is not None:
+            response = self._request({"cmd": "timeout", "ms": milliseconds}, timeout=10)
+            if not response.get("ok"):
+                raise PGliteStartError(f"PGlite refused the statement timeout: {response.get('error')}")
 
     def output_tail(self, lines: int = 20) -> str:
         try:

@@ -68,6 +68,7 @@ class ServerDatabase:
         self.name = name
         self.schema_fingerprint = fingerprint
         self._lease: Any = None
+        self._timeout_ms = 0
         self._take_lease()
 
     def _take_lease(self) -> None:
@@ -89,19 +90,29 @@ class ServerDatabase:
 
     @property
     def connect_args(self) -> dict[str, Any]:
-        return {}
+        return {"options": f"-c statement_timeout={self._timeout_ms}"}
 
     def async_url(self, driver: str) -> URL:
         return self.url.set(drivername=f"postgresql+{driver}")
 
     def async_connect_args(self, driver: str) -> dict[str, Any]:
-        return {}
+        if driver == "asyncpg":
+            return {"server_settings": {"statement_timeout": str(self._timeout_ms)}}
+        return self.connect_args
 
     def create_engine(self, **kwargs: Any) -> Engine:
+        kwargs.setdefault("connect_args", self.connect_args)
         return create_engine(self.url, **kwargs)
 
-    def is_alive(self) -> bool:
+    def set_statement_timeout(self, seconds: float | None) -> None:
+        """A server cancels a statement itself: set PostgreSQL's statement_timeout on every connection."""
+        self._timeout_ms = 0 if seconds is None else max(1, int(seconds * 1000))
+
+    def is_alive(self, grace: float = 0.0) -> bool:
         return True
+
+    def death_notice(self) -> str:
+        return "the PostgreSQL server is still running"
 
     def ensure_schema(self, source: SchemaSource) -> None:
         if source.fingerprint != self.schema_fingerprint:

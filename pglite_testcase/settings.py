@@ -30,6 +30,7 @@ class ClassSettings:
     reset_sequences: bool
     pglite_isolated: bool
     server_url: URL | None
+    statement_timeout: float | None
     session_options: dict[str, Any]
 
 
@@ -75,7 +76,30 @@ def _alembic_config(owner: type) -> Config | None:
     )
 
 
+def _environment_error(name: str, value: str, accepted: str) -> ConfigurationError:
+    return ConfigurationError(f"the environment variable {name} = {value!r} is not accepted: expected {accepted}.")
+
+
+def check_environment() -> None:
+    """The library's environment variables, checked (each bad one refused with what is accepted)."""
+    from .database import PRESTART_ENV, TCP_ENV
+    from .diagnostics import LOG_ENV, LOG_LEVELS
+    from .node_packages import CACHE_ENV
+
+    for name in (TCP_ENV, PRESTART_ENV):
+        value = os.environ.get(name)
+        if value is not None and value not in ("0", "1"):
+            raise _environment_error(name, value, "'1' or '0'")
+    level = os.environ.get(LOG_ENV)
+    if level is not None and level.strip().lower() not in (*LOG_LEVELS, ""):
+        raise _environment_error(LOG_ENV, level, "one of " + ", ".join(LOG_LEVELS))
+    cache = os.environ.get(CACHE_ENV)
+    if cache is not None and (not cache.strip() or Path(cache).expanduser().is_file()):
+        raise _environment_error(CACHE_ENV, cache, "the path of a directory (existing or to be created)")
+
+
 def read_class_settings(owner: type) -> ClassSettings:
+    check_environment()
     metadata = _metadata(owner)
     alembic_config = _alembic_config(owner)
     revision = owner.alembic_revision  # type: ignore[attr-defined]
@@ -106,6 +130,7 @@ def read_class_settings(owner: type) -> ClassSettings:
         reset_sequences=_flag(owner, "reset_sequences"),
         pglite_isolated=_flag(owner, "pglite_isolated"),
         server_url=_server_url(owner),
+        statement_timeout=_statement_timeout(owner),
         session_options=_session_options(owner),
     )
 
@@ -122,6 +147,17 @@ def _session_options(owner: type) -> dict[str, Any]:
             "Session options other than 'bind' and 'join_transaction_mode' (the test case sets those)",
         )
     return dict(value)
+
+
+def _statement_timeout(owner: type) -> float | None:
+    value = owner.statement_timeout  # type: ignore[attr-defined]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError.for_attribute(
+            owner, "statement_timeout", value, "a number of seconds greater than 0, or None for no limit"
+        )
+    return float(value)
 
 
 def _server_url(owner: type) -> URL | None:

@@ -9,6 +9,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from .database import PGliteDatabase, TestDatabase, prestart_shared_database, shared_database, use_tcp
+from .errors import PGliteStoppedError
 from .isolation import (
     OUTER_COMMIT_MESSAGE,
     CommitWatch,
@@ -36,6 +37,9 @@ class PGliteDatabaseMixin:
     alembic_revision: ClassVar[str] = "head"
     reset_sequences: ClassVar[bool] = False
     pglite_isolated: ClassVar[bool] = False
+    statement_timeout: ClassVar[float | None] = 30.0
+    """Seconds one statement may run before the test fails (None: no limit). PGlite cannot cancel a
+    statement, so on PGlite the instance is stopped and the next test gets a new one."""
     server_url: ClassVar[str | None] = None
     """A real PostgreSQL server for this class instead of PGlite (see ``PGLITE_TESTCASE_DATABASE_URL``)."""
     session_options: ClassVar[dict[str, Any]] = {}
@@ -78,6 +82,7 @@ class PGliteDatabaseMixin:
             cls._pglite_owns_database = False
         try:
             cls.database.ensure_schema(cls._pglite_settings.schema)
+            cls.database.set_statement_timeout(cls._pglite_settings.statement_timeout)
         except BaseException:
             cls._stop_database()
             raise
@@ -89,6 +94,17 @@ class PGliteDatabaseMixin:
         cls.db_user = url.username or ""
         cls.db_password = url.password or ""
         cls.db_name = url.database or ""
+
+    @classmethod
+    def _check_database_alive(cls) -> None:
+        """Raise, with PGlite's last words, if it died during the test."""
+        connection = cls.__dict__.get("_pglite_connection")
+        # A connection SQLAlchemy saw break may mean node is dying right now: let it finish.
+        broken = connection is not None and connection.invalidated
+        if not cls.database.is_alive(grace=2.0 if broken else 0.0):
+            if connection is not None and not connection.closed:
+                connection.invalidate()
+            raise PGliteStoppedError(cls.database.death_notice())
 
     @classmethod
     def _stop_database(cls) -> None:
@@ -129,23 +145,35 @@ class PGliteMixin(PGliteDatabaseMixin):
         super().setUpClass()  # type: ignore[misc]
         try:
             cls._start_database()
-            cls._pglite_join = TestTransactionJoin()
-            # One connection serves the class's tests, one test at a time; the test
-            # case ends each transaction itself, so the pool need not reset it.
-            cls._pglite_class_engine = cls.database.create_engine(
-                pool_size=1, max_overflow=0, pool_timeout=5, pool_reset_on_return=None
-            )
-            cls._pglite_join.install_on_test_engine(cls._pglite_class_engine)
-            cls._pglite_commit_watch = CommitWatch()
-            event.listen(cls._pglite_class_engine, "commit", cls._pglite_commit_watch)
-            cls._pglite_joined_engine = create_engine(cls.database.url, **joined_engine_options(cls._pglite_join))
-            cls._pglite_join.install(cls._pglite_joined_engine)
-            cls._connect_class()
+            cls._create_class_engines()
         except BaseException:
             cls._release_class_connection()
             cls._stop_database()
             super().tearDownClass()  # type: ignore[misc]
             raise
+
+    @classmethod
+    def _create_class_engines(cls) -> None:
+        cls._pglite_join = TestTransactionJoin()
+        # One connection serves the class's tests, one test at a time; the test
+        # case ends each transaction itself, so the pool need not reset it.
+        cls._pglite_class_engine = cls.database.create_engine(
+            pool_size=1, max_overflow=0, pool_timeout=5, pool_reset_on_return=None
+        )
+        cls._pglite_join.install_on_test_engine(cls._pglite_class_engine)
+        cls._pglite_commit_watch = CommitWatch()
+        event.listen(cls._pglite_class_engine, "commit", cls._pglite_commit_watch)
+        cls._pglite_joined_engine = create_engine(cls.database.url, **joined_engine_options(cls._pglite_join))
+        cls._pglite_join.install(cls._pglite_joined_engine)
+        cls._connect_class()
+
+    @classmethod
+    def _recover(cls) -> None:
+        """After PGlite died: a new instance, the schema, new engines."""
+        cls._release_class_connection()
+        cls._stop_database()
+        cls._start_database()
+        cls._create_class_engines()
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -176,9 +204,12 @@ class PGliteMixin(PGliteDatabaseMixin):
     def _release_class_connection(cls, keep_engines: bool = False) -> None:
         connection = cls.__dict__.get("_pglite_connection")
         if connection is not None and not connection.closed and not connection.invalidated:
-            # The last test's rollback began the next transaction: end it.
-            TestTransactionJoin.end_transaction(connection.connection.dbapi_connection)
-            connection.close()
+            if cls.database.is_alive():
+                # The last test's rollback began the next transaction: end it.
+                TestTransactionJoin.end_transaction(connection.connection.dbapi_connection)
+                connection.close()
+            else:
+                connection.invalidate()
         for name in ("_pglite_joined_engine", "_pglite_class_engine"):
             engine = cls.__dict__.get(name)
             if engine is not None:
@@ -205,7 +236,9 @@ class PGliteMixin(PGliteDatabaseMixin):
     def setUp(self) -> None:
         super().setUp()  # type: ignore[misc]
         cls = type(self)
-        if cls._pglite_connection.closed or cls._pglite_connection.invalidated:
+        if not cls.database.is_alive():
+            cls._recover()  # an earlier test's PGlite died
+        elif cls._pglite_connection.closed or cls._pglite_connection.invalidated:
             cls._connect_class()  # an earlier test closed it
         self.connection = cls._pglite_connection
         try:
@@ -222,6 +255,7 @@ class PGliteMixin(PGliteDatabaseMixin):
 
     def tearDown(self) -> None:
         try:
+            type(self)._check_database_alive()
             self._end_test_transaction()
             if type(self)._pglite_commit_watch.take():
                 type(self)._rebuild_schema()

@@ -50,7 +50,7 @@ class PackageCache(unittest.TestCase):
         self.assertTrue(packages.is_complete())
         entries = sorted(path.name for path in self.cache.iterdir() if not path.name.endswith(".lock"))
         self.assertEqual(entries, [packages.directory.name], "a staging directory was left behind")
-        installs = sum("installing PGlite's npm packages" in err for _, err in outputs)
+        installs = sum("fetched PGlite" in err for _, err in outputs)
         self.assertEqual(installs, 1, "the second process should have waited and reused the install")
 
     def test_incomplete_cache_is_reinstalled(self) -> None:

@@ -13,8 +13,10 @@
 //   the last client leaves, session state is reset (DISCARD ALL) so the next
 //   client starts from a fresh session, as on a real server;
 // - stdin is a control channel of JSON lines ({"id", "cmd": "dump", "path"}
-//   writes a data-directory tarball); end of stdin (the Python process is gone)
-//   stops the server, so no node process outlives its test run.
+//   writes a data-directory tarball; {"cmd": "timeout", "ms"} sets the
+//   statement timeout); end of stdin (the Python process is gone) stops the
+//   server and removes its private directory, so nothing outlives the test run;
+// - a watchdog thread enforces the statement timeout (see `watched`).
 'use strict';
 const fs = require('fs');
 const net = require('net');
@@ -83,6 +85,46 @@ function withoutAbortNotices(reply) {
   if (start === 0) return reply;
   kept.push(buffer.subarray(start));
   return Buffer.concat(kept);
+}
+
+// PGlite cannot interrupt a running statement (statement_timeout has no effect:
+// the statement runs on this thread). A watchdog thread does the only thing
+// possible: when one batch runs longer than the statement timeout, it says so
+// on stderr and kills this process. The test process reports it and starts a new PGlite.
+const watch = new Int32Array(new SharedArrayBuffer(8)); // [0]: batch number running (0: idle), [1]: timeout ms
+const WATCHDOG = `
+const { workerData } = require('worker_threads');
+const fs = require('fs');
+const watch = new Int32Array(workerData);
+for (;;) {
+  Atomics.wait(watch, 0, 0);
+  const batch = Atomics.load(watch, 0);
+  const timeout = Atomics.load(watch, 1);
+  if (batch === 0 || timeout <= 0) { Atomics.wait(watch, 0, batch, 50); continue; }
+  if (Atomics.wait(watch, 0, batch, timeout) === 'timed-out' && Atomics.load(watch, 0) === batch) {
+    fs.writeSync(2, 'pglite_testcase: a statement ran longer than statement_timeout (' + timeout + ' ms); ' +
+      'PGlite cannot cancel it, so this PGlite process stops\\n');
+    process.kill(process.pid, 'SIGKILL');
+  }
+}`;
+let batchNumber = 0;
+
+function startWatchdog(timeoutMs) {
+  Atomics.store(watch, 1, timeoutMs);
+  const { Worker } = require('worker_threads');
+  new Worker(WATCHDOG, { eval: true, workerData: watch.buffer }).unref();
+}
+
+async function watched(run) {
+  batchNumber = (batchNumber % 2147483646) + 1;
+  Atomics.store(watch, 0, batchNumber);
+  Atomics.notify(watch, 0);
+  try {
+    return await run();
+  } finally {
+    Atomics.store(watch, 0, 0);
+    Atomics.notify(watch, 0);
+  }
 }
 
 class Client {
@@ -243,7 +285,8 @@ class Server {
         if (parts.length > 0 && !client.closed) {
           let reply;
           try {
-            reply = withoutAbortNotices(await this.db.execProtocolRaw(Buffer.concat(parts), { syncToFs: false }));
+            const batch = Buffer.concat(parts);
+            reply = withoutAbortNotices(await watched(() => this.db.execProtocolRaw(batch, { syncToFs: false })));
           } catch (err) {
             // PGlite itself failed: drop this client (it sees the connection close)
             // rather than leave it waiting for an answer that will not come.
@@ -351,6 +394,7 @@ async function main() {
     "SELECT name, setting FROM pg_settings WHERE source = 'session'"
   );
   const server = new Server(db, sessionSettings);
+  startWatchdog(config.statementTimeoutMs || 0);
   const listener = net.createServer((socket) => server.accept(socket));
   await new Promise((resolve, reject) => {
     listener.once('error', reject);
@@ -361,9 +405,13 @@ async function main() {
   emit({ event: 'ready', port: bound && typeof bound === 'object' ? bound.port : null });
 
   let stopping = false;
-  async function stop() {
+  async function stop(parentGone) {
     if (stopping) return;
     stopping = true;
+    if (parentGone && config.privateDir) {
+      // The test process is gone (killed, or SIGTERM): clean up what it cannot.
+      fs.rmSync(config.privateDir, { recursive: true, force: true });
+    }
     listener.close();
     for (const client of server.clients) client.socket.destroy();
     setTimeout(() => process.exit(0), 2000).unref();
@@ -373,25 +421,35 @@ async function main() {
       process.exit(0);
     }
   }
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  process.on('SIGTERM', () => stop(false));
+  process.on('SIGINT', () => stop(false));
 
   const commands = readline.createInterface({ input: process.stdin });
   commands.on('line', async (line) => {
     const request = JSON.parse(line);
     try {
+      if (request.cmd === 'timeout') {
+        Atomics.store(watch, 1, request.ms);
+        emit({ id: request.id, ok: true });
+        return;
+      }
       if (request.cmd !== 'dump') throw new Error(`unknown command ${request.cmd}`);
       await server.idle;
       const blob = await db.dumpDataDir(request.compression || 'none');
       const tmp = `${request.path}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, Buffer.from(await blob.arrayBuffer()));
-      fs.renameSync(tmp, request.path);
+      try {
+        fs.writeFileSync(tmp, Buffer.from(await blob.arrayBuffer()));
+        fs.renameSync(tmp, request.path);
+      } catch (err) {
+        fs.rmSync(tmp, { force: true }); // never half a snapshot (disk full, ...)
+        throw err;
+      }
       emit({ id: request.id, ok: true });
     } catch (err) {
       emit({ id: request.id, ok: false, error: String(err && err.message ? err.message : err) });
     }
   });
-  commands.on('close', stop);
+  commands.on('close', () => stop(true));
 }
 
 main().catch((err) => {

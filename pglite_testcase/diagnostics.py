@@ -1,0 +1,133 @@
+"""``python -m pglite_testcase doctor`` and ``cache info`` / ``cache clear``; the logging switch.
+
+``doctor`` walks the path a test run takes — Node, the package cache, a
+PGlite start, a query, a stop — timing each step, and stops at the first
+failure with the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import PGliteTestCaseError
+
+LOG_ENV = "PGLITE_TESTCASE_LOG"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def configure_logging() -> None:
+    """``PGLITE_TESTCASE_LOG=debug|info|warning|error`` sends the library's log to stderr.
+
+    Quiet by default (warnings only, through whatever logging the project set up).
+    At ``debug``, PGlite's own output goes to stderr too.
+    """
+    level = os.environ.get(LOG_ENV, "").strip().lower()
+    if level not in LOG_LEVELS:
+        return  # unset; a bad value is reported by the first setUpClass (settings.check_environment)
+    logger = logging.getLogger("pglite_testcase")
+    if not any(getattr(handler, "_pglite_testcase", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler._pglite_testcase = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+
+
+def _step(name: str, run: Callable[[], str]) -> bool:
+    started = time.perf_counter()
+    try:
+        detail = run()
+    except Exception as exc:  # the doctor reports any failure, with its fix
+        print(f"FAIL  {name} ({time.perf_counter() - started:.2f} s)\n\n{type(exc).__name__}: {exc}")
+        return False
+    print(f"ok    {name} ({time.perf_counter() - started:.2f} s): {detail}")
+    return True
+
+
+def doctor() -> int:
+    from sqlalchemy import text
+
+    from .database import PGliteDatabase
+    from .node_packages import NodePackages, find_node, installed_version
+
+    state: dict[str, object] = {}
+
+    def node() -> str:
+        runtime = find_node()
+        state["runtime"] = runtime
+        return f"node {'.'.join(map(str, runtime.version))} at {runtime.node}"
+
+    def cache() -> str:
+        packages = NodePackages()
+        state_before = "complete" if packages.is_complete() else "empty: installing"
+        packages.ensure_installed(state["runtime"])  # type: ignore[arg-type]
+        return f"{packages.directory} ({state_before}); PGlite {installed_version(packages.directory)}"
+
+    def start() -> str:
+        database = PGliteDatabase.start()
+        state["database"] = database
+        return f"listening on {database.process.endpoint}"
+
+    def query() -> str:
+        database = state["database"]
+        engine = database.create_engine()  # type: ignore[attr-defined]
+        try:
+            with engine.connect() as connection:
+                version = connection.scalar(text("SELECT version()"))
+        finally:
+            engine.dispose()
+        return str(version).split(" on ")[0]
+
+    def stop() -> str:
+        database = state.pop("database")
+        database.stop()  # type: ignore[attr-defined]
+        return "stopped, private directory removed"
+
+    print("pglite_testcase doctor")
+    try:
+        for name, run in (("node", node), ("package cache", cache), ("PGlite start", start), ("query", query), ("stop", stop)):
+            if not _step(name, run):
+                return 1
+    finally:
+        if "database" in state:
+            state["database"].stop()  # type: ignore[attr-defined]
+    print("\nall good")
+    return 0
+
+
+def _size(path: Path) -> int:
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file() and not file.is_symlink())
+
+
+def cache_info() -> int:
+    from .node_packages import NodePackages, installed_version
+    from .snapshots import SnapshotStore
+
+    packages, store = NodePackages(), SnapshotStore()
+    print(f"cache directory: {packages.root}")
+    if packages.is_complete():
+        print(f"npm packages:    {packages.directory} (PGlite {installed_version(packages.directory)}, "
+              f"{_size(packages.directory) / 1e6:.0f} MB)")
+    else:
+        print("npm packages:    not installed (python -m pglite_testcase install)")
+    snapshots = sorted(store.root.glob("*.tar")) if store.root.exists() else []
+    total = sum(path.stat().st_size for path in snapshots)
+    print(f"snapshots:       {len(snapshots)} ({total / 1e6:.0f} MB) in {store.root}")
+    return 0
+
+
+def cache_clear() -> int:
+    from .node_packages import NodePackages
+
+    packages = NodePackages()
+    packages.clear()
+    print(f"removed {packages.root}")
+    return 0
+
+
+__all__ = ["PGliteTestCaseError", "cache_clear", "cache_info", "configure_logging", "doctor"]
