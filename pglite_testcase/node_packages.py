@@ -177,7 +177,12 @@ class NodePackages:
         try:
             for name in ("package.json", "package-lock.json"):
                 shutil.copy2(RUNTIME_DIR / name, staging / name)
-            command = [*runtime.npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+            # npm's own download cache lives in ours too, and it writes no log files:
+            # nothing of this library's ends up outside its cache directory.
+            command = [
+                *runtime.npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error",
+                f"--cache={self.root / 'npm-cache'}", "--logs-max=0", "--no-update-notifier",
+            ]
             env = {**os.environ, "PATH": f"{Path(runtime.node).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
             try:
                 result = subprocess.run(command, cwd=staging, env=env, capture_output=True, text=True, timeout=300)
