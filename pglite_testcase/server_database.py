@@ -249,3 +249,18 @@ def cleanup(server_url: URL, *, templates: bool = False) -> list[str]:
     finally:
         admin.dispose()
     return dropped
+
+
+def create_empty_database(server_url: URL) -> ServerDatabase:
+    """A new, empty database of this process's own on the server (dropped by ``stop()`` or at exit)."""
+    name = f"{RUN_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+    admin = _admin_engine(server_url)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {_quote(name)} TEMPLATE template0"))
+    finally:
+        admin.dispose()
+    database = ServerDatabase(server_url, name, "empty")
+    with _lock:
+        _databases[(server_url.render_as_string(hide_password=False), f"fresh-{name}")] = database
+    return database
