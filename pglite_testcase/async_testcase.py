@@ -10,7 +10,10 @@ same savepoint engine (see ``isolation``).
 
 from __future__ import annotations
 
+import asyncio
 import unittest
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from sqlalchemy import event
@@ -24,7 +27,18 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from .isolation import OUTER_COMMIT_MESSAGE, CommitWatch, RemembersSessions, TestTransactionJoin, reset_sequences
+from . import helpers
+from .isolation import (
+    OUTER_COMMIT_MESSAGE,
+    CommitWatch,
+    RemembersSessions,
+    TestTransactionJoin,
+    reset_sequences,
+    restore_sequences,
+    sequence_positions,
+)
+from .queries import Query, capture_queries, expect_num_queries
+from .test_data import unwrap_attributes, wrap_new_attributes
 from .settings import ASYNC_DRIVERS, read_async_driver
 from .testcase import PGliteDatabaseMixin
 
@@ -53,6 +67,8 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     _pglite_joined_engine: ClassVar[AsyncEngine]
     _pglite_commit_watch: ClassVar[CommitWatch]
     _pglite_driver: ClassVar[str]
+    _pglite_sequences: ClassVar[list[tuple[str, int, bool]] | None]
+    _pglite_committed_data: ClassVar[bool]
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -61,7 +77,9 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
             cls._pglite_driver = read_async_driver(cls)
             cls._start_database()
             cls._create_class_engines()
+            cls._create_test_data()
         except BaseException:
+            cls._drop_test_data()
             cls._forget_class_engines()
             cls._stop_database()
             super().tearDownClass()  # type: ignore[misc]
@@ -83,15 +101,73 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
 
     @classmethod
     def _recover(cls) -> None:
-        """After PGlite died: a new instance, the schema, new engines."""
+        """After PGlite died: a new instance, the schema, new engines, the class's test data again."""
+        unwrap_attributes(cls)
         cls._forget_class_engines()
         cls._stop_database()
         cls._start_database()
         cls._create_class_engines()
+        cls._create_test_data()
+
+    @classmethod
+    async def asyncSetUpTestData(cls) -> None:
+        """Override to create data once for the whole class (Django's ``setUpTestData``, async).
+
+        Inside it, ``cls.session`` (an ``AsyncSession``) and ``cls.connection``
+        reach the database. Each test reads what it stores on the class as its
+        own copy, sees the rows, and has its changes rolled back to them. The
+        event loop of each async test is its own, so the data cannot wait in an
+        open class transaction as in the sync classes: it is committed, and the
+        schema is rebuilt after the class so that none of it remains.
+        """
+
+    @classmethod
+    def _create_test_data(cls) -> None:
+        cls._pglite_sequences = None
+        cls._pglite_committed_data = False
+        if getattr(cls.asyncSetUpTestData, "__func__", None) is AsyncPGliteMixin.asyncSetUpTestData.__func__:
+            return
+        before = set(cls.__dict__)
+
+        async def create() -> list[tuple[str, int, bool]]:
+            engine = create_async_engine(
+                cls.database.async_url(cls._pglite_driver),
+                poolclass=NullPool,
+                connect_args=cls.database.async_connect_args(cls._pglite_driver),
+            )
+            try:
+                async with engine.connect() as connection:
+                    session = AsyncSession(bind=connection, expire_on_commit=False)
+                    cls.session, cls.connection = session, connection  # type: ignore[assignment, misc]
+                    cls._pglite_committed_data = True
+                    try:
+                        await cls.asyncSetUpTestData()
+                        await session.commit()
+                        await connection.commit()
+                        return await connection.run_sync(sequence_positions)
+                    finally:
+                        del cls.session, cls.connection
+                        session.expunge_all()
+                        await session.close()
+            finally:
+                await engine.dispose()
+
+        positions = asyncio.run(create())
+        wrap_new_attributes(cls, before)
+        if cls._pglite_settings.reset_sequences:
+            cls._pglite_sequences = positions
+
+    @classmethod
+    def _drop_test_data(cls) -> None:
+        unwrap_attributes(cls)
+        if cls.__dict__.get("_pglite_committed_data") and "database" in cls.__dict__:
+            cls.database.rebuild(cls._pglite_settings.schema)
+            cls._pglite_committed_data = False
 
     @classmethod
     def tearDownClass(cls) -> None:
         try:
+            cls._drop_test_data()
             cls._forget_class_engines()
             cls._stop_database()
         finally:
@@ -116,7 +192,9 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
                 # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement; the
                 # savepoints of self.engine need it sent before they run.
                 await self.connection.exec_driver_sql("SELECT 1")
-            if cls._pglite_settings.reset_sequences:
+            if cls._pglite_sequences is not None:
+                await self.connection.run_sync(restore_sequences, cls._pglite_sequences)
+            elif cls._pglite_settings.reset_sequences:
                 await self.connection.run_sync(reset_sequences)
             raw = await self.connection.get_raw_connection()
             cls._pglite_join.begin_test(raw.driver_connection)
@@ -129,6 +207,31 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
             await self._end_test_transaction()
             await super().asyncTearDown()  # type: ignore[misc]
             raise
+
+    # -- conveniences --------------------------------------------------------------------
+
+    def captureQueries(self) -> AbstractContextManager[list[Query]]:
+        """``with self.captureQueries() as queries:`` collects the SQL the block runs."""
+        cls = type(self)
+        return capture_queries(cls._pglite_class_engine.sync_engine, cls._pglite_joined_engine.sync_engine)
+
+    def assertNumQueries(self, number: int) -> AbstractContextManager[list[Query]]:
+        """Fail, listing the statements, unless the block runs exactly ``number`` of them."""
+        cls = type(self)
+        engines = (cls._pglite_class_engine.sync_engine, cls._pglite_joined_engine.sync_engine)
+        return expect_num_queries(number, engines, self.fail)  # type: ignore[attr-defined]
+
+    async def rowCounts(self, exclude: Iterable[str] = helpers.DEFAULT_EXCLUDE) -> dict[str, int]:
+        return await self.connection.run_sync(helpers.row_counts, exclude)
+
+    async def assertDatabaseEmpty(self, exclude: Iterable[str] = helpers.DEFAULT_EXCLUDE) -> None:
+        await self.connection.run_sync(helpers.assert_database_empty, exclude)
+
+    async def deleteAllData(self, exclude: Iterable[str] = helpers.DEFAULT_EXCLUDE) -> None:
+        await self.connection.run_sync(helpers.delete_all_data, exclude)
+
+    async def restartSequences(self) -> None:
+        await self.connection.run_sync(helpers.restart_sequences)
 
     async def asyncTearDown(self) -> None:
         try:

@@ -21,13 +21,14 @@ implementation serves both.
 from __future__ import annotations
 
 import itertools
+import json
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import psycopg.pq
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine.interfaces import Dialect
 
 from .errors import PGliteTestCaseError
@@ -50,6 +51,26 @@ def reset_sequences(connection: Connection) -> None:
     connection.exec_driver_sql(RESET_SEQUENCES_SQL).close()
 
 
+def sequence_positions(connection: Connection) -> list[tuple[str, int, bool]]:
+    """Where every sequence stands now, for ``restore_sequences``."""
+    rows = connection.exec_driver_sql(
+        "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), "
+        "coalesce(last_value, start_value), last_value IS NOT NULL "
+        "FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+    ).all()
+    return [(str(name), int(value), bool(called)) for name, value, called in rows]
+
+
+def restore_sequences(connection: Connection, positions: list[tuple[str, int, bool]]) -> None:
+    """Put every sequence back where ``sequence_positions`` found it (one statement)."""
+    if positions:
+        connection.execute(
+            text("SELECT setval(name, value, called) FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+                 "AS t(name text, value bigint, called boolean)"),
+            {"rows": json.dumps([{"name": n, "value": v, "called": c} for n, v, c in positions])},
+        ).close()
+
+
 class TestTransactionJoin:
     """The running test's transaction, as seen by the engines that join it.
 
@@ -70,13 +91,16 @@ class TestTransactionJoin:
         self.generation = 0
         self._dbapi_connection: Any = None
         self.pending: list[str] = []
+        # Set when the class has test data: each test then runs inside this savepoint
+        # of the class's transaction, and ends by rolling back to it.
+        self.class_savepoint: str | None = None
 
     def begin_test(self, dbapi_connection: Any) -> None:
         self.generation += 1
         self._dbapi_connection = dbapi_connection
-        self.pending.clear()
 
     def end_test(self) -> None:
+        """Forget the test's queued statements: the test's rollback discards what they would do."""
         self.generation += 1
         self._dbapi_connection = None
         self.pending.clear()
@@ -169,6 +193,11 @@ class TestTransactionJoin:
 
     def _rollback_and_begin(self, pooled: Any) -> None:
         raw = pooled.dbapi_connection if hasattr(pooled, "dbapi_connection") else pooled
+        if self.class_savepoint is not None:
+            # The class's test data lives in this transaction: go back to it, not before it.
+            with raw.cursor() as cursor:
+                cursor.execute(f"ROLLBACK TO SAVEPOINT {self.class_savepoint}")
+            return
         if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             return  # nothing was sent since the last rollback: nothing to undo
         with raw.cursor() as cursor:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import unittest
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from .database import PGliteDatabase, TestDatabase, prestart_shared_database, shared_database, use_tcp
+from . import helpers
 from .errors import PGliteStoppedError
+from .queries import Query, capture_queries, expect_num_queries
 from .isolation import (
     OUTER_COMMIT_MESSAGE,
     CommitWatch,
@@ -17,7 +21,12 @@ from .isolation import (
     TestTransactionJoin,
     joined_engine_options,
     reset_sequences,
+    restore_sequences,
+    sequence_positions,
 )
+from .test_data import unwrap_attributes, wrap_new_attributes
+
+CLASS_SAVEPOINT = "pglite_testcase_class_data"
 from .server_database import server_database
 from .settings import ClassSettings, read_class_settings
 
@@ -139,6 +148,7 @@ class PGliteMixin(PGliteDatabaseMixin):
     _pglite_join: ClassVar[TestTransactionJoin]
     _pglite_joined_engine: ClassVar[Engine]
     _pglite_commit_watch: ClassVar[CommitWatch]
+    _pglite_sequences: ClassVar[list[tuple[str, int, bool]] | None]
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -146,6 +156,7 @@ class PGliteMixin(PGliteDatabaseMixin):
         try:
             cls._start_database()
             cls._create_class_engines()
+            cls._create_test_data()
         except BaseException:
             cls._release_class_connection()
             cls._stop_database()
@@ -169,15 +180,55 @@ class PGliteMixin(PGliteDatabaseMixin):
 
     @classmethod
     def _recover(cls) -> None:
-        """After PGlite died: a new instance, the schema, new engines."""
+        """After PGlite died: a new instance, the schema, new engines, the class's test data again."""
         cls._release_class_connection()
         cls._stop_database()
         cls._start_database()
         cls._create_class_engines()
+        unwrap_attributes(cls)
+        cls._create_test_data()
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        """Override to create data once for the whole class (Django's ``setUpTestData``).
+
+        Inside it, ``cls.session`` and ``cls.connection`` reach the database.
+        What it stores on the class (``cls.author = Author(...)``) each test
+        reads as its own copy (see ``test_data``); the rows are there in every
+        test, each test's changes are rolled back to them, and none remain
+        after the class.
+        """
+
+    @classmethod
+    def _create_test_data(cls) -> None:
+        if getattr(cls.setUpTestData, "__func__", None) is PGliteMixin.setUpTestData.__func__:
+            cls._pglite_sequences = None
+            return
+        connection = cls._pglite_connection
+        if not connection.in_transaction():
+            connection.begin()  # the class's transaction: it holds the data until tearDownClass
+        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        before = set(cls.__dict__)
+        cls.session, cls.connection = session, connection  # type: ignore[assignment, misc]
+        cls._pglite_join.begin_test(connection.connection.dbapi_connection)
+        try:
+            cls.setUpTestData()
+            session.commit()
+            # The tests run inside a savepoint of the class's transaction, which holds the data.
+            connection.exec_driver_sql(f"SAVEPOINT {CLASS_SAVEPOINT}")
+        finally:
+            cls._pglite_join.end_test()
+            del cls.session, cls.connection
+            session.expunge_all()
+            session.close()
+        wrap_new_attributes(cls, before)
+        cls._pglite_join.class_savepoint = CLASS_SAVEPOINT
+        cls._pglite_sequences = sequence_positions(connection) if cls._pglite_settings.reset_sequences else None
 
     @classmethod
     def tearDownClass(cls) -> None:
         try:
+            unwrap_attributes(cls)
             cls._release_class_connection()
             cls._stop_database()
         finally:
@@ -199,6 +250,9 @@ class PGliteMixin(PGliteDatabaseMixin):
         cls._release_class_connection(keep_engines=True)
         super()._rebuild_schema()
         cls._connect_class()
+        cls._pglite_join.class_savepoint = None
+        unwrap_attributes(cls)
+        cls._create_test_data()
 
     @classmethod
     def _release_class_connection(cls, keep_engines: bool = False) -> None:
@@ -233,6 +287,30 @@ class PGliteMixin(PGliteDatabaseMixin):
     def session(self, session: Session) -> None:
         self.__dict__["_pglite_session"] = session
 
+    # -- conveniences --------------------------------------------------------------------
+
+    def captureQueries(self) -> AbstractContextManager[list[Query]]:
+        """``with self.captureQueries() as queries:`` collects the SQL the block runs."""
+        cls = type(self)
+        return capture_queries(cls._pglite_class_engine, cls._pglite_joined_engine)
+
+    def assertNumQueries(self, number: int) -> AbstractContextManager[list[Query]]:
+        """Fail, listing the statements, unless the block runs exactly ``number`` of them."""
+        cls = type(self)
+        return expect_num_queries(number, (cls._pglite_class_engine, cls._pglite_joined_engine), self.fail)  # type: ignore[attr-defined]
+
+    def rowCounts(self, exclude: Iterable[str] = helpers.DEFAULT_EXCLUDE) -> dict[str, int]:
+        return helpers.row_counts(self.connection, exclude)
+
+    def assertDatabaseEmpty(self, exclude: Iterable[str] = helpers.DEFAULT_EXCLUDE) -> None:
+        helpers.assert_database_empty(self.connection, exclude)
+
+    def deleteAllData(self, exclude: Iterable[str] = helpers.DEFAULT_EXCLUDE) -> None:
+        helpers.delete_all_data(self.connection, exclude)
+
+    def restartSequences(self) -> None:
+        helpers.restart_sequences(self.connection)
+
     def setUp(self) -> None:
         super().setUp()  # type: ignore[misc]
         cls = type(self)
@@ -242,8 +320,11 @@ class PGliteMixin(PGliteDatabaseMixin):
             cls._connect_class()  # an earlier test closed it
         self.connection = cls._pglite_connection
         try:
-            self.connection.begin()
-            if cls._pglite_settings.reset_sequences:
+            if not self.connection.in_transaction():
+                self.connection.begin()
+            if cls._pglite_sequences is not None:
+                restore_sequences(self.connection, cls._pglite_sequences)
+            elif cls._pglite_settings.reset_sequences:
                 reset_sequences(self.connection)
             cls._pglite_join.begin_test(self.connection.connection.dbapi_connection)
             self.engine = cls._pglite_joined_engine

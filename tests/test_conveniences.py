@@ -1,0 +1,163 @@
+"""setUpTestData, query assertions, database helpers."""
+
+from __future__ import annotations
+
+import unittest
+
+from sqlalchemy import func, insert, select, text
+
+from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
+
+from .models import Author, Base, Book
+from .support import problems, run_case
+
+
+class ClassData(PGliteTestCase):
+    metadata = Base
+    reset_sequences = True
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.ada = Author(name="Ada")
+        cls.books = [Book(title="Notes", author=cls.ada), Book(title="Letters", author=cls.ada)]
+        cls.session.add_all([cls.ada, *cls.books])
+        cls.labels = {"lang": ["en"]}
+
+    def test_1_sees_the_class_data_and_changes_its_copy(self) -> None:
+        self.assertEqual(self.session.scalar(select(func.count()).select_from(Book)), 2)
+        self.assertIn(self.ada, self.session)
+        self.ada.name = "Ada Lovelace"
+        self.books[0].title = "Changed"
+        self.labels["lang"].append("fr")
+        self.session.add(Author(name="Grace"))
+        self.session.commit()
+        self.assertEqual(self.session.scalar(select(Author.name).where(Author.id == self.ada.id)), "Ada Lovelace")
+
+    def test_2_gets_fresh_copies_and_the_rows_as_created(self) -> None:
+        self.assertEqual(self.ada.name, "Ada")
+        self.assertEqual(self.books[0].title, "Notes")
+        self.assertEqual(self.labels, {"lang": ["en"]})
+        self.assertEqual(sorted(self.session.scalars(select(Author.name))), ["Ada"])
+        self.assertEqual(self.session.get(Book, self.books[0].id).title, "Notes")  # type: ignore[union-attr]
+
+    def test_3_sequences_continue_after_the_class_data(self) -> None:
+        grace = Author(name="Grace")
+        self.session.add(grace)
+        self.session.flush()
+        self.assertEqual(grace.id, self.ada.id + 1)
+
+    def test_4_a_test_may_delete_class_rows(self) -> None:
+        self.session.delete(self.books[1])
+        self.session.commit()
+        self.assertEqual(self.session.scalar(select(func.count()).select_from(Book)), 1)
+
+    def test_5_they_are_back(self) -> None:
+        self.assertEqual(self.session.scalar(select(func.count()).select_from(Book)), 2)
+
+
+class NothingRemainsAfterTheClass(unittest.TestCase):
+    def test_class_data_is_gone_after_the_class(self) -> None:
+        result = run_case(ClassData)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+
+        class After(PGliteTestCase):
+            metadata = Base
+
+            def test_empty(self) -> None:
+                self.assertDatabaseEmpty()
+
+        result = run_case(After)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+
+
+class QueryAssertions(PGliteTestCase):
+    metadata = Base
+
+    def test_counts_statements_of_session_connection_and_engine(self) -> None:
+        with self.assertNumQueries(3):
+            self.session.add(Author(name="a"))
+            self.session.commit()  # the INSERT (the savepoint release is the library's)
+            self.connection.execute(select(func.count()).select_from(Author))
+            with self.engine.begin() as connection:
+                connection.execute(insert(Author).values(name="b"))
+
+    def test_capture_shows_the_sql(self) -> None:
+        with self.captureQueries() as queries:
+            self.session.scalars(select(Author).where(Author.name == "x")).all()
+        self.assertEqual(len(queries), 1)
+        self.assertIn("FROM authors", queries[0].statement)
+
+    def test_failure_lists_the_statements_numbered(self) -> None:
+        with self.assertRaises(AssertionError) as caught:
+            with self.assertNumQueries(1):
+                self.connection.execute(text("SELECT 1"))
+                self.connection.execute(text("SELECT 2"))
+        message = str(caught.exception)
+        self.assertIn("2 queries executed, 1 expected", message)
+        self.assertIn("1. SELECT 1", message)
+        self.assertIn("2. SELECT 2", message)
+
+
+class Helpers(PGliteTestCase):
+    metadata = Base
+
+    def test_row_counts_and_empty(self) -> None:
+        self.assertDatabaseEmpty()
+        self.session.add_all([Author(name="a"), Author(name="b")])
+        self.session.flush()
+        self.assertEqual(self.rowCounts(), {"authors": 2, "books": 0})
+        with self.assertRaises(AssertionError) as caught:
+            self.assertDatabaseEmpty()
+        self.assertIn("authors (2 rows)", str(caught.exception))
+        self.assertDatabaseEmpty(exclude=["authors"])
+
+    def test_delete_all_data_and_restart_sequences(self) -> None:
+        self.session.add(Author(name="a"))
+        self.session.flush()
+        self.deleteAllData()
+        self.assertEqual(self.rowCounts(), {"authors": 0, "books": 0})
+        self.restartSequences()
+        author = Author(name="again")
+        self.session.add(author)
+        self.session.flush()
+        self.assertEqual(author.id, 1)
+
+
+class AsyncClassData(AsyncPGliteTestCase):
+    metadata = Base
+    reset_sequences = True
+
+    @classmethod
+    async def asyncSetUpTestData(cls) -> None:
+        cls.ada = Author(name="Ada")
+        cls.session.add_all([cls.ada, Book(title="Notes", author=cls.ada)])
+
+    async def test_1_changes(self) -> None:
+        self.assertEqual(await self.session.scalar(select(func.count()).select_from(Book)), 1)
+        self.ada.name = "Changed"
+        grace = Author(name="Grace")
+        self.session.add(grace)
+        await self.session.flush()
+        self.assertEqual(grace.id, self.ada.id + 1)
+        await self.session.commit()
+
+    async def test_2_sees_the_original(self) -> None:
+        self.assertEqual(self.ada.name, "Ada")
+        self.assertEqual(await self.rowCounts(), {"authors": 1, "books": 1})
+        with self.assertNumQueries(1):
+            await self.session.scalar(select(Author.name).where(Author.id == self.ada.id))
+
+
+class AsyncNothingRemains(unittest.TestCase):
+    def test_async_class_data_is_gone_after_the_class(self) -> None:
+        result = run_case(AsyncClassData)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+
+        class After(AsyncPGliteTestCase):
+            metadata = Base
+
+            async def test_empty(self) -> None:
+                await self.assertDatabaseEmpty()
+
+        result = run_case(After)
+        self.assertTrue(result.wasSuccessful(), problems(result))
