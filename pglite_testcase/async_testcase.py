@@ -37,9 +37,10 @@ from .isolation import (
     restore_sequences,
     sequence_positions,
 )
+from .factories import BoundFactories
 from .queries import Query, capture_queries, expect_num_queries
 from .test_data import unwrap_attributes, wrap_new_attributes
-from .settings import ASYNC_DRIVERS, read_async_driver
+from .settings import ASYNC_DRIVERS, read_async_driver, refuse_class_data_when_truncating
 from .testcase import PGliteDatabaseMixin
 
 class _TrackingAsyncSessionmaker(RemembersSessions, async_sessionmaker[AsyncSession]):
@@ -69,6 +70,7 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     _pglite_driver: ClassVar[str]
     _pglite_sequences: ClassVar[list[tuple[str, int, bool]] | None]
     _pglite_committed_data: ClassVar[bool]
+    _pglite_plain_engine: ClassVar[AsyncEngine]
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -89,6 +91,9 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     def _create_class_engines(cls) -> None:
         driver = cls._pglite_driver
         url, connect_args = cls.database.async_url(driver), cls.database.async_connect_args(driver)
+        if cls._pglite_settings.isolation == "truncate":
+            cls._pglite_plain_engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+            return
         cls._pglite_join = TestTransactionJoin()
         cls._pglite_class_engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
         cls._pglite_join.install_on_test_engine(cls._pglite_class_engine.sync_engine)
@@ -127,6 +132,7 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
         cls._pglite_committed_data = False
         if getattr(cls.asyncSetUpTestData, "__func__", None) is AsyncPGliteMixin.asyncSetUpTestData.__func__:
             return
+        refuse_class_data_when_truncating(cls)
         before = set(cls.__dict__)
 
         async def create() -> list[tuple[str, int, bool]]:
@@ -176,7 +182,7 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     @classmethod
     def _forget_class_engines(cls) -> None:
         # NullPool engines hold no connection: there is nothing to dispose outside a loop.
-        for name in ("_pglite_joined_engine", "_pglite_class_engine"):
+        for name in ("_pglite_joined_engine", "_pglite_class_engine", "_pglite_plain_engine"):
             if name in cls.__dict__:
                 delattr(cls, name)
 
@@ -185,6 +191,15 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
         cls = type(self)
         if not cls.database.is_alive():
             cls._recover()  # an earlier test's PGlite died
+        if cls._pglite_settings.isolation == "truncate":
+            # Nothing wraps the test: what it commits is committed; tearDown empties every table.
+            self.engine = cls._pglite_plain_engine
+            self.sessionmaker = _TrackingAsyncSessionmaker(bind=self.engine, **cls._pglite_settings.session_options)
+            self.session = self.sessionmaker()
+            self.connection = await self.engine.connect()
+            await self.connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._bind_factories()
+            return
         self.connection = await cls._pglite_class_engine.connect()
         try:
             self._pglite_transaction: AsyncTransaction = await self.connection.begin()
@@ -203,6 +218,7 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
                 bind=self.connection, join_transaction_mode="create_savepoint", **cls._pglite_settings.session_options
             )
             self.session = self.sessionmaker()
+            self._bind_factories()
         except BaseException:
             await self._end_test_transaction()
             await super().asyncTearDown()  # type: ignore[misc]
@@ -233,17 +249,39 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     async def restartSequences(self) -> None:
         await self.connection.run_sync(helpers.restart_sequences)
 
+    def _bind_factories(self) -> None:
+        # Factory Boy is synchronous: it adds to the AsyncSession's sync core, and the
+        # test awaits the flush.
+        settings = type(self)._pglite_settings
+        if settings.factories or settings.faker_seed is not None:
+            self._pglite_factories = BoundFactories(
+                settings.factories, self.session.sync_session, settings.faker_seed, only_add=True
+            )
+
     async def asyncTearDown(self) -> None:
+        bound = self.__dict__.pop("_pglite_factories", None)
+        if bound is not None:
+            bound.release()
         try:
             if not type(self).database.is_alive(grace=2.0 if self.connection.invalidated else 0.0):
                 await self.connection.invalidate()
                 type(self)._check_database_alive()
+            if type(self)._pglite_settings.isolation == "truncate":
+                await self._end_truncated_test()
+                return
             await self._end_test_transaction()
             if type(self)._pglite_commit_watch.take():
                 type(self)._rebuild_schema()
                 self.fail(OUTER_COMMIT_MESSAGE.format(test=self.id()))  # type: ignore[attr-defined]
         finally:
             await super().asyncTearDown()  # type: ignore[misc]
+
+    async def _end_truncated_test(self) -> None:
+        for session in list(self.sessionmaker.sessions):  # type: ignore[attr-defined]
+            await session.close()
+        await self.connection.close()
+        async with self.engine.begin() as connection:
+            await connection.run_sync(helpers.delete_all_data)
 
     async def _end_test_transaction(self) -> None:
         type(self)._pglite_join.end_test()

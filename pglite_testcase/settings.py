@@ -17,6 +17,7 @@ from sqlalchemy import URL, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from .errors import ConfigurationError
+from .factories import check_factories, check_faker_seed
 from .schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
 from .server_database import SERVER_URL_ENV, parse_server_url
 
@@ -31,6 +32,9 @@ class ClassSettings:
     pglite_isolated: bool
     server_url: URL | None
     statement_timeout: float | None
+    isolation: str
+    factories: tuple[Any, ...]
+    faker_seed: int | None
     session_options: dict[str, Any]
 
 
@@ -131,6 +135,9 @@ def read_class_settings(owner: type) -> ClassSettings:
         pglite_isolated=_flag(owner, "pglite_isolated"),
         server_url=_server_url(owner),
         statement_timeout=_statement_timeout(owner),
+        isolation=_isolation(owner),
+        factories=check_factories(owner),
+        faker_seed=check_faker_seed(owner),
         session_options=_session_options(owner),
     )
 
@@ -147,6 +154,24 @@ def _session_options(owner: type) -> dict[str, Any]:
             "Session options other than 'bind' and 'join_transaction_mode' (the test case sets those)",
         )
     return dict(value)
+
+
+ISOLATION_MODES = ("transaction", "truncate")
+
+
+def _isolation(owner: type) -> str:
+    value = owner.isolation  # type: ignore[attr-defined]
+    if value not in ISOLATION_MODES:
+        raise ConfigurationError.for_attribute(owner, "isolation", value, "'transaction' or 'truncate'")
+    return str(value)
+
+
+def refuse_class_data_when_truncating(owner: type) -> None:
+    if owner._pglite_settings.isolation == "truncate":  # type: ignore[attr-defined]
+        raise ConfigurationError(
+            f"{owner.__qualname__} has class-level test data and isolation = 'truncate': "
+            f"truncation would delete the data after the first test. Use isolation = 'transaction'."
+        )
 
 
 def _statement_timeout(owner: type) -> float | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unittest
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .database import PGliteDatabase, TestDatabase, prestart_shared_database, shared_database, use_tcp
 from . import helpers
 from .errors import PGliteStoppedError
+from .factories import BoundFactories
 from .queries import Query, capture_queries, expect_num_queries
 from .isolation import (
     OUTER_COMMIT_MESSAGE,
@@ -28,7 +29,7 @@ from .test_data import unwrap_attributes, wrap_new_attributes
 
 CLASS_SAVEPOINT = "pglite_testcase_class_data"
 from .server_database import server_database
-from .settings import ClassSettings, read_class_settings
+from .settings import ClassSettings, read_class_settings, refuse_class_data_when_truncating
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -46,6 +47,13 @@ class PGliteDatabaseMixin:
     alembic_revision: ClassVar[str] = "head"
     reset_sequences: ClassVar[bool] = False
     pglite_isolated: ClassVar[bool] = False
+    isolation: ClassVar[str] = "transaction"
+    factories: ClassVar[Sequence[Any]] = ()
+    """Factory Boy ``SQLAlchemyModelFactory`` classes to bind to each test's session."""
+    faker_seed: ClassVar[int | None] = None
+    """Reseed Factory Boy's and Faker's random generators with this before every test."""
+    """``"transaction"``: each test in a rolled-back transaction. ``"truncate"``: tests commit for
+    real and every table is emptied after each test (for code that needs its own connections)."""
     statement_timeout: ClassVar[float | None] = 30.0
     """Seconds one statement may run before the test fails (None: no limit). PGlite cannot cancel a
     statement, so on PGlite the instance is stopped and the next test gets a new one."""
@@ -149,6 +157,7 @@ class PGliteMixin(PGliteDatabaseMixin):
     _pglite_joined_engine: ClassVar[Engine]
     _pglite_commit_watch: ClassVar[CommitWatch]
     _pglite_sequences: ClassVar[list[tuple[str, int, bool]] | None]
+    _pglite_plain_engine: ClassVar[Engine]
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -165,6 +174,12 @@ class PGliteMixin(PGliteDatabaseMixin):
 
     @classmethod
     def _create_class_engines(cls) -> None:
+        if cls._pglite_settings.isolation == "truncate":
+            cls._pglite_plain_engine = cls.database.create_engine()
+            cls._pglite_sessionmaker = _TrackingSessionmaker(
+                bind=cls._pglite_plain_engine, **cls._pglite_settings.session_options
+            )
+            return
         cls._pglite_join = TestTransactionJoin()
         # One connection serves the class's tests, one test at a time; the test
         # case ends each transaction itself, so the pool need not reset it.
@@ -201,9 +216,10 @@ class PGliteMixin(PGliteDatabaseMixin):
 
     @classmethod
     def _create_test_data(cls) -> None:
+        cls._pglite_sequences = None
         if getattr(cls.setUpTestData, "__func__", None) is PGliteMixin.setUpTestData.__func__:
-            cls._pglite_sequences = None
             return
+        refuse_class_data_when_truncating(cls)
         connection = cls._pglite_connection
         if not connection.in_transaction():
             connection.begin()  # the class's transaction: it holds the data until tearDownClass
@@ -264,13 +280,13 @@ class PGliteMixin(PGliteDatabaseMixin):
                 connection.close()
             else:
                 connection.invalidate()
-        for name in ("_pglite_joined_engine", "_pglite_class_engine"):
+        for name in ("_pglite_joined_engine", "_pglite_class_engine", "_pglite_plain_engine"):
             engine = cls.__dict__.get(name)
             if engine is not None:
                 engine.dispose()
         names = ["_pglite_connection", "_pglite_sessionmaker"]
         if not keep_engines:
-            names += ["_pglite_joined_engine", "_pglite_class_engine"]
+            names += ["_pglite_joined_engine", "_pglite_class_engine", "_pglite_plain_engine"]
         for name in names:
             if name in cls.__dict__:
                 delattr(cls, name)
@@ -316,7 +332,10 @@ class PGliteMixin(PGliteDatabaseMixin):
         cls = type(self)
         if not cls.database.is_alive():
             cls._recover()  # an earlier test's PGlite died
-        elif cls._pglite_connection.closed or cls._pglite_connection.invalidated:
+        if cls._pglite_settings.isolation == "truncate":
+            self._begin_truncated_test()
+            return
+        if cls._pglite_connection.closed or cls._pglite_connection.invalidated:
             cls._connect_class()  # an earlier test closed it
         self.connection = cls._pglite_connection
         try:
@@ -329,14 +348,45 @@ class PGliteMixin(PGliteDatabaseMixin):
             cls._pglite_join.begin_test(self.connection.connection.dbapi_connection)
             self.engine = cls._pglite_joined_engine
             self.sessionmaker = cls._pglite_sessionmaker
+            self._bind_factories()
         except BaseException:
             self._end_test_transaction()
             super().tearDown()  # type: ignore[misc]
             raise
 
+    def _begin_truncated_test(self) -> None:
+        # isolation = "truncate": nothing wraps the test; what it commits is committed,
+        # and tearDown empties every table.
+        cls = type(self)
+        self.engine = cls._pglite_plain_engine
+        self.sessionmaker = cls._pglite_sessionmaker
+        self.connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self._bind_factories()
+
+    def _end_truncated_test(self) -> None:
+        maker = type(self)._pglite_sessionmaker
+        for session in list(maker.sessions):
+            session.close()
+        maker.sessions.clear()
+        self.__dict__.pop("_pglite_session", None)
+        self.connection.close()
+        with self.engine.begin() as connection:
+            helpers.delete_all_data(connection)
+
+    def _bind_factories(self) -> None:
+        settings = type(self)._pglite_settings
+        if settings.factories or settings.faker_seed is not None:
+            self._pglite_factories = BoundFactories(settings.factories, self.session, settings.faker_seed)
+
     def tearDown(self) -> None:
+        bound = self.__dict__.pop("_pglite_factories", None)
+        if bound is not None:
+            bound.release()
         try:
             type(self)._check_database_alive()
+            if type(self)._pglite_settings.isolation == "truncate":
+                self._end_truncated_test()
+                return
             self._end_test_transaction()
             if type(self)._pglite_commit_watch.take():
                 type(self)._rebuild_schema()

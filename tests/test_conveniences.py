@@ -161,3 +161,58 @@ class AsyncNothingRemains(unittest.TestCase):
 
         result = run_case(After)
         self.assertTrue(result.wasSuccessful(), problems(result))
+
+
+class TruncateIsolation(PGliteTestCase):
+    """Code that commits for real (own connections on a real server): tables are emptied after each test."""
+
+    metadata = Base
+    isolation = "truncate"
+
+    def test_1_commits_for_real(self) -> None:
+        self.assertDatabaseEmpty()
+        with self.engine.begin() as connection:
+            connection.execute(insert(Author).values(name="committed"))
+        self.session.add(Author(name="also committed"))
+        self.session.commit()
+        with self.engine.connect() as connection:  # a connection of its own sees it: it was committed
+            self.assertEqual(connection.scalar(select(func.count()).select_from(Author)), 2)
+
+    def test_2_starts_empty_with_sequences_restarted(self) -> None:
+        self.assertDatabaseEmpty()
+        author = Author(name="first")
+        self.session.add(author)
+        self.session.commit()
+        self.assertEqual(author.id, 1)
+
+
+class AsyncTruncateIsolation(AsyncPGliteTestCase):
+    metadata = Base
+    isolation = "truncate"
+
+    async def test_1_commits(self) -> None:
+        await self.assertDatabaseEmpty()
+        self.session.add(Author(name="committed"))
+        await self.session.commit()
+        async with self.engine.connect() as connection:
+            self.assertEqual(await connection.scalar(select(func.count()).select_from(Author)), 1)
+
+    async def test_2_empty(self) -> None:
+        await self.assertDatabaseEmpty()
+
+
+class TruncateRefusesClassData(unittest.TestCase):
+    def test_refused(self) -> None:
+        from pglite_testcase import ConfigurationError
+
+        class Both(PGliteTestCase):
+            metadata = Base
+            isolation = "truncate"
+
+            @classmethod
+            def setUpTestData(cls) -> None:
+                cls.session.add(Author(name="x"))
+
+        with self.assertRaises(ConfigurationError) as caught:
+            Both.setUpClass()
+        self.assertIn("Both has class-level test data and isolation = 'truncate'", str(caught.exception))

@@ -1,0 +1,349 @@
+"""Checks of a project's Alembic migrations, as a ``unittest.TestCase`` to subclass.
+
+One head; an upgrade from an empty database; the migrated database matches
+the models; a stairway walk (up, down one, up again at every revision); a
+downgrade to base that leaves nothing behind. Every check that touches a
+database gets a fresh, empty one of its own (``fresh.fresh_database``), never
+the database other test classes share.
+"""
+
+from __future__ import annotations
+
+import unittest
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import URL, Connection, MetaData, text
+from sqlalchemy.pool import NullPool
+
+from .errors import ConfigurationError
+from .fresh import fresh_database
+from .schema import failed_revision
+from .settings import _alembic_config, _metadata, _server_url, check_environment
+
+if TYPE_CHECKING:  # Alembic is imported when a check runs (as in schema.py)
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# Check name -> test method: "test_" + name. ``skip_checks`` takes these names.
+CHECKS = ("single_head_revision", "upgrade", "model_definitions_match_ddl", "stairway", "downgrade_to_base")
+
+# What a downgrade to base must not leave in a non-system schema. A sequence
+# owned by a table's column goes with its table, and is not listed apart.
+LEFTOVERS_SQL = """
+SELECT kind, schema_name, object_name FROM (
+  SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'f' THEN 'foreign table'
+                        WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' ELSE 'sequence' END AS kind,
+         n.nspname AS schema_name, c.relname AS object_name
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
+    AND NOT (c.relkind = 'S' AND EXISTS (
+      SELECT 1 FROM pg_depend d
+      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
+    AND NOT (c.relkind IN ('r', 'p') AND c.relname = :version_table)
+  UNION ALL
+  SELECT CASE t.typtype WHEN 'e' THEN 'type (enum)' WHEN 'd' THEN 'type (domain)' WHEN 'r' THEN 'type (range)'
+                        ELSE 'type (composite)' END,
+         n.nspname, t.typname
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+  WHERE t.typtype IN ('e', 'd', 'r')
+     OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
+) AS found
+WHERE schema_name <> 'information_schema' AND schema_name !~ '^pg_'
+ORDER BY schema_name, kind, object_name
+"""
+
+
+@dataclass
+class Migrator:
+    """Runs Alembic on one database through the project's own ``env.py``.
+
+    This is what ``alembic.command.upgrade``/``downgrade`` do, with the script
+    directory read once: the commands read every revision file again on each
+    call, which for a 50-revision stairway is two thirds of its time.
+    """
+
+    config: Config
+    script: ScriptDirectory
+    connection: Connection
+
+    def upgrade(self, target: str) -> None:
+        self._run(target, self.script._upgrade_revs)
+
+    def downgrade(self, target: str) -> None:
+        self._run(target, self.script._downgrade_revs)
+
+    def _run(self, target: str, steps: Callable[[str, Any], Any]) -> None:
+        from alembic.runtime.environment import EnvironmentContext
+
+        with EnvironmentContext(
+            self.config, self.script, fn=lambda revision, context: steps(target, revision), destination_rev=target
+        ):
+            self.script.run_env()
+        # PGlite serves one session: no transaction may stay open between commands.
+        if self.connection.in_transaction():
+            self.connection.commit()
+
+
+@contextmanager
+def offered_connection(config: Config, url: URL, connection: Connection) -> Iterator[None]:
+    """``sqlalchemy.url`` and ``attributes["connection"]`` set for the database, restored afterwards."""
+    previous_url = config.get_main_option("sqlalchemy.url")
+    previous_connection = config.attributes.get("connection")
+    config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    try:
+        yield
+    finally:
+        if previous_connection is None:
+            config.attributes.pop("connection", None)
+        else:
+            config.attributes["connection"] = previous_connection
+        if previous_url is None:
+            config.remove_main_option("sqlalchemy.url")
+        else:
+            config.set_main_option("sqlalchemy.url", previous_url.replace("%", "%%"))
+
+
+def _rendered(value: object) -> str:
+    """A type, a server default or a plain value, as it reads in DDL where possible."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.types import TypeEngine
+
+    if isinstance(value, TypeEngine):
+        try:
+            return str(value.compile(dialect=postgresql.dialect()))
+        except Exception:
+            return repr(value)
+    argument = getattr(value, "arg", value)  # a DefaultClause's text
+    return str(getattr(argument, "text", argument))
+
+
+def _qualified(schema: str | None, name: object) -> str:
+    return f"{schema}.{name}" if schema else str(name)
+
+
+def describe_difference(difference: Any) -> list[str]:
+    """One line per entry of ``alembic.autogenerate.compare_metadata``'s result."""
+    if isinstance(difference, list):  # a column's modify_* entries come grouped
+        return [line for entry in difference for line in describe_difference(entry)]
+    kind = difference[0]
+    side = "in the models, not in the migrated database"
+    if kind.startswith("remove_"):
+        side = "in the migrated database, not in the models"
+    if kind in ("add_table", "remove_table"):
+        table = difference[1]
+        subject = f"table {_qualified(table.schema, table.name)}"
+    elif kind in ("add_column", "remove_column"):
+        schema, table_name, column = difference[1:4]
+        subject = f"column {_qualified(schema, table_name)}.{column.name} {_rendered(column.type)}"
+    elif kind in ("add_index", "remove_index"):
+        index = difference[1]
+        columns = ", ".join(str(getattr(expression, "name", expression)) for expression in index.expressions)
+        unique = "unique index" if index.unique else "index"
+        subject = f"{unique} {index.name} on {_qualified(index.table.schema, index.table.name)} ({columns})"
+    elif kind in ("add_constraint", "remove_constraint", "add_fk", "remove_fk"):
+        constraint = difference[1]
+        what = "foreign key" if kind.endswith("_fk") else type(constraint).__name__
+        columns = ", ".join(column.name for column in constraint.columns)
+        table = constraint.table
+        subject = f"{what} {constraint.name or '(unnamed)'} on {_qualified(table.schema, table.name)} ({columns})"
+    elif kind.startswith("modify_"):
+        schema, table_name, column_name, _, existing, wanted = difference[1:7]
+        attribute = kind.removeprefix("modify_")
+        return [
+            f"{kind} {_qualified(schema, table_name)}.{column_name}: the migrations give {attribute} "
+            f"{_rendered(existing)}, the models {_rendered(wanted)}"
+        ]
+    else:
+        return [f"{kind}: {' '.join(repr(part) for part in difference[1:])}"]
+    return [f"{kind} {subject}: {side}"]
+
+
+def _skip_checks(owner: type) -> frozenset[str]:
+    value = owner.skip_checks  # type: ignore[attr-defined]
+    accepted = f"a set of check names, e.g. {{'stairway'}}; the checks are {', '.join(map(repr, CHECKS))}"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
+        raise ConfigurationError.for_attribute(owner, "skip_checks", value, accepted)
+    unknown = [name for name in value if name not in CHECKS]
+    if unknown:
+        raise ConfigurationError.for_attribute(
+            owner, "skip_checks", value, f"{accepted} (not {', '.join(map(repr, unknown))})"
+        )
+    return frozenset(value)
+
+
+def _version_table(owner: type) -> str:
+    value = owner.version_table  # type: ignore[attr-defined]
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError.for_attribute(
+            owner, "version_table", value, "the name of Alembic's version table, such as 'alembic_version'"
+        )
+    return value
+
+
+class AlembicMigrationsTestCase(unittest.TestCase):
+    """Checks of the Alembic migrations in ``alembic_config`` (against the models in ``metadata``).
+
+    Subclass it and set ``alembic_config``; ``skip_checks`` names checks to skip.
+    The class itself holds no configuration: its checks skip.
+    """
+
+    alembic_config: ClassVar[str | PathLike[str] | Config | None] = None
+    """Path of an ``alembic.ini``, or an ``alembic.config.Config``."""
+    metadata: ClassVar[Any] = None
+    """The models the migrations must build (a ``MetaData`` or ``DeclarativeBase`` subclass); ``None``
+    skips ``model_definitions_match_ddl``."""
+    version_table: ClassVar[str] = "alembic_version"
+    """Alembic's version table, as the project's ``env.py`` names it: left out of the comparisons."""
+    skip_checks: ClassVar[Collection[str]] = frozenset()
+    """Names of checks not to run, from ``CHECKS``, e.g. ``{"stairway"}``."""
+    server_url: ClassVar[str | None] = None
+    """A real PostgreSQL server for this class's fresh databases (see ``PGLITE_TESTCASE_DATABASE_URL``)."""
+
+    _checks_config: ClassVar[Config]
+    _checks_script: ClassVar[ScriptDirectory]
+    _checks_metadata: ClassVar[MetaData | None]
+    _checks_version_table: ClassVar[str]
+    _checks_skipped: ClassVar[frozenset[str]]
+    _checks_server_url: ClassVar[URL | None]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        if cls is AlembicMigrationsTestCase:
+            raise unittest.SkipTest(
+                "AlembicMigrationsTestCase is a base class: subclass it and set alembic_config to check migrations"
+            )
+        check_environment()
+        config = _alembic_config(cls)
+        if config is None:
+            raise ConfigurationError.for_attribute(
+                cls, "alembic_config", None, "the path of an alembic.ini, or an alembic.config.Config"
+            )
+        try:
+            from alembic.script import ScriptDirectory
+
+            script = ScriptDirectory.from_config(config)
+        except Exception as exc:
+            raise ConfigurationError.for_attribute(
+                cls, "alembic_config", cls.alembic_config,
+                f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
+            ) from exc
+        cls._checks_config = config
+        cls._checks_script = script
+        cls._checks_metadata = _metadata(cls)
+        cls._checks_version_table = _version_table(cls)
+        cls._checks_skipped = _skip_checks(cls)
+        cls._checks_server_url = _server_url(cls)
+
+    def setUp(self) -> None:
+        super().setUp()
+        check = self._testMethodName.removeprefix("test_")
+        if check in type(self)._checks_skipped:
+            self.skipTest(f"{type(self).__qualname__}.skip_checks names {check!r}")
+
+    # -- the checks --------------------------------------------------------------------
+
+    def test_single_head_revision(self) -> None:
+        """The script directory has exactly one head revision."""
+        heads = type(self)._checks_script.get_heads()
+        if len(heads) != 1:
+            found = ", ".join(self._describe_revision(head) for head in heads) or "none"
+            self.fail(
+                f"expected exactly one head revision in {type(self)._checks_script.dir}, found {len(heads)}: {found}. "
+                + ("Join them with `alembic merge heads`." if heads else "Add a first migration.")
+            )
+
+    def test_upgrade(self) -> None:
+        """An empty database upgrades to the head."""
+        with self.migrator() as migrator:
+            self.run_step(migrator.upgrade, "heads", "upgrade from an empty database to 'heads'")
+
+    def test_model_definitions_match_ddl(self) -> None:
+        """After the upgrade, Alembic's autogenerate finds no difference from ``metadata``."""
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        cls = type(self)
+        if cls._checks_metadata is None:
+            self.skipTest(f"{cls.__qualname__}.metadata is not set: no models to compare the migrations with")
+        with self.migrator() as migrator:
+            self.run_step(migrator.upgrade, "heads", "upgrade from an empty database to 'heads'")
+            context = MigrationContext.configure(migrator.connection, opts={"version_table": cls._checks_version_table})
+            differences = compare_metadata(context, cls._checks_metadata)
+            migrator.connection.rollback()
+        lines = [line for difference in differences for line in describe_difference(difference)]
+        if lines:
+            self.fail(
+                f"the models differ from the database the migrations build ({len(lines)} "
+                f"difference{'s' if len(lines) > 1 else ''}, as `alembic revision --autogenerate` sees them):\n  "
+                + "\n  ".join(lines)
+            )
+
+    def test_stairway(self) -> None:
+        """At every revision from base to head: upgrade to it, downgrade one step, upgrade again."""
+        revisions = list(reversed(list(type(self)._checks_script.walk_revisions("base", "heads"))))
+        with self.migrator() as migrator:  # one database for the whole walk
+            for number, revision in enumerate(revisions, 1):
+                at = (
+                    f"stairway at revision {revision.revision!r} ({number} of {len(revisions)}, "
+                    f"{Path(revision.path).name}), step"
+                )
+                self.run_step(migrator.upgrade, revision.revision, f"{at} 1 of 3 (upgrade to {revision.revision!r})")
+                self.run_step(migrator.downgrade, "-1", f"{at} 2 of 3 (downgrade -1)")
+                self.run_step(migrator.upgrade, revision.revision, f"{at} 3 of 3 (upgrade to {revision.revision!r} again)")
+
+    def test_downgrade_to_base(self) -> None:
+        """Upgrade to the head, downgrade to base: no table, view, sequence or type is left."""
+        cls = type(self)
+        with self.migrator() as migrator:
+            self.run_step(migrator.upgrade, "heads", "upgrade from an empty database to 'heads'")
+            self.run_step(migrator.downgrade, "base", "downgrade from 'heads' to 'base'")
+            leftovers = migrator.connection.execute(
+                text(LEFTOVERS_SQL), {"version_table": cls._checks_version_table}
+            ).all()
+            migrator.connection.rollback()
+        if leftovers:
+            self.fail(
+                f"after a downgrade to base the database still holds {len(leftovers)} object"
+                f"{'s' if len(leftovers) > 1 else ''} the migrations created (a downgrade() does not drop "
+                f"{'them' if len(leftovers) > 1 else 'it'}; Alembic's version table, {cls._checks_version_table!r}, "
+                f"does not count):\n  " + "\n  ".join(f"{kind} {schema}.{name}" for kind, schema, name in leftovers)
+            )
+
+    # -- helpers -----------------------------------------------------------------------
+
+    @contextmanager
+    def migrator(self) -> Iterator[Migrator]:
+        """A fresh, empty database and a ``Migrator`` on it, for one check."""
+        cls = type(self)
+        with fresh_database(cls._checks_server_url) as database:
+            engine = database.create_engine(poolclass=NullPool)
+            try:
+                with engine.connect() as connection, offered_connection(cls._checks_config, database.url, connection):
+                    yield Migrator(cls._checks_config, cls._checks_script, connection)
+            finally:
+                engine.dispose()
+
+    def run_step(self, step: Callable[[str], None], target: str, what: str) -> None:
+        """Run one Alembic step; its failure fails the check, naming the step and the revision that raised."""
+        try:
+            step(target)
+        except Exception as exc:
+            revision = failed_revision(exc)
+            where = f" in {revision}" if revision else ""
+            raise self.failureException(f"{what} failed{where}: {type(exc).__name__}: {exc}") from exc
+
+    def _describe_revision(self, revision_id: str) -> str:
+        revision = type(self)._checks_script.get_revision(revision_id)
+        if revision is None:
+            return repr(revision_id)
+        return f"{revision_id!r} ({Path(revision.path).name}, after {revision.down_revision!r})"
+
+
+__all__ = ["CHECKS", "AlembicMigrationsTestCase", "describe_difference"]
