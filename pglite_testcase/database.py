@@ -30,6 +30,7 @@ from .node_packages import NodePackages, NodeRuntime, find_node
 from .pglite_process import DATABASE, PASSWORD, USER, PGliteProcess
 from .schema import SchemaSource, reset_database
 from .server_database import SERVER_URL_ENV
+from .extensions import registrations
 from .snapshots import EMPTY, Snapshot, SnapshotStore
 
 log = logging.getLogger("pglite_testcase")
@@ -77,7 +78,15 @@ class TestDatabase(Protocol):
 class PGliteDatabase:
     """A PGlite process plus what the test classes need to know about it."""
 
-    def __init__(self, runtime: NodeRuntime, node_modules: Any, store: SnapshotStore, use_tcp: bool) -> None:
+    def __init__(
+        self,
+        runtime: NodeRuntime,
+        node_modules: Any,
+        store: SnapshotStore,
+        use_tcp: bool,
+        extensions: frozenset[str] = frozenset(),
+    ) -> None:
+        self.extensions = extensions  # registered with PGlite at start: they cannot be added later
         self.runtime = runtime
         self.node_modules = node_modules
         self.store = store
@@ -88,27 +97,41 @@ class PGliteDatabase:
 
     @classmethod
     def start(
-        cls, fingerprint: str | None = None, *, use_tcp: bool = False, store: SnapshotStore | None = None
+        cls,
+        fingerprint: str | None = None,
+        *,
+        use_tcp: bool = False,
+        store: SnapshotStore | None = None,
+        extensions: frozenset[str] = frozenset(),
     ) -> PGliteDatabase:
-        database = cls.launch(fingerprint, use_tcp=use_tcp, store=store)
+        database = cls.launch(fingerprint, use_tcp=use_tcp, store=store, extensions=extensions)
         database.wait_until_ready()
         return database
 
     @classmethod
     def launch(
-        cls, fingerprint: str | None = None, *, use_tcp: bool = False, store: SnapshotStore | None = None
+        cls,
+        fingerprint: str | None = None,
+        *,
+        use_tcp: bool = False,
+        store: SnapshotStore | None = None,
+        extensions: frozenset[str] = frozenset(),
     ) -> PGliteDatabase:
         """Start PGlite, from the snapshot of ``fingerprint`` if there is one, without waiting."""
         runtime = find_node()
         node_modules = NodePackages().ensure_installed(runtime)
-        database = cls(runtime, node_modules, store if store is not None else SnapshotStore(), use_tcp)
+        database = cls(runtime, node_modules, store if store is not None else SnapshotStore(), use_tcp, extensions)
         database._spawn(fingerprint)
         return database
 
     def _spawn(self, fingerprint: str | None) -> None:
         snapshot = (self.store.find(fingerprint) if fingerprint else None) or self.store.find(EMPTY)
         self.process = PGliteProcess(
-            self.runtime, self.node_modules, load_data_dir=snapshot.path if snapshot else None, use_tcp=self.use_tcp
+            self.runtime,
+            self.node_modules,
+            load_data_dir=snapshot.path if snapshot else None,
+            use_tcp=self.use_tcp,
+            extensions=registrations(self.extensions),
         )
         self.process.spawn()
         self._loading = snapshot
@@ -191,7 +214,7 @@ class PGliteDatabase:
         global _first_schema_remembered
         if not _first_schema_remembered:
             # What the next run's prestart loads: the schema its first class needs.
-            self.store.remember_last_used(source.fingerprint)
+            self.store.remember_last_used(source.fingerprint, sorted(self.extensions))
             _first_schema_remembered = True
         if source.fingerprint == self.schema_fingerprint:
             return
@@ -249,16 +272,21 @@ _shared_lock = threading.Lock()
 _first_schema_remembered = False
 
 
-def shared_database(fingerprint: str | None = None) -> PGliteDatabase:
-    """The process's PGlite, started on first need (and again if it died)."""
+def shared_database(fingerprint: str | None = None, extensions: frozenset[str] = frozenset()) -> PGliteDatabase:
+    """The process's PGlite, started on first need (and again if it died, or lacks an extension)."""
     global _shared
     with _shared_lock:
         if _shared is not None and not _shared.is_alive():
             log.warning("pglite_testcase: the shared PGlite process stopped; starting a new one")
             _shared.stop()
             _shared = None
+        if _shared is not None and not extensions <= _shared.extensions:
+            # Extension bundles are registered when PGlite starts: start again with all of them.
+            extensions = extensions | _shared.extensions
+            _shared.stop()
+            _shared = None
         if _shared is None:
-            _shared = PGliteDatabase.launch(fingerprint, use_tcp=use_tcp())
+            _shared = PGliteDatabase.launch(fingerprint, use_tcp=use_tcp(), extensions=extensions)
         try:
             _shared.wait_until_ready()
         except BaseException:
@@ -296,8 +324,9 @@ def prestart_shared_database() -> None:
             if not packages.is_complete():
                 return  # the first install prints progress: leave it to setUpClass
             store = SnapshotStore()
-            database = PGliteDatabase(runtime, packages.node_modules, store, use_tcp=use_tcp())
-            database._spawn(store.last_used())
+            fingerprint, extensions = store.last_used()
+            database = PGliteDatabase(runtime, packages.node_modules, store, use_tcp(), frozenset(extensions))
+            database._spawn(fingerprint)
         except Exception as exc:  # reported again, properly, by setUpClass
             log.debug("pglite_testcase: prestart skipped: %s", exc)
             return

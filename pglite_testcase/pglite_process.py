@@ -64,6 +64,7 @@ class PGliteProcess(PGliteManager):
         *,
         load_data_dir: Path | None = None,
         use_tcp: bool = False,
+        extensions: dict[str, dict[str, str]] | None = None,
         grace_seconds: float = 2.0,
         timeout: int = 60,
     ) -> None:
@@ -87,6 +88,7 @@ class PGliteProcess(PGliteManager):
         self.node_modules = node_modules
         self.load_data_dir = load_data_dir
         self.grace_seconds = grace_seconds
+        self.extensions = extensions or {}
         self.statement_timeout_ms = 0
         self.log_path = self.private_dir / "pglite.log"
         self._stdout_buffer = b""
@@ -123,6 +125,7 @@ class PGliteProcess(PGliteManager):
             "debug": log.isEnabledFor(logging.DEBUG),
             "privateDir": str(self.private_dir),
             "statementTimeoutMs": self.statement_timeout_ms,
+            "extensions": self.extensions,
         }
         env = {**os.environ, "NODE_PATH": str(self.node_modules)}
         env.pop("NODE_OPTIONS", None)

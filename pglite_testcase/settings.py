@@ -17,6 +17,7 @@ from sqlalchemy import URL, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from .errors import ConfigurationError
+from .extensions import WithExtensions, read_extensions
 from .factories import check_factories, check_faker_seed
 from .schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
 from .server_database import SERVER_URL_ENV, parse_server_url
@@ -34,6 +35,7 @@ class ClassSettings:
     statement_timeout: float | None
     isolation: str
     factories: tuple[Any, ...]
+    extensions: tuple[str, ...]
     faker_seed: int | None
     session_options: dict[str, Any]
 
@@ -129,8 +131,12 @@ def read_class_settings(owner: type) -> ClassSettings:
         schema = MetadataSchema(metadata)
     else:
         schema = EmptySchema()
+    extensions = read_extensions(owner)
+    if extensions:
+        schema = WithExtensions(schema, extensions)
     return ClassSettings(
         schema=schema,
+        extensions=extensions,
         reset_sequences=_flag(owner, "reset_sequences"),
         pglite_isolated=_flag(owner, "pglite_isolated"),
         server_url=_server_url(owner),

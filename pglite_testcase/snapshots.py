@@ -116,15 +116,17 @@ class SnapshotStore:
         where = hashlib.sha256(os.getcwd().encode()).hexdigest()[:16]
         return self.root / f"last-used-{where}"
 
-    def remember_last_used(self, fingerprint: str) -> None:
+    def remember_last_used(self, fingerprint: str, extensions: list[str]) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            self._last_used_file().write_text(fingerprint)
+            self._last_used_file().write_text(json.dumps({"fingerprint": fingerprint, "extensions": extensions}))
         except OSError:
             pass
 
-    def last_used(self) -> str | None:
+    def last_used(self) -> tuple[str | None, list[str]]:
+        """The schema (and extensions) this project's first class used last time, if known."""
         try:
-            return self._last_used_file().read_text().strip() or None
-        except OSError:
-            return None
+            record = json.loads(self._last_used_file().read_text())
+            return str(record["fingerprint"]), [str(name) for name in record["extensions"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, []

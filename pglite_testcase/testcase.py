@@ -48,12 +48,14 @@ class PGliteDatabaseMixin:
     reset_sequences: ClassVar[bool] = False
     pglite_isolated: ClassVar[bool] = False
     isolation: ClassVar[str] = "transaction"
+    """``"transaction"``: each test in a rolled-back transaction. ``"truncate"``: tests commit for
+    real and every table is emptied after each test (for code that needs its own connections)."""
     factories: ClassVar[Sequence[Any]] = ()
     """Factory Boy ``SQLAlchemyModelFactory`` classes to bind to each test's session."""
     faker_seed: ClassVar[int | None] = None
     """Reseed Factory Boy's and Faker's random generators with this before every test."""
-    """``"transaction"``: each test in a rolled-back transaction. ``"truncate"``: tests commit for
-    real and every table is emptied after each test (for code that needs its own connections)."""
+    extensions: ClassVar[Sequence[str]] = ()
+    """PostgreSQL extensions to load and create, e.g. ``["pgvector", "pg_trgm", "uuid-ossp"]``."""
     statement_timeout: ClassVar[float | None] = 30.0
     """Seconds one statement may run before the test fails (None: no limit). PGlite cannot cancel a
     statement, so on PGlite the instance is stopped and the next test gets a new one."""
@@ -88,14 +90,15 @@ class PGliteDatabaseMixin:
     def _start_database(cls) -> None:
         cls._pglite_settings = read_class_settings(cls)
         fingerprint = cls._pglite_settings.schema.fingerprint
+        extensions = frozenset(cls._pglite_settings.extensions)
         if cls._pglite_settings.server_url is not None:
             cls.database = server_database(cls._pglite_settings.server_url, cls._pglite_settings.schema)
             cls._pglite_owns_database = False
         elif cls._pglite_settings.pglite_isolated:
-            cls.database = PGliteDatabase.start(fingerprint, use_tcp=use_tcp())
+            cls.database = PGliteDatabase.start(fingerprint, use_tcp=use_tcp(), extensions=extensions)
             cls._pglite_owns_database = True
         else:
-            cls.database = shared_database(fingerprint)
+            cls.database = shared_database(fingerprint, extensions)
             cls._pglite_owns_database = False
         try:
             cls.database.ensure_schema(cls._pglite_settings.schema)

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select, text
 from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
 
 from .models import Author, Base, Book
-from .support import problems, run_case
+from .support import pglite_only, problems, run_case
 
 
 class ClassData(PGliteTestCase):
@@ -216,3 +216,38 @@ class TruncateRefusesClassData(unittest.TestCase):
         with self.assertRaises(ConfigurationError) as caught:
             Both.setUpClass()
         self.assertIn("Both has class-level test data and isolation = 'truncate'", str(caught.exception))
+
+
+@pglite_only
+class Extensions(PGliteTestCase):
+    metadata = Base
+    extensions = ["pgvector", "pg_trgm", "uuid-ossp"]
+
+    def test_vector_column(self) -> None:
+        self.connection.execute(text("CREATE TABLE items (id serial PRIMARY KEY, embedding vector(3))"))
+        self.connection.execute(text("INSERT INTO items (embedding) VALUES ('[1,2,3]'), ('[9,9,9]'), ('[1,2,4]')"))
+        nearest = self.connection.scalars(text("SELECT id FROM items ORDER BY embedding <-> '[1,2,3]' LIMIT 2")).all()
+        self.assertEqual(nearest, [1, 3])
+
+    def test_trigram_similarity(self) -> None:
+        self.session.add_all([Author(name="Ada Lovelace"), Author(name="Grace Hopper")])
+        self.session.flush()
+        best = self.session.scalar(text("SELECT name FROM authors ORDER BY similarity(name, 'Ada Lovelase') DESC LIMIT 1"))
+        self.assertEqual(best, "Ada Lovelace")
+
+    def test_uuid_ossp(self) -> None:
+        self.assertEqual(len(str(self.connection.scalar(text("SELECT uuid_generate_v4()")))), 36)
+
+
+class BadExtensions(unittest.TestCase):
+    def test_unknown_extension(self) -> None:
+        from pglite_testcase import ConfigurationError
+
+        class Unknown(PGliteTestCase):
+            extensions = ["postgis"]
+
+        with self.assertRaises(ConfigurationError) as caught:
+            Unknown.setUpClass()
+        self.assertIn("Unknown.extensions", str(caught.exception))
+        self.assertIn("postgis", str(caught.exception))
+        self.assertIn("pgvector", str(caught.exception))

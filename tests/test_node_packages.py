@@ -48,7 +48,9 @@ class PackageCache(unittest.TestCase):
         self.assertEqual([first.returncode, second.returncode], [0, 0], outputs)
         packages = NodePackages(self.cache)
         self.assertTrue(packages.is_complete())
-        entries = sorted(path.name for path in self.cache.iterdir() if not path.name.endswith(".lock"))
+        entries = sorted(
+            path.name for path in self.cache.iterdir() if not path.name.endswith(".lock") and path.name != "npm-cache"
+        )
         self.assertEqual(entries, [packages.directory.name], "a staging directory was left behind")
         installs = sum("fetched PGlite" in err for _, err in outputs)
         self.assertEqual(installs, 1, "the second process should have waited and reused the install")
@@ -76,7 +78,8 @@ class PackageCache(unittest.TestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("CacheInstallError", result.stderr)
         self.assertIn("python -m pglite_testcase install", result.stderr)
-        self.assertEqual([p.name for p in self.cache.iterdir() if not p.name.endswith(".lock")], [])
+        left = [p.name for p in self.cache.iterdir() if not p.name.endswith(".lock") and p.name != "npm-cache"]
+        self.assertEqual(left, [], "a failed install must leave no package directory")
 
     def test_warm_cache_needs_no_registry(self) -> None:
         NodePackages(self.cache).ensure_installed(find_node())

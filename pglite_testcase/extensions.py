@@ -1,0 +1,86 @@
+"""PostgreSQL extensions a test class asks for (``extensions = ["pgvector", "pg_trgm"]``).
+
+PGlite ships extensions as bundles that must be registered when the PGlite
+instance is created, then enabled with ``CREATE EXTENSION``. The library
+does both: an instance is started with the bundles every class using it
+needs, and the schema build begins with ``CREATE EXTENSION IF NOT EXISTS``.
+On a real server only the second half applies (the server must have them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, text
+
+from .errors import ConfigurationError
+from .schema import SchemaSource
+
+
+@dataclass(frozen=True)
+class Extension:
+    module: str  # the npm module that registers it with PGlite
+    export: str  # the name that module exports
+    sql_name: str  # the name CREATE EXTENSION takes
+
+
+def _contrib(name: str, sql_name: str | None = None) -> Extension:
+    return Extension(f"@electric-sql/pglite/contrib/{name}", name, sql_name or name)
+
+
+_CONTRIB = [
+    "amcheck", "bloom", "btree_gin", "btree_gist", "citext", "cube", "dict_int", "dict_xsyn",
+    "earthdistance", "fuzzystrmatch", "hstore", "intarray", "isn", "lo", "ltree", "pg_trgm",
+    "pgcrypto", "seg", "tablefunc", "tcn", "tsm_system_rows", "tsm_system_time", "unaccent",
+]
+
+# Names as py-pglite and PostgreSQL spell them ("pgvector" and "vector", "uuid-ossp" and "uuid_ossp").
+EXTENSIONS: dict[str, Extension] = {
+    **{name: _contrib(name) for name in _CONTRIB},
+    "uuid-ossp": _contrib("uuid_ossp", "uuid-ossp"),
+    "uuid_ossp": _contrib("uuid_ossp", "uuid-ossp"),
+    "pgvector": Extension("@electric-sql/pglite/vector", "vector", "vector"),
+    "vector": Extension("@electric-sql/pglite/vector", "vector", "vector"),
+    "pg_uuidv7": Extension("@electric-sql/pglite/pg_uuidv7", "pg_uuidv7", "pg_uuidv7"),
+    "pg_hashids": Extension("@electric-sql/pglite/pg_hashids", "pg_hashids", "pg_hashids"),
+    "pg_ivm": Extension("@electric-sql/pglite/pg_ivm", "pg_ivm", "pg_ivm"),
+    "pgtap": Extension("@electric-sql/pglite/pgtap", "pgtap", "pgtap"),
+}
+
+
+def read_extensions(owner: type) -> tuple[str, ...]:
+    value = owner.extensions  # type: ignore[attr-defined]
+    accepted = f"a list of extension names among {', '.join(sorted(EXTENSIONS))}"
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise ConfigurationError.for_attribute(owner, "extensions", value, accepted)
+    unknown = [name for name in value if name not in EXTENSIONS]
+    if unknown:
+        raise ConfigurationError.for_attribute(owner, "extensions", value, accepted + f" (unknown: {unknown})")
+    return tuple(sorted(set(value)))
+
+
+def registrations(names: frozenset[str]) -> dict[str, dict[str, str]]:
+    """What node/server.js registers with PGlite: {export: {module, export}}."""
+    return {EXTENSIONS[name].export: {"module": EXTENSIONS[name].module, "export": EXTENSIONS[name].export} for name in names}
+
+
+@dataclass(frozen=True)
+class WithExtensions:
+    """A schema source preceded by CREATE EXTENSION for each extension."""
+
+    source: SchemaSource
+    names: tuple[str, ...]
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        sql_names = sorted({EXTENSIONS[name].sql_name for name in self.names})
+        object.__setattr__(self, "fingerprint", f"{self.source.fingerprint}+extensions:{','.join(sql_names)}")
+
+    def build(self, engine: Engine, url: str) -> None:
+        with engine.begin() as connection:
+            for sql_name in sorted({EXTENSIONS[name].sql_name for name in self.names}):
+                connection.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{sql_name}"'))
+        self.source.build(engine, url)
+
+    def describe(self) -> str:
+        return f"{self.source.describe()} with the extensions {', '.join(self.names)}"
