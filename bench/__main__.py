@@ -43,6 +43,16 @@ def isolation(rounds: int, tests: int, env: dict[str, str] | None = None, who: s
         workloads.write_schema(directory, tables)
         out = run_python(["-m", "bench.isolation_probe", str(tables), str(tests), str(rounds)], directory, env)[1]
         select1 = value(out, "select1")
+        truncate = value(out, "overhead_truncate")
+        rows.append(
+            Row(
+                "1 isolation overhead per test",
+                f"{who}, {tables} tables, isolation = 'truncate' (session body)",
+                "x SELECT 1",
+                [float(r) for r in next(l.split()[1:] for l in out.splitlines() if l.startswith("ratios_truncate "))],
+                note=f"{truncate:.3f} ms per test",
+            )
+        )
         for via in ("connection", "session"):
             overhead = value(out, f"overhead_{via}")
             ratios = next(line.split()[1:] for line in out.splitlines() if line.startswith(f"ratios_{via} "))

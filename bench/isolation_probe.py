@@ -83,6 +83,11 @@ def main() -> None:
         tests_dict = {f"test_{n:04}": body for n in range(tests)}
         cases[f"ours_{via}"] = type(f"Ours_{via}", (PGliteTestCase,), {"metadata": metadata, **tests_dict})
         cases[f"plain_{via}"] = type(f"Plain_{via}", (Plain,), dict(tests_dict))
+    cases["truncate_session"] = type(
+        "Truncate_session",
+        (PGliteTestCase,),
+        {"metadata": metadata, "isolation": "truncate", **{f"test_{n:04}": body_session for n in range(tests)}},
+    )
     per_test_ms(cases["ours_connection"], tests)  # builds the schema; warms everything up
     cases["ours_connection"].setUpClass()
     Plain.database = cases["ours_connection"].database
@@ -94,6 +99,9 @@ def main() -> None:
         samples["select1"].append(select_one_ms())
     for name, values in samples.items():
         print(name, statistics.median(values))
+    truncate = [t - p for t, p in zip(samples["truncate_session"], samples["plain_session"])]
+    print("overhead_truncate", statistics.median(truncate))
+    print("ratios_truncate", *[o / r for o, r in zip(truncate, samples["select1"])])
     for via in ("connection", "session"):
         overhead = [o - p for o, p in zip(samples[f"ours_{via}"], samples[f"plain_{via}"])]
         print(f"overhead_{via}", statistics.median(overhead))
