@@ -23,6 +23,7 @@ configure_logging()
 
 if TYPE_CHECKING:
     from .async_testcase import AsyncPGliteMixin, AsyncPGliteTestCase
+    from .migration_checks import AlembicMigrationsTestCase
 
 
 def __getattr__(name: str) -> Any:
@@ -31,9 +32,14 @@ def __getattr__(name: str) -> Any:
         from . import async_testcase
 
         return getattr(async_testcase, name)
+    if name == "AlembicMigrationsTestCase":
+        from .migration_checks import AlembicMigrationsTestCase
+
+        return AlembicMigrationsTestCase
     raise AttributeError(f"module 'pglite_testcase' has no attribute {name!r}")
 
 __all__ = [
+    "AlembicMigrationsTestCase",
     "AsyncPGliteMixin",
     "AsyncPGliteTestCase",
     "CacheInstallError",

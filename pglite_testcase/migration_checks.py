@@ -27,7 +27,7 @@ from .settings import _alembic_config, _metadata, _server_url, check_environment
 
 if TYPE_CHECKING:  # Alembic is imported when a check runs (as in schema.py)
     from alembic.config import Config
-    from alembic.script import ScriptDirectory
+    from alembic.script import Script, ScriptDirectory
 
 # Check name -> test method: "test_" + name. ``skip_checks`` takes these names.
 CHECKS = ("single_head_revision", "upgrade", "model_definitions_match_ddl", "stairway", "downgrade_to_base")
@@ -109,15 +109,30 @@ def offered_connection(config: Config, url: URL, connection: Connection) -> Iter
             config.set_main_option("sqlalchemy.url", previous_url.replace("%", "%%"))
 
 
+def one_step_down(revision: Script, branched: bool) -> str:
+    """The downgrade target one step below ``revision``, just after upgrading to it.
+
+    ``-1``, unless the history branches: there ``-1`` is ambiguous while two
+    heads are applied, so the step is taken on the revision's own branch
+    (``<rev>@-1``), and from a merge point to its parents (downgrading to one
+    of them leaves them all).
+    """
+    if revision.is_merge_point:
+        parents = revision.down_revision  # a tuple at a merge point
+        assert isinstance(parents, (tuple, list))
+        return str(parents[0])
+    return f"{revision.revision}@-1" if branched else "-1"
+
+
 def _rendered(value: object) -> str:
     """A type, a server default or a plain value, as it reads in DDL where possible."""
-    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.dialects.postgresql.base import PGDialect
     from sqlalchemy.types import TypeEngine
 
     if isinstance(value, TypeEngine):
         try:
-            return str(value.compile(dialect=postgresql.dialect()))
-        except Exception:
+            return str(value.compile(dialect=PGDialect()))  # type: ignore[no-untyped-call]
+        except Exception:  # a type PostgreSQL's compiler cannot render
             return repr(value)
     argument = getattr(value, "arg", value)  # a DefaultClause's text
     return str(getattr(argument, "text", argument))
@@ -137,28 +152,31 @@ def describe_difference(difference: Any) -> list[str]:
         side = "in the migrated database, not in the models"
     if kind in ("add_table", "remove_table"):
         table = difference[1]
-        subject = f"table {_qualified(table.schema, table.name)}"
+        subject = _qualified(table.schema, table.name)
     elif kind in ("add_column", "remove_column"):
         schema, table_name, column = difference[1:4]
-        subject = f"column {_qualified(schema, table_name)}.{column.name} {_rendered(column.type)}"
+        subject = f"{_qualified(schema, table_name)}.{column.name} {_rendered(column.type)}"
     elif kind in ("add_index", "remove_index"):
         index = difference[1]
         columns = ", ".join(str(getattr(expression, "name", expression)) for expression in index.expressions)
-        unique = "unique index" if index.unique else "index"
-        subject = f"{unique} {index.name} on {_qualified(index.table.schema, index.table.name)} ({columns})"
+        unique = "unique, " if index.unique else ""
+        subject = f"{index.name} on {_qualified(index.table.schema, index.table.name)} ({unique}{columns})"
     elif kind in ("add_constraint", "remove_constraint", "add_fk", "remove_fk"):
         constraint = difference[1]
-        what = "foreign key" if kind.endswith("_fk") else type(constraint).__name__
         columns = ", ".join(column.name for column in constraint.columns)
         table = constraint.table
-        subject = f"{what} {constraint.name or '(unnamed)'} on {_qualified(table.schema, table.name)} ({columns})"
+        subject = f"{constraint.name or '(unnamed)'} on {_qualified(table.schema, table.name)} ({columns})"
+        if kind.endswith("_fk"):
+            referred = constraint.elements[0].target_fullname.rsplit(".", 1)[0] if constraint.elements else "?"
+            subject += f" -> {referred}"
+        else:
+            subject = f"{type(constraint).__name__} {subject}"
     elif kind.startswith("modify_"):
         schema, table_name, column_name, _, existing, wanted = difference[1:7]
         attribute = kind.removeprefix("modify_")
-        return [
-            f"{kind} {_qualified(schema, table_name)}.{column_name}: the migrations give {attribute} "
-            f"{_rendered(existing)}, the models {_rendered(wanted)}"
-        ]
+        column = f"{_qualified(schema, table_name)}.{column_name}"
+        given, wanted = _rendered(existing), _rendered(wanted)
+        return [f"{kind} {column}: the migrations give {attribute} {given}, the models {wanted}"]
     else:
         return [f"{kind}: {' '.join(repr(part) for part in difference[1:])}"]
     return [f"{kind} {subject}: {side}"]
@@ -251,12 +269,15 @@ class AlembicMigrationsTestCase(unittest.TestCase):
 
     def test_single_head_revision(self) -> None:
         """The script directory has exactly one head revision."""
-        heads = type(self)._checks_script.get_heads()
-        if len(heads) != 1:
-            found = ", ".join(self._describe_revision(head) for head in heads) or "none"
+        script = type(self)._checks_script
+        heads = script.get_heads()
+        if not heads:
+            self.fail(f"expected exactly one head revision, found none: no revision in {script.versions}")
+        if len(heads) > 1:
+            found = ", ".join(self._describe_revision(head) for head in heads)
             self.fail(
-                f"expected exactly one head revision in {type(self)._checks_script.dir}, found {len(heads)}: {found}. "
-                + ("Join them with `alembic merge heads`." if heads else "Add a first migration.")
+                f"expected exactly one head revision, found {len(heads)}: {found}. "
+                f"Join them with `alembic merge heads`."
             )
 
     def test_upgrade(self) -> None:
@@ -286,17 +307,20 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             )
 
     def test_stairway(self) -> None:
-        """At every revision from base to head: upgrade to it, downgrade one step, upgrade again."""
+        """At every revision from base to head: upgrade to it, downgrade one step (-1), upgrade again."""
         revisions = list(reversed(list(type(self)._checks_script.walk_revisions("base", "heads"))))
+        branched = any(revision.is_branch_point for revision in revisions)
         with self.migrator() as migrator:  # one database for the whole walk
             for number, revision in enumerate(revisions, 1):
                 at = (
                     f"stairway at revision {revision.revision!r} ({number} of {len(revisions)}, "
                     f"{Path(revision.path).name}), step"
                 )
-                self.run_step(migrator.upgrade, revision.revision, f"{at} 1 of 3 (upgrade to {revision.revision!r})")
-                self.run_step(migrator.downgrade, "-1", f"{at} 2 of 3 (downgrade -1)")
-                self.run_step(migrator.upgrade, revision.revision, f"{at} 3 of 3 (upgrade to {revision.revision!r} again)")
+                down = one_step_down(revision, branched)
+                target = revision.revision
+                self.run_step(migrator.upgrade, target, f"{at} 1 of 3 (upgrade to {target!r})")
+                self.run_step(migrator.downgrade, down, f"{at} 2 of 3 (downgrade {down})")
+                self.run_step(migrator.upgrade, target, f"{at} 3 of 3 (upgrade to {target!r} again)")
 
     def test_downgrade_to_base(self) -> None:
         """Upgrade to the head, downgrade to base: no table, view, sequence or type is left."""

@@ -1,0 +1,14 @@
+"""merge of b2 and c2: notes.tag_id, referring to tags"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "d3"
+down_revision = ("b2", "c2")
+
+
+def upgrade():
+    op.add_column("notes", sa.Column("tag_id", sa.Integer, sa.ForeignKey("tags.id", name="fk_notes_tag_id")))
+
+
+def downgrade():
+    op.drop_column("notes", "tag_id")
