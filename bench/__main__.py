@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         overhead_ms = float(ours_20.note.split(" ms")[0])
         extra[id(cleanup_row)] = f"{cleanup / overhead_ms:.0f}x ours (session body)"
         rows.append(cleanup_row)
-    server_url = os.environ.get("PGLITE_TESTCASE_DATABASE_URL")
+    # (d) uses the server; every other variant must run on PGlite, so the children don't inherit it.
+    server_url = os.environ.pop("PGLITE_TESTCASE_DATABASE_URL", None)
     if server_url and "isolation" in only:
         # (d): the same isolation scenario on the real server; everything else stays on PGlite.
         rows += isolation(rounds=repeat, tests=100 if args.quick else 300,
