@@ -90,7 +90,8 @@ class TestTransactionJoin:
     def __init__(self) -> None:
         self.generation = 0
         self._dbapi_connection: Any = None
-        self.pending: list[str] = []
+        self.pending: list[str] = []  # savepoint statements: dropped when the test ends
+        self.rollback: list[str] = []  # the last test's rollback: always sent, first
         # Set when the class has test data: each test then runs inside this savepoint
         # of the class's transaction, and ends by rolling back to it.
         self.class_savepoint: str | None = None
@@ -118,14 +119,23 @@ class TestTransactionJoin:
 
     # -- the queue -----------------------------------------------------------------------
 
+    def take_queue(self) -> list[str]:
+        statements = self.rollback + self.pending
+        self.rollback, self.pending = [], []
+        return statements
+
+    def forget_queue(self) -> None:
+        """The connection is rolled back for good: nothing queued matters any more."""
+        self.rollback, self.pending = [], []
+
     def _queue(self, sql: str) -> None:
         if self._dbapi_connection is not None:
             self.pending.append(sql)
 
     def _flush_then(self, cursor: Any, run: Callable[[], Any]) -> Any:
-        if not self.pending:
+        if not self.pending and not self.rollback:
             return run()
-        statements, self.pending = self.pending, []
+        statements = self.take_queue()
         if isinstance(cursor, psycopg.Cursor):
             with cursor.connection.pipeline():
                 for sql in statements:
@@ -156,8 +166,8 @@ class TestTransactionJoin:
     def install_on_test_engine(self, engine: Engine) -> None:
         """Queue the savepoints of sessions joined to ``self.connection``.
 
-        With sync psycopg, the test's rollback also begins the next test's
-        transaction in the same round trip (``ROLLBACK; BEGIN``).
+        With sync psycopg, the test's rollback and the next test's BEGIN are
+        queued too, and sent with the next test's first statement.
         """
         dialect = engine.dialect
         self._wrap_execution(dialect)
@@ -168,7 +178,7 @@ class TestTransactionJoin:
         def do_commit(pooled: Any) -> None:
             # Queued savepoint statements belong to the transaction being committed:
             # what they undo must be undone before it commits.
-            statements, self.pending = self.pending, []
+            statements = self.take_queue()
             cursor = pooled.cursor()
             try:
                 for sql in statements:
@@ -192,16 +202,16 @@ class TestTransactionJoin:
         )
 
     def _rollback_and_begin(self, pooled: Any) -> None:
+        # Not sent now: queued, so that the rollback (and the next transaction's BEGIN)
+        # travel with the next statement, in its round trip. Until then nothing else
+        # reaches this session: every statement, commit and class teardown goes
+        # through the queue first.
         raw = pooled.dbapi_connection if hasattr(pooled, "dbapi_connection") else pooled
         if self.class_savepoint is not None:
             # The class's test data lives in this transaction: go back to it, not before it.
-            with raw.cursor() as cursor:
-                cursor.execute(f"ROLLBACK TO SAVEPOINT {self.class_savepoint}")
-            return
-        if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            return  # nothing was sent since the last rollback: nothing to undo
-        with raw.cursor() as cursor:
-            cursor.execute("ROLLBACK; BEGIN")
+            self.rollback = [f"ROLLBACK TO SAVEPOINT {self.class_savepoint}"]
+        elif raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.rollback = ["ROLLBACK", "BEGIN"]
 
     @staticmethod
     def end_transaction(raw: Any) -> None:

@@ -278,7 +278,8 @@ class PGliteMixin(PGliteDatabaseMixin):
         connection = cls.__dict__.get("_pglite_connection")
         if connection is not None and not connection.closed and not connection.invalidated:
             if cls.database.is_alive():
-                # The last test's rollback began the next transaction: end it.
+                # The last test's rollback is still queued (and began the next transaction): end it.
+                cls._pglite_join.forget_queue()
                 TestTransactionJoin.end_transaction(connection.connection.dbapi_connection)
                 connection.close()
             else:
