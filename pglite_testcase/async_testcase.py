@@ -130,7 +130,8 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     def _create_test_data(cls) -> None:
         cls._pglite_sequences = None
         cls._pglite_committed_data = False
-        if getattr(cls.asyncSetUpTestData, "__func__", None) is AsyncPGliteMixin.asyncSetUpTestData.__func__:
+        base = getattr(AsyncPGliteMixin.asyncSetUpTestData, "__func__", None)
+        if getattr(cls.asyncSetUpTestData, "__func__", None) is base:
             return
         refuse_class_data_when_truncating(cls)
         before = set(cls.__dict__)
@@ -144,7 +145,7 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
             try:
                 async with engine.connect() as connection:
                     session = AsyncSession(bind=connection, expire_on_commit=False)
-                    cls.session, cls.connection = session, connection  # type: ignore[assignment, misc]
+                    cls.session, cls.connection = session, connection
                     cls._pglite_committed_data = True
                     try:
                         await cls.asyncSetUpTestData()

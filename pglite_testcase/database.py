@@ -189,7 +189,7 @@ class PGliteDatabase:
                 self.process.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 pass
-        return self.process.is_running()
+        return bool(self.process.is_running())
 
     def set_statement_timeout(self, seconds: float | None) -> None:
         self.process.set_statement_timeout(seconds)

@@ -61,7 +61,7 @@ class BoundFactories:
         if seed is not None:
             import factory.random
 
-            factory.random.reseed_random(seed)
+            factory.random.reseed_random(seed)  # type: ignore[no-untyped-call]
 
     def release(self) -> None:
         for factory_class, session, session_factory, persistence in self._previous:

@@ -42,7 +42,7 @@ def row_counts(connection: Connection, exclude: Iterable[str] = DEFAULT_EXCLUDE)
     union = " UNION ALL ".join(
         f"SELECT {index} AS n, count(*) AS rows FROM {quoted}" for index, (quoted, _) in enumerate(tables)
     )
-    counts = dict(connection.execute(text(union)).all())
+    counts: dict[int, int] = {int(n): int(rows) for n, rows in connection.execute(text(union)).all()}
     return {display: int(counts[index]) for index, (_, display) in enumerate(tables)}
 
 

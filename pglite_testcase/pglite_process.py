@@ -54,8 +54,10 @@ USER = PASSWORD = DATABASE = "postgres"
 logging.getLogger("py_pglite.manager").addHandler(logging.NullHandler())
 
 
-class PGliteProcess(PGliteManager):
+class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no type information
     """A node process serving one PGlite database on a private socket."""
+
+    process: subprocess.Popen[bytes] | None
 
     def __init__(
         self,
@@ -179,7 +181,7 @@ class PGliteProcess(PGliteManager):
     def endpoint(self) -> str:
         if self.config.use_tcp:
             return f"127.0.0.1:{self.config.tcp_port}"
-        return self.config.socket_path
+        return str(self.config.socket_path)
 
     def dump_data_dir(self, path: Path, timeout: float = 120.0) -> None:
         """Write PGlite's data directory as a tarball (loadable with ``load_data_dir``)."""

@@ -22,7 +22,9 @@ if TYPE_CHECKING:  # Alembic is imported when a class uses it (it adds to every 
 
 
 class SchemaSource(Protocol):
-    fingerprint: str
+    @property
+    def fingerprint(self) -> str:
+        """A digest of everything that decides the built database."""
 
     def build(self, engine: Engine, url: str) -> None:
         """Create the schema in the empty database ``engine`` points at (``url`` as a string)."""

@@ -91,10 +91,11 @@ class SnapshotStore:
         """Write the metadata of a tarball just written at ``path_for(fingerprint)``."""
         tar, meta = self._paths(fingerprint)
         data = tar.read_bytes()
+        size, crc32 = len(data), zlib.crc32(data)
         record = {
             "fingerprint": fingerprint,
-            "size": len(data),
-            "crc32": zlib.crc32(data),
+            "size": size,
+            "crc32": crc32,
             "build_seconds": build_seconds,
             "created": time.time(),
         }
@@ -102,7 +103,7 @@ class SnapshotStore:
         partial.write_text(json.dumps(record))
         os.replace(partial, meta)
         self._evict()
-        return Snapshot(fingerprint, tar, record["size"], record["crc32"], build_seconds)
+        return Snapshot(fingerprint, tar, size, crc32, build_seconds)
 
     def _evict(self) -> None:
         tars = sorted(self.root.glob("*.tar"), key=lambda path: path.stat().st_mtime, reverse=True)

@@ -24,7 +24,7 @@ def _is_mapped_instance(value: object) -> bool:
     if isinstance(value, type):
         return False
     try:
-        return inspect(value).mapper is not None  # type: ignore[union-attr]
+        return inspect(value).mapper is not None
     except (NoInspectionAvailable, AttributeError):
         return False
 
@@ -57,7 +57,8 @@ class TestData:
             # relationships, so a later merge would overwrite what the test changed.
             session = instance.session
             session = getattr(session, "sync_session", session)
-            copies = instance.__dict__["_pglite_test_data"] = {}
+            copies = {}
+            instance.__dict__["_pglite_test_data"] = copies
             for name, data in _test_data_of(type(instance)).items():
                 copies[name] = copy_for_test(data.value, session)
         return copies[self.name]

@@ -220,7 +220,7 @@ class PGliteMixin(PGliteDatabaseMixin):
     @classmethod
     def _create_test_data(cls) -> None:
         cls._pglite_sequences = None
-        if getattr(cls.setUpTestData, "__func__", None) is PGliteMixin.setUpTestData.__func__:
+        if getattr(cls.setUpTestData, "__func__", None) is getattr(PGliteMixin.setUpTestData, "__func__", None):
             return
         refuse_class_data_when_truncating(cls)
         connection = cls._pglite_connection
@@ -228,7 +228,7 @@ class PGliteMixin(PGliteDatabaseMixin):
             connection.begin()  # the class's transaction: it holds the data until tearDownClass
         session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
         before = set(cls.__dict__)
-        cls.session, cls.connection = session, connection  # type: ignore[assignment, misc]
+        cls.session, cls.connection = session, connection  # type: ignore[assignment]
         cls._pglite_join.begin_test(connection.connection.dbapi_connection)
         try:
             cls.setUpTestData()
@@ -394,7 +394,7 @@ class PGliteMixin(PGliteDatabaseMixin):
             self._end_test_transaction()
             if type(self)._pglite_commit_watch.take():
                 type(self)._rebuild_schema()
-                self.fail(OUTER_COMMIT_MESSAGE.format(test=self.id()))
+                self.fail(OUTER_COMMIT_MESSAGE.format(test=self.id()))  # type: ignore[attr-defined]
         finally:
             super().tearDown()  # type: ignore[misc]
 
