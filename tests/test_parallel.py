@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 import unittest
 from pathlib import Path
 
@@ -17,12 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ["-s", "examples/inventory", "-t", "."]
 
 
+SERVER_SCRIPT = str(ROOT / "pglite_testcase" / "node" / "server.js")
+
+
 def pglite_node_processes() -> set[int]:
-    """Every node process on this machine running pglite_testcase's server."""
+    """Every live node process running this checkout's PGlite server."""
     found = set()
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if any(part.endswith(os.path.join("pglite_testcase", "node", "server.js")) for part in cmdline):
+    for process in psutil.process_iter(["pid", "cmdline", "status"]):
+        if SERVER_SCRIPT in (process.info["cmdline"] or []) and process.info["status"] != psutil.STATUS_ZOMBIE:
             found.add(process.info["pid"])
     return found
 
@@ -44,8 +47,11 @@ class ParallelProcesses(unittest.TestCase):
         self.before = pglite_node_processes()
 
     def assert_no_node_left(self) -> None:
-        leftover = {pid for pid in pglite_node_processes() - self.before if psutil.Process(pid).status() != "zombie"}
-        self.assertEqual(leftover, set(), "node processes outlived their test processes")
+        # A node process exits once its test process is gone (its stdin ends): give it a moment.
+        deadline = time.monotonic() + 10
+        while pglite_node_processes() - self.before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(pglite_node_processes() - self.before, set(), "node processes outlived their test processes")
 
     def test_four_processes_at_once(self) -> None:
         processes = [start(["-m", "unittest", "discover", *EXAMPLE]) for _ in range(4)]
