@@ -49,7 +49,10 @@ def isolation(rounds: int, tests: int, env: dict[str, str] | None = None, who: s
                 "1 isolation overhead per test",
                 f"{who}, {tables} tables, isolation = 'truncate' (session body)",
                 "x SELECT 1",
-                [float(r) for r in next(l.split()[1:] for l in out.splitlines() if l.startswith("ratios_truncate "))],
+                [
+                    float(r)
+                    for r in next(line.split()[1:] for line in out.splitlines() if line.startswith("ratios_truncate "))
+                ],
                 note=f"{truncate:.3f} ms per test",
             )
         )
@@ -83,7 +86,9 @@ def py_pglite_cleanup(tests: int) -> tuple[Row, float]:
     body = "        {s}.execute(t0.insert().values(name='x'))\n        {s}.commit()\n"
     (directory / "test_cleanup.py").write_text(
         "from bench_schema import t0\n\nclass TestPyPglite:\n"
-        + "".join(f"    def test_{n:04}(self, pglite_session):\n" + body.format(s="pglite_session") for n in range(tests))
+        + "".join(
+            f"    def test_{n:04}(self, pglite_session):\n" + body.format(s="pglite_session") for n in range(tests)
+        )
         + "\nclass TestPlain:\n"
         + "".join(f"    def test_{n:04}(self, plain_session):\n" + body.format(s="plain_session") for n in range(tests))
     )
@@ -120,7 +125,10 @@ def startup(repeat: int) -> list[Row]:
         "    print('\\nfirst_query', time.time() - process_started_at())\n"
     )
     samples = [
-        value(run_python(["-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_first.py"], directory)[1], "first_query")
+        value(
+            run_python(["-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_first.py"], directory)[1],
+            "first_query",
+        )
         for _ in range(repeat)
     ]
     rows.append(Row("2 start-up to first query", "py-pglite pytest fixtures", "s", samples))
@@ -144,7 +152,9 @@ def schema(repeat: int, revisions: int) -> list[Row]:
     for directory in (migrated, empty):
         shutil.rmtree(directory, ignore_errors=True)
     return [
-        Row("3 schema: class set-up", f"{revisions}-revision Alembic chain, first run (builds, snapshots)", "s", [cold]),
+        Row(
+            "3 schema: class set-up", f"{revisions}-revision Alembic chain, first run (builds, snapshots)", "s", [cold]
+        ),
         Row("3 schema: class set-up", f"{revisions}-revision Alembic chain, warm (from snapshot)", "s", warm),
         Row("3 schema: class set-up", "empty class, warm", "s", bare),
         Row("3 schema: class set-up", "Alembic chain minus empty class, warm", "s", extra),
@@ -166,13 +176,21 @@ def suite(repeat: int, slow_repeat: int, classes: int, tests: int) -> list[Row]:
     ours_runs = [run_python(["-m", "bench.suite_runner"], ours) for _ in range(repeat)]
     rows.append(Row("4 suite wall time", f"pglite_testcase, {label}", "s", [seconds for seconds, _ in ours_runs]))
     rows.append(
-        Row("4 suite wall time", f"py-pglite pytest fixtures, {label}", "s",
-            [run_python(["-m", "pytest", "-q", "-p", "no:cacheprovider"], pypglite)[0] for _ in range(slow_repeat)])
+        Row(
+            "4 suite wall time",
+            f"py-pglite pytest fixtures, {label}",
+            "s",
+            [run_python(["-m", "pytest", "-q", "-p", "no:cacheprovider"], pypglite)[0] for _ in range(slow_repeat)],
+        )
     )
     before = set(Path(tempfile.gettempdir()).glob("py-pglite-*"))
     rows.append(
-        Row("4 suite wall time", f"naive PGliteManager per setUpClass, {label}", "s",
-            [run_python(["-m", "unittest", "-q"], naive)[0] for _ in range(slow_repeat)])
+        Row(
+            "4 suite wall time",
+            f"naive PGliteManager per setUpClass, {label}",
+            "s",
+            [run_python(["-m", "unittest", "-q"], naive)[0] for _ in range(slow_repeat)],
+        )
     )
     # py-pglite leaves a ~20 MB work dir (and a socket dir) behind per start: clean up after it.
     for leftover in set(Path(tempfile.gettempdir()).glob("py-pglite-*")) - before:
@@ -247,18 +265,26 @@ def main(argv: list[str] | None = None) -> int:
     server_url = os.environ.pop("PGLITE_TESTCASE_DATABASE_URL", None)
     if server_url and "isolation" in only:
         # (d): the same isolation scenario on the real server; everything else stays on PGlite.
-        rows += isolation(rounds=repeat, tests=100 if args.quick else 300,
-                          env={"PGLITE_TESTCASE_DATABASE_URL": server_url}, who="pglite_testcase on PostgreSQL server")
+        rows += isolation(
+            rounds=repeat,
+            tests=100 if args.quick else 300,
+            env={"PGLITE_TESTCASE_DATABASE_URL": server_url},
+            who="pglite_testcase on PostgreSQL server",
+        )
     if "startup" in only:
         rows += startup(repeat)
     if "schema" in only:
         rows += schema(repeat, revisions=10 if args.quick else 50)
     if server_url and "suite" in only:
-        rows += server_suite(server_url, repeat=min(repeat, 3), classes=5 if args.quick else 50, tests=4 if args.quick else 20)
+        rows += server_suite(
+            server_url, repeat=min(repeat, 3), classes=5 if args.quick else 50, tests=4 if args.quick else 20
+        )
     if "suite" in only:
         rows += suite(
-            repeat=min(repeat, 3), slow_repeat=1,
-            classes=5 if args.quick else 50, tests=4 if args.quick else 20,
+            repeat=min(repeat, 3),
+            slow_repeat=1,
+            classes=5 if args.quick else 50,
+            tests=4 if args.quick else 20,
         )
     extra.update(ratio_to_ours(rows))
     table = render(rows, extra)
@@ -268,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "date": time.strftime("%Y-%m-%d", time.gmtime(started)),
         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": __import__("os").cpu_count(),
+            "platform": platform.platform(),
+        },
         "seconds": round(time.time() - started, 1),
         "rows": [dict(row.as_dict(), vs=extra.get(id(row), "")) for row in rows],
     }

@@ -88,7 +88,11 @@ def main() -> None:
     truncate_case = type(
         "Truncate_session",
         (PGliteTestCase,),
-        {"metadata": metadata, "isolation": "truncate", **{f"test_{n:04}": body_session for n in range(truncate_tests)}},
+        {
+            "metadata": metadata,
+            "isolation": "truncate",
+            **{f"test_{n:04}": body_session for n in range(truncate_tests)},
+        },
     )
     per_test_ms(cases["ours_connection"], tests)  # builds the schema; warms everything up
     cases["ours_connection"].setUpClass()

@@ -36,7 +36,9 @@ class Row:
         return data
 
 
-def run_python(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900) -> tuple[float, str]:
+def run_python(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900
+) -> tuple[float, str]:
     """Run ``python <args>`` in ``cwd``; return its wall time and stdout. Fails loudly."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(cwd)]), **(env or {})}
     started = time.perf_counter()

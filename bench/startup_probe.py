@@ -52,7 +52,11 @@ def test_first_query(self: PGliteTestCase) -> None:
     timings["first_query"] = time.time() - process_started_at()
 
 
-First = type("First", (PGliteTestCase,), {**attributes, "setUpClass": classmethod(set_up_class), "test_first_query": test_first_query})
+First = type(
+    "First",
+    (PGliteTestCase,),
+    {**attributes, "setUpClass": classmethod(set_up_class), "test_first_query": test_first_query},
+)
 
 if __name__ == "__main__":
     result = unittest.TextTestRunner(stream=open(os.devnull, "w")).run(

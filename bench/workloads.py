@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-SCHEMA_MODULE = '''
+SCHEMA_MODULE = """
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table
 
 def build(tables):
@@ -23,7 +23,7 @@ def build(tables):
 
 metadata = build({tables})
 t0 = metadata.tables["t0"]
-'''
+"""
 
 BODY = """
         self.session.execute(t0.insert().values(name="x"))

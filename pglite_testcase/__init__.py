@@ -7,6 +7,7 @@ transaction that is rolled back.
 
 from typing import TYPE_CHECKING, Any
 
+from .diagnostics import configure_logging
 from .errors import (
     CacheInstallError,
     ConfigurationError,
@@ -16,7 +17,6 @@ from .errors import (
     PGliteTestCaseError,
     SchemaBuildError,
 )
-from .diagnostics import configure_logging
 from .testcase import PGliteMixin, PGliteTestCase
 
 configure_logging()
@@ -37,6 +37,7 @@ def __getattr__(name: str) -> Any:
 
         return AlembicMigrationsTestCase
     raise AttributeError(f"module 'pglite_testcase' has no attribute {name!r}")
+
 
 __all__ = [
     "AlembicMigrationsTestCase",

@@ -14,7 +14,7 @@ import asyncio
 import unittest
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from . import helpers
+from .factories import BoundFactories
 from .isolation import (
     OUTER_COMMIT_MESSAGE,
     CommitWatch,
@@ -37,11 +38,11 @@ from .isolation import (
     restore_sequences,
     sequence_positions,
 )
-from .factories import BoundFactories
 from .queries import Query, capture_queries, expect_num_queries
-from .test_data import unwrap_attributes, wrap_new_attributes
 from .settings import ASYNC_DRIVERS, read_async_driver, refuse_class_data_when_truncating
+from .test_data import unwrap_attributes, wrap_new_attributes
 from .testcase import PGliteDatabaseMixin
+
 
 class _TrackingAsyncSessionmaker(RemembersSessions, async_sessionmaker[AsyncSession]):
     pass

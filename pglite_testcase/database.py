@@ -26,11 +26,11 @@ from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from .errors import PGliteStartError, SchemaBuildError
+from .extensions import registrations
 from .node_packages import NodePackages, NodeRuntime, find_node
 from .pglite_process import DATABASE, PASSWORD, USER, PGliteProcess
 from .schema import SchemaSource, reset_database
 from .server_database import SERVER_URL_ENV
-from .extensions import registrations
 from .snapshots import EMPTY, Snapshot, SnapshotStore
 
 log = logging.getLogger("pglite_testcase")

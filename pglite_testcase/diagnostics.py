@@ -90,7 +90,13 @@ def doctor() -> int:
 
     print("pglite_testcase doctor")
     try:
-        for name, run in (("node", node), ("package cache", cache), ("PGlite start", start), ("query", query), ("stop", stop)):
+        for name, run in (
+            ("node", node),
+            ("package cache", cache),
+            ("PGlite start", start),
+            ("query", query),
+            ("stop", stop),
+        ):
             if not _step(name, run):
                 return 1
     finally:
@@ -111,8 +117,10 @@ def cache_info() -> int:
     packages, store = NodePackages(), SnapshotStore()
     print(f"cache directory: {packages.root}")
     if packages.is_complete():
-        print(f"npm packages:    {packages.directory} (PGlite {installed_version(packages.directory)}, "
-              f"{_size(packages.directory) / 1e6:.0f} MB)")
+        print(
+            f"npm packages:    {packages.directory} (PGlite {installed_version(packages.directory)}, "
+            f"{_size(packages.directory) / 1e6:.0f} MB)"
+        )
     else:
         print("npm packages:    not installed (python -m pglite_testcase install)")
     snapshots = sorted(store.root.glob("*.tar")) if store.root.exists() else []

@@ -29,9 +29,29 @@ def _contrib(name: str, sql_name: str | None = None) -> Extension:
 
 
 _CONTRIB = [
-    "amcheck", "bloom", "btree_gin", "btree_gist", "citext", "cube", "dict_int", "dict_xsyn",
-    "earthdistance", "fuzzystrmatch", "hstore", "intarray", "isn", "lo", "ltree", "pg_trgm",
-    "pgcrypto", "seg", "tablefunc", "tcn", "tsm_system_rows", "tsm_system_time", "unaccent",
+    "amcheck",
+    "bloom",
+    "btree_gin",
+    "btree_gist",
+    "citext",
+    "cube",
+    "dict_int",
+    "dict_xsyn",
+    "earthdistance",
+    "fuzzystrmatch",
+    "hstore",
+    "intarray",
+    "isn",
+    "lo",
+    "ltree",
+    "pg_trgm",
+    "pgcrypto",
+    "seg",
+    "tablefunc",
+    "tcn",
+    "tsm_system_rows",
+    "tsm_system_time",
+    "unaccent",
 ]
 
 # Names as py-pglite and PostgreSQL spell them ("pgvector" and "vector", "uuid-ossp" and "uuid_ossp").
@@ -61,7 +81,10 @@ def read_extensions(owner: type) -> tuple[str, ...]:
 
 def registrations(names: frozenset[str]) -> dict[str, dict[str, str]]:
     """What node/server.js registers with PGlite: {export: {module, export}}."""
-    return {EXTENSIONS[name].export: {"module": EXTENSIONS[name].module, "export": EXTENSIONS[name].export} for name in names}
+    return {
+        EXTENSIONS[name].export: {"module": EXTENSIONS[name].module, "export": EXTENSIONS[name].export}
+        for name in names
+    }
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,10 @@ def restore_sequences(connection: Connection, positions: list[tuple[str, int, bo
     """Put every sequence back where ``sequence_positions`` found it (one statement)."""
     if positions:
         connection.execute(
-            text("SELECT setval(name, value, called) FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
-                 "AS t(name text, value bigint, called boolean)"),
+            text(
+                "SELECT setval(name, value, called) FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+                "AS t(name text, value bigint, called boolean)"
+            ),
             {"rows": json.dumps([{"name": n, "value": v, "called": c} for n, v, c in positions])},
         ).close()
 
@@ -147,7 +149,11 @@ class TestTransactionJoin:
         return run()
 
     def _wrap_execution(self, dialect: Dialect) -> None:
-        execute, execute_no_params, executemany = dialect.do_execute, dialect.do_execute_no_params, dialect.do_executemany
+        execute, execute_no_params, executemany = (
+            dialect.do_execute,
+            dialect.do_execute_no_params,
+            dialect.do_executemany,
+        )
 
         def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
             self._flush_then(cursor, lambda: execute(cursor, statement, parameters, context))

@@ -249,7 +249,9 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             script = ScriptDirectory.from_config(config)
         except Exception as exc:
             raise ConfigurationError.for_attribute(
-                cls, "alembic_config", cls.alembic_config,
+                cls,
+                "alembic_config",
+                cls.alembic_config,
                 f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
             ) from exc
         cls._checks_config = config

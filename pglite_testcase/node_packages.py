@@ -152,7 +152,9 @@ class NodePackages:
         with self._install_lock():
             if not self.is_complete():
                 if self.directory.exists():
-                    log.warning("pglite_testcase: the npm package cache at %s is incomplete; reinstalling", self.directory)
+                    log.warning(
+                        "pglite_testcase: the npm package cache at %s is incomplete; reinstalling", self.directory
+                    )
                     shutil.rmtree(self.directory, ignore_errors=True)
                 self._install(runtime)
         return self.node_modules
@@ -180,8 +182,15 @@ class NodePackages:
             # npm's own download cache lives in ours too, and it writes no log files:
             # nothing of this library's ends up outside its cache directory.
             command = [
-                *runtime.npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error",
-                f"--cache={self.root / 'npm-cache'}", "--logs-max=0", "--no-update-notifier",
+                *runtime.npm,
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                f"--cache={self.root / 'npm-cache'}",
+                "--logs-max=0",
+                "--no-update-notifier",
             ]
             env = {**os.environ, "PATH": f"{Path(runtime.node).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
             try:

@@ -73,7 +73,9 @@ def _alembic_config(owner: type) -> Config | None:
         path = Path(value)
         if not path.is_file():
             raise ConfigurationError.for_attribute(
-                owner, "alembic_config", value,
+                owner,
+                "alembic_config",
+                value,
                 f"the path of an existing alembic.ini (no file at {path.resolve()}), or an alembic.config.Config",
             )
         return Config(str(path))
@@ -124,7 +126,9 @@ def read_class_settings(owner: type) -> ClassSettings:
             schema = AlembicSchema(alembic_config, revision)
         except Exception as exc:
             raise ConfigurationError.for_attribute(
-                owner, "alembic_config", owner.alembic_config,  # type: ignore[attr-defined]
+                owner,
+                "alembic_config",
+                owner.alembic_config,  # type: ignore[attr-defined]
                 f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
             ) from exc
     elif metadata is not None:
@@ -156,7 +160,9 @@ def _session_options(owner: type) -> dict[str, Any]:
         )
     if "bind" in value or "join_transaction_mode" in value:
         raise ConfigurationError.for_attribute(
-            owner, "session_options", value,
+            owner,
+            "session_options",
+            value,
             "Session options other than 'bind' and 'join_transaction_mode' (the test case sets those)",
         )
     return dict(value)

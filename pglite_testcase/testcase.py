@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from .database import PGliteDatabase, TestDatabase, prestart_shared_database, shared_database, use_tcp
 from . import helpers
+from .database import PGliteDatabase, TestDatabase, prestart_shared_database, shared_database, use_tcp
 from .errors import PGliteStoppedError
 from .factories import BoundFactories
-from .queries import Query, capture_queries, expect_num_queries
 from .isolation import (
     OUTER_COMMIT_MESSAGE,
     CommitWatch,
@@ -25,14 +24,15 @@ from .isolation import (
     restore_sequences,
     sequence_positions,
 )
-from .test_data import unwrap_attributes, wrap_new_attributes
-
-CLASS_SAVEPOINT = "pglite_testcase_class_data"
+from .queries import Query, capture_queries, expect_num_queries
 from .server_database import server_database
 from .settings import ClassSettings, read_class_settings, refuse_class_data_when_truncating
+from .test_data import unwrap_attributes, wrap_new_attributes
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+CLASS_SAVEPOINT = "pglite_testcase_class_data"
 
 
 class _TrackingSessionmaker(RemembersSessions, sessionmaker[Session]):

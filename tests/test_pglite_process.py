@@ -6,14 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import unittest
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import unittest
 
 from alembic.config import Config
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from pglite_testcase import ConfigurationError, PGliteTestCase, SchemaBuildError
 from pglite_testcase.database import shared_database
 
 from .models import Base, other_metadata
-from .support import ALEMBIC_BROKEN, ALEMBIC_OK, ALEMBIC_OWN_ENGINE, node_children, pglite_only, private_dirs, problems, run_case
+from .support import (
+    ALEMBIC_BROKEN,
+    ALEMBIC_OK,
+    ALEMBIC_OWN_ENGINE,
+    node_children,
+    pglite_only,
+    private_dirs,
+    problems,
+    run_case,
+)
 
 
 def public_tables(connection: object) -> list[str]:

@@ -1,6 +1,6 @@
 """invoices"""
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "a2"
 down_revision = "a1"

@@ -1,6 +1,6 @@
 """accounts.name, with data"""
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "a3"
 down_revision = "a2"

@@ -1,6 +1,6 @@
 """accounts"""
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "a1"
 down_revision = None

@@ -1,6 +1,6 @@
 """notes, an enum, a sequence and a view; the downgrade forgets all of them"""
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "b2"

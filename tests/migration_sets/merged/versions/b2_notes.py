@@ -1,6 +1,6 @@
 """notes: one branch after a1"""
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "b2"
 down_revision = "a1"

@@ -1,6 +1,6 @@
 """tags: the other branch after a1"""
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "c2"
 down_revision = "a1"

@@ -1,6 +1,6 @@
 """merge of b2 and c2: notes.tag_id, referring to tags"""
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "d3"
 down_revision = ("b2", "c2")

@@ -1,6 +1,6 @@
 """tags: the other head after a1 (nobody merged them)"""
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "c2"
 down_revision = "a1"
