@@ -22,7 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from .errors import ConfigurationError
 from .fresh import fresh_database
-from .schema import failed_revision
+from .schema import failed_revision, offered_connection
 from .settings import _alembic_config, _metadata, _server_url, check_environment
 
 if TYPE_CHECKING:  # Alembic is imported when a check runs (as in schema.py)
@@ -87,26 +87,6 @@ class Migrator:
         # PGlite serves one session: no transaction may stay open between commands.
         if self.connection.in_transaction():
             self.connection.commit()
-
-
-@contextmanager
-def offered_connection(config: Config, url: URL, connection: Connection) -> Iterator[None]:
-    """``sqlalchemy.url`` and ``attributes["connection"]`` set for the database, restored afterwards."""
-    previous_url = config.get_main_option("sqlalchemy.url")
-    previous_connection = config.attributes.get("connection")
-    config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
-    config.attributes["connection"] = connection
-    try:
-        yield
-    finally:
-        if previous_connection is None:
-            config.attributes.pop("connection", None)
-        else:
-            config.attributes["connection"] = previous_connection
-        if previous_url is None:
-            config.remove_main_option("sqlalchemy.url")
-        else:
-            config.set_main_option("sqlalchemy.url", previous_url.replace("%", "%%"))
 
 
 def one_step_down(revision: Script, branched: bool) -> str:
@@ -351,7 +331,12 @@ class AlembicMigrationsTestCase(unittest.TestCase):
         with fresh_database(cls._checks_server_url) as database:
             engine = database.create_engine(poolclass=NullPool)
             try:
-                with engine.connect() as connection, offered_connection(cls._checks_config, database.url, connection):
+                with (
+                    engine.connect() as connection,
+                    offered_connection(
+                        cls._checks_config, database.url.render_as_string(hide_password=False), connection
+                    ),
+                ):
                     yield Migrator(cls._checks_config, cls._checks_script, connection)
             finally:
                 engine.dispose()

@@ -9,6 +9,8 @@ built schema without running DDL again.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -92,6 +94,30 @@ def failed_revision(exc: BaseException) -> str | None:
     return found
 
 
+@contextmanager
+def offered_connection(config: Config, url: str, connection: Connection) -> Iterator[None]:
+    """Point Alembic's ``env.py`` at a database: ``sqlalchemy.url`` and ``attributes["connection"]``.
+
+    The cookbook's connection-sharing recipe, plus the URL for an ``env.py``
+    that connects on its own; both are restored afterwards.
+    """
+    previous_url = config.get_main_option("sqlalchemy.url")
+    previous_connection = config.attributes.get("connection")
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    try:
+        yield
+    finally:
+        if previous_connection is None:
+            config.attributes.pop("connection", None)
+        else:
+            config.attributes["connection"] = previous_connection
+        if previous_url is None:
+            config.remove_main_option("sqlalchemy.url")
+        else:
+            config.set_main_option("sqlalchemy.url", previous_url.replace("%", "%%"))
+
+
 @dataclass(frozen=True)
 class AlembicSchema:
     config: Config
@@ -103,11 +129,14 @@ class AlembicSchema:
 
         script = ScriptDirectory.from_config(self.config)
         digest = hashlib.sha256(self.revision.encode())
-        root = Path(script.dir)
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".sql", ".mako"}:
-                digest.update(str(path.relative_to(root)).encode())
-                digest.update(path.read_bytes())
+        # env.py and the rest of the script directory, and every version location,
+        # which may lie outside it (version_locations in alembic.ini).
+        roots = [Path(script.dir), *(Path(location) for location in script.version_locations or ())]
+        for index, root in enumerate(roots):
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".sql", ".mako"}:
+                    digest.update(f"{index}:{path.relative_to(root)}".encode())
+                    digest.update(path.read_bytes())
         object.__setattr__(self, "fingerprint", f"alembic-{digest.hexdigest()[:24]}")
 
     def build(self, engine: Engine, url: str) -> None:
@@ -120,32 +149,17 @@ class AlembicSchema:
         """
         from alembic import command
 
-        config = self.config
-        previous_url = config.get_main_option("sqlalchemy.url")
-        previous_connection = config.attributes.get("connection")
-        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-        try:
-            with engine.connect() as connection:
-                config.attributes["connection"] = connection
-                try:
-                    command.upgrade(config, self.revision)
-                    if connection.in_transaction():
-                        connection.commit()
-                except Exception as exc:
-                    revision = failed_revision(exc)
-                    step = f" in {revision}" if revision else ""
-                    raise SchemaBuildError(
-                        f"Alembic upgrade to {self.revision!r} failed{step}: {type(exc).__name__}: {exc}"
-                    ) from exc
-        finally:
-            if previous_connection is None:
-                config.attributes.pop("connection", None)
-            else:
-                config.attributes["connection"] = previous_connection
-            if previous_url is None:
-                config.remove_main_option("sqlalchemy.url")
-            else:
-                config.set_main_option("sqlalchemy.url", previous_url.replace("%", "%%"))
+        with engine.connect() as connection, offered_connection(self.config, url, connection):
+            try:
+                command.upgrade(self.config, self.revision)
+                if connection.in_transaction():
+                    connection.commit()
+            except Exception as exc:
+                revision = failed_revision(exc)
+                step = f" in {revision}" if revision else ""
+                raise SchemaBuildError(
+                    f"Alembic upgrade to {self.revision!r} failed{step}: {type(exc).__name__}: {exc}"
+                ) from exc
 
     def describe(self) -> str:
         return f"Alembic migrations in {self.config.get_main_option('script_location')} up to {self.revision!r}"

@@ -134,6 +134,18 @@ class Fingerprints(unittest.TestCase):
         migration.write_text(migration.read_text().replace("nullable=False)", "nullable=True)", 1))
         self.assertNotEqual(before, AlembicSchema(config, "head").fingerprint)
 
+    def test_a_migration_outside_the_script_directory_counts(self) -> None:
+        # alembic_own_engine keeps env.py at home and its migrations in alembic_ok/versions.
+        copy = Path(tempfile.mkdtemp(prefix="pgtc-alembic-"))
+        self.addCleanup(shutil.rmtree, copy, True)
+        for name in ("alembic_ok", "alembic_own_engine"):
+            shutil.copytree(ALEMBIC_OK.parent.parent / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        config = Config(str(copy / "alembic_own_engine" / "alembic.ini"))
+        before = AlembicSchema(config, "head").fingerprint
+        migration = copy / "alembic_ok" / "versions" / "a3_account_name.py"
+        migration.write_text(migration.read_text().replace("'Seed'", "'Seeded'"))
+        self.assertNotEqual(before, AlembicSchema(config, "head").fingerprint)
+
     def test_pglite_version_changes(self) -> None:
         root = Path(tempfile.mkdtemp(prefix="pgtc-snapshots-"))
         self.addCleanup(shutil.rmtree, root, True)
