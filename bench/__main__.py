@@ -183,7 +183,6 @@ def suite(repeat: int, slow_repeat: int, classes: int, tests: int) -> list[Row]:
             [run_python(["-m", "pytest", "-q", "-p", "no:cacheprovider"], pypglite)[0] for _ in range(slow_repeat)],
         )
     )
-    before = set(Path(tempfile.gettempdir()).glob("py-pglite-*"))
     rows.append(
         Row(
             "4 suite wall time",
@@ -192,9 +191,6 @@ def suite(repeat: int, slow_repeat: int, classes: int, tests: int) -> list[Row]:
             [run_python(["-m", "unittest", "-q"], naive)[0] for _ in range(slow_repeat)],
         )
     )
-    # py-pglite leaves a ~20 MB work dir (and a socket dir) behind per start: clean up after it.
-    for leftover in set(Path(tempfile.gettempdir()).glob("py-pglite-*")) - before:
-        shutil.rmtree(leftover, ignore_errors=True)
     memory = [value(out, "node_peak_rss_mb") for _, out in ours_runs]
     rows.append(Row("5 memory", "PGlite node process peak RSS during the suite", "MB", memory))
     for directory in (ours, pypglite, naive):
@@ -249,9 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs, for a smoke test")
     parser.add_argument("--only", nargs="*", choices=["isolation", "startup", "schema", "suite"])
     args = parser.parse_args(argv)
+    args.argv = argv if argv is not None else sys.argv[1:]
+    started = time.time()
+    # py-pglite leaves a work dir (~20 MB, npm install) and a socket dir behind at every start,
+    # in its fixtures and in the naive port alike: remove what this run made.
+    py_pglite_before = set(Path(tempfile.gettempdir()).glob("py-pglite-*"))
+    try:
+        return run_scenarios(args, started)
+    finally:
+        for leftover in set(Path(tempfile.gettempdir()).glob("py-pglite-*")) - py_pglite_before:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def run_scenarios(args: argparse.Namespace, started: float) -> int:
     repeat = 2 if args.quick else args.repeat
     only = set(args.only or ["isolation", "startup", "schema", "suite"])
-    started = time.time()
     rows: list[Row] = []
     extra: dict[int, str] = {}
     if "isolation" in only:
@@ -293,10 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     results.mkdir(exist_ok=True)
     report = {
         "date": time.strftime("%Y-%m-%d", time.gmtime(started)),
-        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m bench " + " ".join(args.argv),
         "machine": {
             "python": platform.python_version(),
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
             "platform": platform.platform(),
         },
         "seconds": round(time.time() - started, 1),

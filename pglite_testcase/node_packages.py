@@ -12,6 +12,7 @@ so concurrent test processes never see half an install.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -46,7 +47,9 @@ class NodeRuntime:
     version: tuple[int, int, int]
 
 
+@functools.lru_cache(maxsize=8)
 def _node_version(node: str) -> tuple[int, int, int] | None:
+    # Asked at every PGlite start (a subprocess): once per executable is enough.
     try:
         out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
     except (OSError, subprocess.SubprocessError):
