@@ -23,7 +23,9 @@ def main() -> None:
     result = unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(suite)
     if not result.wasSuccessful():
         raise SystemExit(1)
-    from pglite_testcase.database import _shared
+    from pglite_testcase.provision import REGISTRY
+
+    _shared = REGISTRY._shared
 
     if _shared is not None and _shared.process.process is not None:
         print("node_peak_rss_mb", peak_rss_mb(_shared.process.process.pid))

@@ -3,11 +3,17 @@
 PGlite starts in ``setUpClass``, the schema comes from ``metadata.create_all``
 or the project's Alembic migrations, and every test runs inside a
 transaction that is rolled back.
+
+Importing the package does nothing else: names are imported when first used,
+and no process, ``atexit`` hook or logging handler exists before a test class
+needs one.
 """
 
+from __future__ import annotations
+
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import configure_logging
 from .errors import (
     CacheInstallError,
     ConfigurationError,
@@ -17,26 +23,31 @@ from .errors import (
     PGliteTestCaseError,
     SchemaBuildError,
 )
-from .testcase import PGliteMixin, PGliteTestCase
-
-configure_logging()
 
 if TYPE_CHECKING:
     from .async_testcase import AsyncPGliteMixin, AsyncPGliteTestCase
     from .migration_checks import AlembicMigrationsTestCase
+    from .provision import fresh_database
+    from .testcase import PGliteMixin, PGliteTestCase
+
+_LAZY = {
+    "PGliteMixin": "testcase",
+    "PGliteTestCase": "testcase",
+    # The async classes bring in SQLAlchemy's asyncio extension: only when asked for.
+    "AsyncPGliteMixin": "async_testcase",
+    "AsyncPGliteTestCase": "async_testcase",
+    "AlembicMigrationsTestCase": "migration_checks",
+    "fresh_database": "provision",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The async classes bring in SQLAlchemy's asyncio extension: only when asked for.
-    if name in ("AsyncPGliteMixin", "AsyncPGliteTestCase"):
-        from . import async_testcase
-
-        return getattr(async_testcase, name)
-    if name == "AlembicMigrationsTestCase":
-        from .migration_checks import AlembicMigrationsTestCase
-
-        return AlembicMigrationsTestCase
-    raise AttributeError(f"module 'pglite_testcase' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pglite_testcase' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
@@ -52,4 +63,5 @@ __all__ = [
     "PGliteTestCase",
     "PGliteTestCaseError",
     "SchemaBuildError",
+    "fresh_database",
 ]

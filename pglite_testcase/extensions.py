@@ -9,9 +9,11 @@ On a real server only the second half applies (the server must have them).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from .errors import ConfigurationError
 from .schema import SchemaSource
@@ -77,6 +79,27 @@ def read_extensions(owner: type) -> tuple[str, ...]:
     if unknown:
         raise ConfigurationError.for_attribute(owner, "extensions", value, accepted + f" (unknown: {unknown})")
     return tuple(sorted(set(value)))
+
+
+_NOT_AVAILABLE = re.compile(
+    r'extension "(?P<name>[^"]+)" is not available'
+    r'|could not open extension control file "[^"]*/(?P<file>[^/"]+)\.control"'
+)
+
+
+def missing_extension_hint(message: str) -> str | None:
+    """For PostgreSQL's "extension ... is not available": which ``extensions`` value to add, if PGlite has it."""
+    match = _NOT_AVAILABLE.search(message)
+    if match is None:
+        return None
+    sql_name = match.group("name") or match.group("file")
+    ours = next((name for name, ext in EXTENSIONS.items() if ext.sql_name == sql_name), None)
+    if ours is None:
+        return f"PGlite does not ship the extension {sql_name!r}."
+    return (
+        f"PGlite registers an extension's bundle only for a class that asks for it: add it to the test "
+        f"class's extensions attribute, e.g. extensions = [{ours!r}]."
+    )
 
 
 def registrations(names: frozenset[str]) -> dict[str, dict[str, str]]:

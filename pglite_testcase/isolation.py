@@ -1,50 +1,47 @@
-"""Per-test isolation, shared by the sync and async test cases.
+"""Isolation strategies: how one test is kept from the next. Chosen once per class.
 
-Each test runs inside one outer transaction on the class's connection,
-rolled back when the test ends. Code under test reaches the database through
-objects that join that transaction:
+``transaction`` (the default): each test runs inside a transaction that is
+rolled back. In sync classes one DBAPI connection holds a *class
+transaction* for the whole class::
 
-- sessions bound to the test connection with
-  ``join_transaction_mode="create_savepoint"`` (SQLAlchemy's "joining a
-  Session into an external transaction" recipe), and
-- an engine whose connections are the test connection itself, with the
-  transaction calls its dialect makes turned into savepoint calls: ``begin``
-  becomes ``SAVEPOINT``, ``commit`` ``RELEASE SAVEPOINT``, ``rollback``
-  ``ROLLBACK TO SAVEPOINT``, and ``close`` leaves the connection open.
+    BEGIN; <arm the commit guard>; <setUpTestData>; SAVEPOINT pglite_testcase_class
 
-The savepoint dialect works at the level of the DBAPI connection SQLAlchemy
-holds, which offers the same blocking interface in sync and asyncio engines
-(the asyncio adapters run inside SQLAlchemy's greenlet), so one
-implementation serves both.
+and each test gets a fresh SQLAlchemy ``Connection`` on it (fresh execution
+options, no state carried over) whose end rolls back to that savepoint. The
+rollback is queued and travels with the next test's first statement, so a
+test costs about one round trip of isolation. Async classes open a
+connection per test (every async test has an event loop of its own) and
+begin and guard a transaction on it.
+
+``truncate``: tests commit for real; after each, the tables are emptied.
+For code that must open connections of its own.
+
+Both serve sync and async classes: the async face runs the same steps on
+its per-test connection (``AsyncConnection.run_sync``).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import weakref
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-import psycopg.pq
-from sqlalchemy import Connection, Engine, event, text
-from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
+from .compat import create_joined_async_engine, legacy_engine
 from .errors import PGliteTestCaseError
+from .guard import ARM_SQL
+from .joining import CLASS_SAVEPOINT, TestOutcome, TestTransaction
 
-_LOG_NOTICES: Callable[[Any], Any] | None
-try:
-    from sqlalchemy.dialects.postgresql.psycopg import _log_notices as _LOG_NOTICES
-except ImportError:  # a SQLAlchemy without it adds no handler either
-    _LOG_NOTICES = None
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from .fixture import ClassFixture
 
 RESET_SEQUENCES_SQL = (
     "SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename), start_value, false) "
     "FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
 )
-
-_savepoint_names = (f"pglite_testcase_{n}" for n in itertools.count(1))
 
 
 def reset_sequences(connection: Connection) -> None:
@@ -74,258 +71,258 @@ def restore_sequences(connection: Connection, positions: list[tuple[str, int, bo
         ).close()
 
 
-class TestTransactionJoin:
-    """The running test's transaction, as seen by the engines that join it.
+class TransactionIsolation:
+    """Each test in a transaction that is rolled back; the commit guard refuses any COMMIT of it."""
 
-    It knows the test's DBAPI connection (so that ``self.engine`` can hand it
-    out) and keeps the savepoint statements of sessions and engine
-    connections in a queue: they are sent together with the next statement
-    that reaches the database (in one psycopg pipeline, one round trip), and
-    the ones still queued when the test ends are never sent, since the
-    test's rollback discards them anyway. A session that begins, commits and
-    closes around one statement costs that statement's round trip and no more.
+    name = "transaction"
 
-    ``generation`` changes whenever a test starts or ends, so a connection
-    left open by one test (and closed later by the garbage collector) never
-    touches the next test's transaction.
-    """
+    def __init__(self, fixture: ClassFixture) -> None:
+        self.fixture = fixture
+        self.transaction = TestTransaction(on_cancel=fixture.database.cancel_statement)
+        self.transaction.guarded = True
+        self.class_engine: Any = None
+        self.joined_engine: Any = None
+        self.class_connection: Any = None  # the DBAPI connection holding the class transaction
+        self.class_transaction_ok = False
+        self.sequences: list[tuple[str, int, bool]] | None = None
 
-    def __init__(self) -> None:
-        self.generation = 0
-        self._dbapi_connection: Any = None
-        self.pending: list[str] = []  # savepoint statements: dropped when the test ends
-        self.rollback: list[str] = []  # the last test's rollback: always sent, first
-        # Set when the class has test data: each test then runs inside this savepoint
-        # of the class's transaction, and ends by rolling back to it.
-        self.class_savepoint: str | None = None
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        return tuple(getattr(engine, "sync_engine", engine) for engine in (self.class_engine, self.joined_engine))
 
-    def begin_test(self, dbapi_connection: Any) -> None:
-        self.generation += 1
-        self._dbapi_connection = dbapi_connection
+    # -- sync classes -----------------------------------------------------------------
 
-    def end_test(self) -> None:
-        """Forget the test's queued statements: the test's rollback discards what they would do."""
-        self.generation += 1
-        self._dbapi_connection = None
-        self.pending.clear()
-
-    async def current_async_connection(self) -> Any:
-        return self.current_connection()
-
-    def current_connection(self) -> Any:
-        if self._dbapi_connection is None:
-            raise PGliteTestCaseError(
-                "self.engine can be used only while a test runs (between setUp and tearDown); "
-                "it hands out the test's own connection."
-            )
-        return self._dbapi_connection
-
-    # -- the queue -----------------------------------------------------------------------
-
-    def take_queue(self) -> list[str]:
-        statements = self.rollback + self.pending
-        self.rollback, self.pending = [], []
-        return statements
-
-    def forget_queue(self) -> None:
-        """The connection is rolled back for good: nothing queued matters any more."""
-        self.rollback, self.pending = [], []
-
-    def _queue(self, sql: str) -> None:
-        if self._dbapi_connection is not None:
-            self.pending.append(sql)
-
-    def _flush_then(self, cursor: Any, run: Callable[[], Any]) -> Any:
-        if not self.pending and not self.rollback:
-            return run()
-        statements = self.take_queue()
-        if isinstance(cursor, psycopg.Cursor):
-            with cursor.connection.pipeline():
-                for sql in statements:
-                    cursor.connection.execute(sql)
-                return run()
-        for sql in statements:  # asyncio adapters: one round trip each
-            cursor.execute(sql)
-        return run()
-
-    def _wrap_execution(self, dialect: Dialect) -> None:
-        execute, execute_no_params, executemany = (
-            dialect.do_execute,
-            dialect.do_execute_no_params,
-            dialect.do_executemany,
+    def open(self) -> None:
+        fixture, driver = self.fixture, self.fixture.settings.driver
+        if driver.is_async:
+            return self._open_async()
+        # One DBAPI connection serves the class's tests; the test case ends each
+        # transaction itself, so the pool must not reset it.
+        self.class_engine = fixture.database.create_engine(
+            driver, pool_size=1, max_overflow=0, pool_timeout=5, pool_reset_on_return=None
         )
-
-        def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-            self._flush_then(cursor, lambda: execute(cursor, statement, parameters, context))
-
-        def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
-            self._flush_then(cursor, lambda: execute_no_params(cursor, statement, context))
-
-        def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-            self._flush_then(cursor, lambda: executemany(cursor, statement, parameters, context))
-
-        setattr(dialect, "do_execute", do_execute)
-        setattr(dialect, "do_execute_no_params", do_execute_no_params)
-        setattr(dialect, "do_executemany", do_executemany)
-
-    # -- the engine that runs the test's own connection -------------------------------------
-
-    def install_on_test_engine(self, engine: Engine) -> None:
-        """Queue the savepoints of sessions joined to ``self.connection``.
-
-        With sync psycopg, the test's rollback and the next test's BEGIN are
-        queued too, and sent with the next test's first statement.
-        """
-        dialect = engine.dialect
-        self._wrap_execution(dialect)
-        commit: Callable[[Any], None] = dialect.do_commit
-        rollback: Callable[[Any], None] = dialect.do_rollback
-        if dialect.driver == "psycopg" and not dialect.is_async:
-            rollback = self._rollback_and_begin
-
-        def do_commit(pooled: Any) -> None:
-            # Queued savepoint statements belong to the transaction being committed:
-            # what they undo must be undone before it commits.
-            statements = self.take_queue()
-            cursor = pooled.cursor()
-            try:
-                for sql in statements:
-                    cursor.execute(sql)
-            finally:
-                cursor.close()
-            commit(pooled)
-
-        def do_rollback(pooled: Any) -> None:
-            self.pending.clear()
-            rollback(pooled)
-
-        setattr(dialect, "do_commit", do_commit)
-        setattr(dialect, "do_rollback", do_rollback)
-        setattr(dialect, "do_savepoint", lambda connection, name: self._queue(f"SAVEPOINT {name}"))
-        setattr(dialect, "do_release_savepoint", lambda connection, name: self._queue(f"RELEASE SAVEPOINT {name}"))
-        setattr(
-            dialect, "do_rollback_to_savepoint", lambda connection, name: self._queue(f"ROLLBACK TO SAVEPOINT {name}")
+        self.transaction.install_on_test_engine(self.class_engine, keeps_class_transaction=True)
+        driver.carry_queue(self.class_engine, self.transaction)
+        # self.engine is what application code gets: on SQLAlchemy 1.4 a legacy engine
+        # (engine.execute(), string SQL), as the application's own would be.
+        self.joined_engine = legacy_engine(
+            fixture.database.url_for(driver), **_joined_engine_options(self.transaction.current_driver_connection)
         )
+        self.transaction.install(self.joined_engine)
+        self.establish()
 
-    def _rollback_and_begin(self, pooled: Any) -> None:
-        # Not sent now: queued, so that the rollback (and the next transaction's BEGIN)
-        # travel with the next statement, in its round trip. Until then nothing else
-        # reaches this session: every statement, commit and class teardown goes
-        # through the queue first.
-        raw = pooled.dbapi_connection if hasattr(pooled, "dbapi_connection") else pooled
-        if self.class_savepoint is not None:
-            # The class's test data lives in this transaction: go back to it, not before it.
-            self.rollback = [f"ROLLBACK TO SAVEPOINT {self.class_savepoint}"]
-        elif raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            self.rollback = ["ROLLBACK", "BEGIN"]
-
-    @staticmethod
-    def end_transaction(raw: Any) -> None:
-        """Roll back for good (no next test): what ``_rollback_and_begin`` left open."""
-        if isinstance(raw, psycopg.Connection) and not raw.closed:
-            raw.rollback()
-
-    # -- the engine handed to the code under test (self.engine) -------------------------
-
-    def install(self, engine: Engine) -> None:
-        """Turn ``engine``'s transaction calls into savepoint calls on the test connection."""
-        dialect = engine.dialect
-        if dialect.driver == "asyncpg":
-            # SQLAlchemy's asyncpg adapter opens an asyncpg transaction of its own
-            # (a nested one here: another savepoint) before the first statement, and
-            # never ends it once our calls replace its commit and rollback. Marking the
-            # adapter autocommit (no I/O) leaves the transaction calls to us.
-            event.listen(engine, "first_connect", _asyncpg_leave_transactions_to_us, insert=True)
-            event.listen(engine, "connect", _asyncpg_leave_transactions_to_us, insert=True)
-        self._wrap_execution(dialect)
-        setattr(dialect, "do_begin", self._begin)
-        setattr(dialect, "do_commit", self._commit)
-        setattr(dialect, "do_rollback", self._rollback)
-        setattr(dialect, "do_close", self._close)
-        # asyncio engines terminate (not close) a connection the garbage collector finds.
-        setattr(dialect, "do_terminate", self._close)
-
-    @staticmethod
-    def _info(pooled: Any) -> dict[str, Any]:
+    def establish(self) -> None:
+        """Begin the class transaction on a clean connection: guard, class data, savepoint."""
+        transaction, fixture = self.transaction, self.fixture
+        transaction.class_savepoint = None
+        transaction.forget_queue()
+        connection = self.class_engine.connect()
         try:
-            info: dict[str, Any] = pooled.info
-        except NotImplementedError:  # the ad-hoc proxy SQLAlchemy uses on an engine's first connect
-            info = pooled._connection_record.info
-        return info
+            raw = connection.connection.dbapi_connection
+            if raw is not self.class_connection:
+                fixture.settings.driver.watch_notices(raw, transaction.heard)
+                self.class_connection = raw
+            connection.rollback()  # whatever the connection was in
+            connection.begin()
+            connection.exec_driver_sql(ARM_SQL)
+            if fixture.settings.reset_sequences:
+                reset_sequences(connection)  # class data gets the same ids, whatever ran before
+            fixture.create_class_data(connection, raw)
+            connection.exec_driver_sql(f"SAVEPOINT {CLASS_SAVEPOINT}")
+            self.sequences = sequence_positions(connection) if fixture.settings.reset_sequences else None
+            transaction.class_savepoint = CLASS_SAVEPOINT
+            self.class_transaction_ok = True
+        finally:
+            connection.close()
 
-    def _begin(self, pooled: Any) -> None:
-        name = next(_savepoint_names)
-        self._queue(f"SAVEPOINT {name}")
-        self._info(pooled)["pglite_testcase_savepoint"] = (self.generation, name)
+    def begin_test(self) -> Connection:
+        connection: Connection = self.class_engine.connect()
+        try:
+            if not self.class_transaction_ok or connection.connection.dbapi_connection is not self.class_connection:
+                connection.close()
+                self.establish()  # an earlier test ended it (or its connection broke)
+                connection = self.class_engine.connect()
+            connection.begin()
+            self._prepare(connection)
+            return connection
+        except BaseException:
+            connection.close()
+            raise
 
-    def _take_savepoint(self, pooled: Any) -> str | None:
-        generation, name = self._info(pooled).pop("pglite_testcase_savepoint", (None, None))
-        return name if generation == self.generation else None
+    def _prepare(self, connection: Connection) -> None:
+        if self.sequences is not None:
+            restore_sequences(connection, self.sequences)
+        elif self.fixture.settings.reset_sequences:
+            reset_sequences(connection)
+        self.transaction.begin_test(connection.connection.driver_connection)
 
-    def _commit(self, pooled: Any) -> None:
-        name = self._take_savepoint(pooled)
-        if name is not None:
-            self._queue(f"RELEASE SAVEPOINT {name}")
+    def end_test(self, connection: Connection) -> TestOutcome:
+        outcome = self.transaction.end_test()
+        if outcome.ended:
+            self.class_transaction_ok = False
+        elif self.transaction.class_savepoint is not None:
+            # Whatever SQLAlchemy thinks of its own transaction (a refused commit ends it):
+            # the test's work is undone back to the class's savepoint.
+            self.transaction.queue_class_rollback()
+        if not connection.closed and not connection.invalidated:
+            connection.close()  # rolls back: queued back to the class savepoint, or for real if it ended
+        if outcome.committed:
+            self.fixture.rebuild()  # what was committed is in the database: start it afresh
+        return outcome
 
-    def _rollback(self, pooled: Any) -> None:
-        name = self._take_savepoint(pooled)
-        if name is not None:
-            self._queue(f"ROLLBACK TO SAVEPOINT {name}")
-            self._queue(f"RELEASE SAVEPOINT {name}")
+    def close(self) -> None:
+        transaction = self.transaction
+        transaction.forget_queue()
+        if self.class_engine is not None and not self.fixture.settings.driver.is_async:
+            if self.fixture.database.is_alive() and self.class_connection is not None:
+                try:
+                    # The last test's rollback is still queued: end the class transaction for good.
+                    connection = self.class_engine.connect()
+                    transaction.class_savepoint = None
+                    connection.rollback()
+                    connection.close()
+                except Exception:  # the connection broke: disposing is all that is left
+                    pass
+            self.class_engine.dispose()
+        if self.joined_engine is not None and not self.fixture.settings.driver.is_async:
+            self.joined_engine.dispose()
+        self.class_engine = self.joined_engine = self.class_connection = None
 
-    def _close(self, dbapi_connection: Any) -> None:
-        # The test connection belongs to the test case: leave it open. SQLAlchemy's
-        # psycopg dialect adds a notice handler each time the engine "connects";
-        # take it off again, or they pile up on the long-lived test connection.
-        driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
-        if _LOG_NOTICES is not None and hasattr(driver, "remove_notice_handler"):
-            try:
-                driver.remove_notice_handler(_LOG_NOTICES)
-            except ValueError:
-                pass
+    # -- async classes ----------------------------------------------------------------
+
+    def _open_async(self) -> None:
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
+
+        fixture, driver = self.fixture, self.fixture.settings.driver
+        url, connect_args = fixture.database.url_for(driver), fixture.database.connect_args_for(driver)
+        # NullPool: nothing that belongs to one test's event loop outlives the test.
+        self.class_engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+        self.transaction.install_on_test_engine(self.class_engine.sync_engine, keeps_class_transaction=False)
+        self.joined_engine = create_joined_async_engine(url, self.transaction.current_driver_connection)
+        self.transaction.install(self.joined_engine.sync_engine)
+
+    async def begin_async_test(self) -> AsyncConnection:
+        connection: AsyncConnection = await self.class_engine.connect()
+        try:
+            await connection.begin()
+            raw = await connection.get_raw_connection()
+            self.fixture.settings.driver.watch_notices(raw.driver_connection, self.transaction.heard)
+            await connection.exec_driver_sql(ARM_SQL)  # also sends asyncpg's deferred BEGIN
+            await connection.run_sync(self._prepare)
+            return connection
+        except BaseException:
+            await connection.close()
+            raise
+
+    async def end_async_test(self, connection: AsyncConnection) -> TestOutcome:
+        outcome = self.transaction.end_test()
+        if not connection.closed and not connection.sync_connection.invalidated:  # type: ignore[union-attr]
+            await connection.close()  # rolls back
+        if outcome.committed:
+            self.fixture.rebuild()
+        return outcome
 
 
-def joined_engine_options(join: TestTransactionJoin) -> dict[str, Any]:
-    """``create_engine`` options for an engine whose connections join the test's transaction."""
+class TruncateIsolation:
+    """Tests commit for real; after each, every table the tests may have written is emptied."""
+
+    name = "truncate"
+
+    def __init__(self, fixture: ClassFixture) -> None:
+        self.fixture = fixture
+        self.plain_engine: Any = None
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        return (getattr(self.plain_engine, "sync_engine", self.plain_engine),)
+
+    @property
+    def joined_engine(self) -> Any:
+        return self.plain_engine
+
+    def open(self) -> None:
+        fixture, driver = self.fixture, self.fixture.settings.driver
+        if driver.is_async:
+            from sqlalchemy.ext.asyncio import create_async_engine
+            from sqlalchemy.pool import NullPool
+
+            self.plain_engine = create_async_engine(
+                fixture.database.url_for(driver),
+                poolclass=NullPool,
+                connect_args=fixture.database.connect_args_for(driver),
+            )
+        else:
+            self.plain_engine = legacy_engine(
+                fixture.database.url_for(driver), connect_args=fixture.database.connect_args_for(driver)
+            )
+
+    def begin_test(self) -> Connection:
+        from .compat import new_engine
+
+        engine = getattr(self, "_autocommit", None)
+        if engine is None:
+            fixture, driver = self.fixture, self.fixture.settings.driver
+            engine = self._autocommit = new_engine(
+                fixture.database.url_for(driver),
+                connect_args=fixture.database.connect_args_for(driver),
+                isolation_level="AUTOCOMMIT",
+            )
+        connection: Connection = engine.connect()
+        return connection
+
+    def end_test(self, connection: Connection) -> TestOutcome:
+        connection.close()
+        with self.plain_engine.begin() as cleanup:
+            empty_written_tables(cleanup)
+        return TestOutcome()
+
+    async def begin_async_test(self) -> AsyncConnection:
+        connection: AsyncConnection = await self.plain_engine.connect()
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection
+
+    async def end_async_test(self, connection: AsyncConnection) -> TestOutcome:
+        await connection.close()
+        async with self.plain_engine.begin() as cleanup:
+            await cleanup.run_sync(empty_written_tables)
+        return TestOutcome()
+
+    def close(self) -> None:
+        engine = getattr(self, "_autocommit", None)
+        if engine is not None:
+            engine.dispose()
+        if self.plain_engine is not None and not self.fixture.settings.driver.is_async:
+            self.plain_engine.dispose()
+        self.plain_engine = None
+
+
+def empty_written_tables(connection: Connection) -> None:
+    from . import helpers
+
+    helpers.delete_all_data(connection)
+
+
+STRATEGIES: dict[str, type[TransactionIsolation] | type[TruncateIsolation]] = {
+    "transaction": TransactionIsolation,
+    "truncate": TruncateIsolation,
+}
+
+
+def _joined_engine_options(current: Any) -> dict[str, Any]:
+    """``create_engine`` options for an engine whose connections are the test's own."""
     from sqlalchemy.pool import NullPool
 
-    return {"poolclass": NullPool, "creator": join.current_connection}
+    return {"poolclass": NullPool, "creator": current}
 
 
-class CommitWatch:
-    """Notices a test committing its outer transaction (``self.connection.commit()``)."""
-
-    def __init__(self) -> None:
-        self.committed = False
-
-    def __call__(self, connection: Connection) -> None:
-        self.committed = True
-
-    def take(self) -> bool:
-        committed, self.committed = self.committed, False
-        return committed
-
-
-OUTER_COMMIT_MESSAGE = (
-    "{test} committed the test's outer transaction (self.connection.commit()), so its writes "
-    "were kept. pglite_testcase rebuilt the schema so that later tests start clean. Commit through "
-    "self.session, self.sessionmaker() or self.engine instead: their commits stay inside the test's "
-    "transaction."
-)
-
-
-def _asyncpg_leave_transactions_to_us(dbapi_connection: Any, connection_record: Any) -> None:
-    dbapi_connection.autocommit = True
-
-
-class RemembersSessions:
-    """For session factories: remembers the sessions made, so the test can close them."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sessions: weakref.WeakSet[Any] = weakref.WeakSet()
-
-    def __call__(self, **local_kw: Any) -> Any:
-        session = super().__call__(**local_kw)  # type: ignore[misc]
-        self.sessions.add(session)
-        return session
+__all__ = [
+    "RESET_SEQUENCES_SQL",
+    "STRATEGIES",
+    "PGliteTestCaseError",
+    "TransactionIsolation",
+    "TruncateIsolation",
+    "reset_sequences",
+    "restore_sequences",
+    "sequence_positions",
+]

@@ -17,13 +17,17 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import URL, Connection, MetaData, text
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
+from .drivers import Driver, choose_sync_driver
 from .errors import ConfigurationError
-from .fresh import fresh_database
-from .schema import failed_revision, offered_connection
-from .settings import _alembic_config, _metadata, _server_url, check_environment
+from .extensions import read_extensions
+from .provision import fresh_database
+from .schema import AlembicEnvironment, alembic_run, applied_revisions, failed_revision
+from .settings import check_environment, read_alembic_config, read_metadata, read_server_url
+from .urls import url_text
 
 if TYPE_CHECKING:  # Alembic is imported when a check runs (as in schema.py)
     from alembic.config import Config
@@ -73,9 +77,28 @@ class Migrator:
 
     def upgrade(self, target: str) -> None:
         self._run(target, self.script._upgrade_revs)
+        self.verify(target)
 
     def downgrade(self, target: str) -> None:
         self._run(target, self.script._downgrade_revs)
+        self.verify(target)
+
+    def verify(self, target: str) -> None:
+        """This database holds ``target`` now; otherwise env.py migrated another one."""
+        if "@" in target or target.startswith(("-", "+")):
+            return  # relative steps: where they land is Alembic's to work out
+        expected = {revision.revision for revision in self.script.get_revisions(target) if revision is not None}
+        found = applied_revisions(self.connection)
+        self.connection.rollback()
+        held = set() if found is None else found[1]
+        if held != expected and not (expected and found is not None and expected <= held):
+            raise AssertionError(
+                f"after migrating to {target!r} the check's database holds "
+                f"{'no Alembic version table' if found is None else sorted(held) or 'no revision'}, not "
+                f"{sorted(expected) or 'no revision'}: the project's env.py ran the migrations on another database. "
+                f"Point it at the database Alembic's config offers (config.attributes['connection'] or "
+                f"config.get_main_option('sqlalchemy.url')), or override alembic_environment(cls, url)."
+            )
 
     def _run(self, target: str, steps: Callable[[str, Any], Any]) -> None:
         from alembic.runtime.environment import EnvironmentContext
@@ -188,13 +211,14 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     """Checks of the Alembic migrations in ``alembic_config`` (against the models in ``metadata``).
 
     Subclass it and set ``alembic_config``; ``skip_checks`` names checks to skip.
-    The class itself holds no configuration: its checks skip.
+    The checks become test methods (``test_<check>``) only in a subclass that
+    sets ``alembic_config``, so importing this class into a test module adds no test.
     """
 
     alembic_config: ClassVar[str | PathLike[str] | Config | None] = None
     """Path of an ``alembic.ini``, or an ``alembic.config.Config``."""
     metadata: ClassVar[Any] = None
-    """The models the migrations must build (a ``MetaData`` or ``DeclarativeBase`` subclass); ``None``
+    """The models the migrations must build (a ``MetaData`` or declarative base class); ``None``
     skips ``model_definitions_match_ddl``."""
     version_table: ClassVar[str] = "alembic_version"
     """Alembic's version table, as the project's ``env.py`` names it: left out of the comparisons."""
@@ -202,6 +226,10 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     """Names of checks not to run, from ``CHECKS``, e.g. ``{"stairway"}``."""
     server_url: ClassVar[str | None] = None
     """A real PostgreSQL server for this class's fresh databases (see ``PGLITE_TESTCASE_DATABASE_URL``)."""
+    extensions: ClassVar[Collection[str]] = ()
+    """PostgreSQL extensions the migrations create (registered with PGlite), e.g. ``["uuid-ossp"]``."""
+    driver: ClassVar[str | None] = None
+    """The sync driver, as on ``PGliteTestCase``."""
 
     _checks_config: ClassVar[Config]
     _checks_script: ClassVar[ScriptDirectory]
@@ -209,16 +237,28 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     _checks_version_table: ClassVar[str]
     _checks_skipped: ClassVar[frozenset[str]]
     _checks_server_url: ClassVar[URL | None]
+    _checks_extensions: ClassVar[frozenset[str]]
+    _checks_driver: ClassVar[Driver]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.alembic_config is None:
+            return
+        for check in CHECKS:
+            if f"test_{check}" not in dir(cls):
+                setattr(cls, f"test_{check}", _check_method(check))
+
+    @classmethod
+    @contextmanager
+    def alembic_environment(cls, url: str) -> Iterator[None]:
+        """Override to point an ``env.py`` that reads its own settings at ``url`` (as on ``PGliteTestCase``)."""
+        yield
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        if cls is AlembicMigrationsTestCase:
-            raise unittest.SkipTest(
-                "AlembicMigrationsTestCase is a base class: subclass it and set alembic_config to check migrations"
-            )
         check_environment()
-        config = _alembic_config(cls)
+        config = read_alembic_config(cls)
         if config is None:
             raise ConfigurationError.for_attribute(
                 cls, "alembic_config", None, "the path of an alembic.ini, or an alembic.config.Config"
@@ -236,10 +276,12 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             ) from exc
         cls._checks_config = config
         cls._checks_script = script
-        cls._checks_metadata = _metadata(cls)
+        cls._checks_metadata = read_metadata(cls, required_tables=False)
         cls._checks_version_table = _version_table(cls)
         cls._checks_skipped = _skip_checks(cls)
-        cls._checks_server_url = _server_url(cls)
+        cls._checks_server_url = read_server_url(cls)
+        cls._checks_extensions = frozenset(read_extensions(cls))
+        cls._checks_driver = choose_sync_driver(cls, cls.driver, cls._checks_server_url)
 
     def setUp(self) -> None:
         super().setUp()
@@ -249,7 +291,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
 
     # -- the checks --------------------------------------------------------------------
 
-    def test_single_head_revision(self) -> None:
+    def check_single_head_revision(self) -> None:
         """The script directory has exactly one head revision."""
         script = type(self)._checks_script
         heads = script.get_heads()
@@ -262,12 +304,12 @@ class AlembicMigrationsTestCase(unittest.TestCase):
                 f"Join them with `alembic merge heads`."
             )
 
-    def test_upgrade(self) -> None:
+    def check_upgrade(self) -> None:
         """An empty database upgrades to the head."""
         with self.migrator() as migrator:
             self.run_step(migrator.upgrade, "heads", "upgrade from an empty database to 'heads'")
 
-    def test_model_definitions_match_ddl(self) -> None:
+    def check_model_definitions_match_ddl(self) -> None:
         """After the upgrade, Alembic's autogenerate finds no difference from ``metadata``."""
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
@@ -288,7 +330,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
                 + "\n  ".join(lines)
             )
 
-    def test_stairway(self) -> None:
+    def check_stairway(self) -> None:
         """At every revision from base to head: upgrade to it, downgrade one step (-1), upgrade again."""
         revisions = list(reversed(list(type(self)._checks_script.walk_revisions("base", "heads"))))
         branched = any(revision.is_branch_point for revision in revisions)
@@ -304,7 +346,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
                 self.run_step(migrator.downgrade, down, f"{at} 2 of 3 (downgrade {down})")
                 self.run_step(migrator.upgrade, target, f"{at} 3 of 3 (upgrade to {target!r} again)")
 
-    def test_downgrade_to_base(self) -> None:
+    def check_downgrade_to_base(self) -> None:
         """Upgrade to the head, downgrade to base: no table, view, sequence or type is left."""
         cls = type(self)
         with self.migrator() as migrator:
@@ -328,14 +370,14 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     def migrator(self) -> Iterator[Migrator]:
         """A fresh, empty database and a ``Migrator`` on it, for one check."""
         cls = type(self)
-        with fresh_database(cls._checks_server_url) as database:
-            engine = database.create_engine(poolclass=NullPool)
+        driver = cls._checks_driver
+        with fresh_database(cls._checks_server_url, driver=driver, extensions=cls._checks_extensions) as database:
+            engine = database.create_engine(driver, poolclass=NullPool)
+            environment: AlembicEnvironment = cls.alembic_environment
             try:
                 with (
                     engine.connect() as connection,
-                    offered_connection(
-                        cls._checks_config, database.url.render_as_string(hide_password=False), connection
-                    ),
+                    alembic_run(cls._checks_config, url_text(database.url_for(driver)), connection, environment),
                 ):
                     yield Migrator(cls._checks_config, cls._checks_script, connection)
             finally:
@@ -355,6 +397,15 @@ class AlembicMigrationsTestCase(unittest.TestCase):
         if revision is None:
             return repr(revision_id)
         return f"{revision_id!r} ({Path(revision.path).name}, after {revision.down_revision!r})"
+
+
+def _check_method(check: str) -> Callable[[AlembicMigrationsTestCase], None]:
+    def test(self: AlembicMigrationsTestCase) -> None:
+        getattr(self, f"check_{check}")()
+
+    test.__name__ = f"test_{check}"
+    test.__doc__ = getattr(AlembicMigrationsTestCase, f"check_{check}").__doc__
+    return test
 
 
 __all__ = ["CHECKS", "AlembicMigrationsTestCase", "describe_difference"]

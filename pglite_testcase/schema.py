@@ -4,23 +4,40 @@ A schema source has a ``fingerprint``: a digest of everything that decides
 the resulting database (the DDL ``create_all`` would emit; the Alembic
 scripts and target revision). Two classes with the same fingerprint share a
 built schema without running DDL again.
+
+A build cannot lie about where it went: while the project's ``env.py`` runs,
+an engine of its own that connects anywhere but the test database is
+stopped before its first statement, and afterwards the test database must
+hold the revision asked for. Otherwise no snapshot or template is saved.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Connection, Engine, MetaData, create_mock_engine
+from sqlalchemy import MetaData, create_mock_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from .errors import SchemaBuildError
+from .urls import url_text
 
 if TYPE_CHECKING:  # Alembic is imported when a class uses it (it adds to every run's start-up otherwise)
     from alembic.config import Config
+
+# The project's env.py hook: given the test database's URL, a context in which env.py reaches it.
+AlembicEnvironment = Callable[[str], AbstractContextManager[Any]]
+
+ENV_PY_RECIPE = (
+    "Point env.py at the test database: use config.attributes.get('connection') when it is set, or "
+    "config.get_main_option('sqlalchemy.url') (the README's Alembic recipe); or, without editing env.py, "
+    "override the test class's alembic_environment(cls, url) hook to point your settings at the url it is given."
+)
 
 
 class SchemaSource(Protocol):
@@ -45,16 +62,16 @@ class EmptySchema:
         return "an empty database"
 
 
-def metadata_ddl(metadata: MetaData) -> str:
-    """The DDL ``metadata.create_all`` emits for PostgreSQL, as text."""
+def metadata_ddl(metadata: MetaData) -> list[str]:
+    """The DDL statements ``metadata.create_all`` emits for PostgreSQL."""
     statements: list[str] = []
 
     def collect(sql: object, *multiparams: object, **params: object) -> None:
         statements.append(str(sql.compile(dialect=engine.dialect)))  # type: ignore[attr-defined]
 
-    engine = create_mock_engine("postgresql+psycopg://", collect)
+    engine = create_mock_engine(make_url("postgresql://"), collect)
     metadata.create_all(engine, checkfirst=False)
-    return ";\n".join(statements)
+    return statements
 
 
 @dataclass(frozen=True)
@@ -63,8 +80,10 @@ class MetadataSchema:
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256(metadata_ddl(self.metadata).encode()).hexdigest()[:24]
-        object.__setattr__(self, "fingerprint", f"metadata-{digest}")
+        # Sorted: create_all emits a table's indexes in an order that follows Python's
+        # hash seed, and the same schema must have one fingerprint in every run.
+        ddl = "\n;\n".join(sorted(metadata_ddl(self.metadata)))
+        object.__setattr__(self, "fingerprint", f"metadata-{hashlib.sha256(ddl.encode()).hexdigest()[:24]}")
 
     def build(self, engine: Engine, url: str) -> None:
         with engine.begin() as connection:
@@ -95,6 +114,48 @@ def failed_revision(exc: BaseException) -> str | None:
 
 
 @contextmanager
+def library_logging_kept() -> Iterator[None]:
+    """Undo what an env.py's ``logging.config.fileConfig`` does to the library's logger.
+
+    Alembic's env.py template calls ``fileConfig``, whose default
+    ``disable_existing_loggers=True`` disables every logger created before it.
+    """
+    logger = logging.getLogger("pglite_testcase")
+    disabled = logger.disabled
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
+
+
+def _where(url: URL) -> tuple[Any, ...]:
+    return (url.get_backend_name(), url.host or url.query.get("host"), url.port, url.database)
+
+
+@contextmanager
+def only_this_database(url: str) -> Iterator[list[str]]:
+    """Stop any engine connected elsewhere than ``url`` before its first statement (yields what was refused)."""
+    expected = _where(make_url(url))
+    refused: list[str] = []
+
+    def check(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        where = conn.engine.url
+        if _where(where) != expected:
+            shown = where.render_as_string(hide_password=True)
+            refused.append(shown)
+            raise SchemaBuildError(
+                f"the project's env.py connected to {shown}, not to the test database ({url}). "
+                f"pglite_testcase stopped it before its first statement there. {ENV_PY_RECIPE}"
+            )
+
+    event.listen(Engine, "before_cursor_execute", check)
+    try:
+        yield refused
+    finally:
+        event.remove(Engine, "before_cursor_execute", check)
+
+
+@contextmanager
 def offered_connection(config: Config, url: str, connection: Connection) -> Iterator[None]:
     """Point Alembic's ``env.py`` at a database: ``sqlalchemy.url`` and ``attributes["connection"]``.
 
@@ -118,10 +179,36 @@ def offered_connection(config: Config, url: str, connection: Connection) -> Iter
             config.set_main_option("sqlalchemy.url", previous_url.replace("%", "%%"))
 
 
+@contextmanager
+def alembic_run(
+    config: Config, url: str, connection: Connection, environment: AlembicEnvironment | None
+) -> Iterator[None]:
+    """Everything an Alembic command needs around it to run on the test database, and only there."""
+    hook = environment(url) if environment is not None else nullcontext()
+    with offered_connection(config, url, connection), hook, library_logging_kept(), only_this_database(url):
+        yield
+
+
+VERSION_TABLES_SQL = """
+SELECT quote_ident(table_schema) || '.' || quote_ident(table_name)
+FROM information_schema.columns
+WHERE column_name = 'version_num' AND table_schema NOT IN ('pg_catalog', 'information_schema')
+ORDER BY table_name <> 'alembic_version', table_schema, table_name
+"""
+
+
+def applied_revisions(connection: Connection) -> tuple[str, set[str]] | None:
+    """Alembic's version table in this database and the revisions it holds (None: no version table)."""
+    for table in connection.scalars(text(VERSION_TABLES_SQL)).all():
+        return table, {str(row) for row in connection.scalars(text(f"SELECT version_num FROM {table}")).all()}
+    return None
+
+
 @dataclass(frozen=True)
 class AlembicSchema:
     config: Config
     revision: str
+    environment: AlembicEnvironment | None = field(default=None, compare=False)
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -140,7 +227,7 @@ class AlembicSchema:
         object.__setattr__(self, "fingerprint", f"alembic-{digest.hexdigest()[:24]}")
 
     def build(self, engine: Engine, url: str) -> None:
-        """``alembic upgrade <revision>`` through the project's own ``env.py``.
+        """``alembic upgrade <revision>`` through the project's own ``env.py``, then verified.
 
         ``sqlalchemy.url`` is set to the test database and an open connection
         is offered as ``config.attributes["connection"]`` (Alembic's cookbook
@@ -149,17 +236,47 @@ class AlembicSchema:
         """
         from alembic import command
 
-        with engine.connect() as connection, offered_connection(self.config, url, connection):
+        with engine.connect() as connection:
             try:
-                command.upgrade(self.config, self.revision)
-                if connection.in_transaction():
-                    connection.commit()
+                with alembic_run(self.config, url, connection, self.environment):
+                    command.upgrade(self.config, self.revision)
+                    if connection.in_transaction():
+                        connection.commit()
+            except SchemaBuildError:
+                raise
             except Exception as exc:
                 revision = failed_revision(exc)
                 step = f" in {revision}" if revision else ""
                 raise SchemaBuildError(
                     f"Alembic upgrade to {self.revision!r} failed{step}: {type(exc).__name__}: {exc}"
                 ) from exc
+        with engine.connect() as connection:
+            self.verify(connection)
+
+    def expected_revisions(self) -> set[str]:
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(self.config)
+        return {revision.revision for revision in script.get_revisions(self.revision) if revision is not None}
+
+    def verify(self, connection: Connection) -> None:
+        """The test database holds the revision asked for, or the migrations ran elsewhere."""
+        expected = self.expected_revisions()
+        found = applied_revisions(connection)
+        if found is None and not expected:
+            return
+        held = "no Alembic version table" if found is None else f"{found[0]} = {sorted(found[1]) or 'empty'}"
+        if found is None or found[1] != expected:
+            raise SchemaBuildError(
+                f"after `alembic upgrade {self.revision}` through {self.env_py()}, the test database holds "
+                f"{held}, not the revision {sorted(expected)}: env.py ran the migrations on another database "
+                f"(its own settings' URL, a SQLite file, a developer database?). {ENV_PY_RECIPE} "
+                f"Nothing was cached for this schema."
+            )
+
+    def env_py(self) -> str:
+        location = self.config.get_main_option("script_location") or "?"
+        return str(Path(location) / "env.py")
 
     def describe(self) -> str:
         return f"Alembic migrations in {self.config.get_main_option('script_location')} up to {self.revision!r}"
@@ -189,3 +306,15 @@ $$
 
 def reset_database(connection: Connection) -> None:
     connection.exec_driver_sql(RESET_DATABASE_SQL)
+
+
+__all__ = [
+    "AlembicEnvironment",
+    "AlembicSchema",
+    "EmptySchema",
+    "MetadataSchema",
+    "SchemaSource",
+    "alembic_run",
+    "applied_revisions",
+    "url_text",
+]

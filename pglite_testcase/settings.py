@@ -1,4 +1,4 @@
-"""A test class's attributes, checked once in ``setUpClass``.
+"""A test class's attributes and the environment, checked once in ``setUpClass``.
 
 Every bad value is refused with one message naming the class, the attribute,
 the value given and what is accepted.
@@ -6,29 +6,39 @@ the value given and what is accepted.
 
 from __future__ import annotations
 
-import importlib.util
+import math
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import URL, MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import MetaData
+from sqlalchemy.engine import URL
 
+from .compat import SQLALCHEMY_2
+from .drivers import Driver, choose_async_driver, choose_sync_driver
 from .errors import ConfigurationError
 from .extensions import WithExtensions, read_extensions
 from .factories import check_factories, check_faker_seed
+from .provision import PRESTART_ENV, TCP_ENV, Request
 from .schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
 from .server_database import SERVER_URL_ENV, parse_server_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
+# PGlite's watchdog counts milliseconds in a 32-bit integer.
+MAX_STATEMENT_TIMEOUT = (2**31 - 1) / 1000
+ISOLATION_MODES = ("transaction", "truncate")
+
 
 @dataclass(frozen=True)
 class ClassSettings:
     schema: SchemaSource
+    driver: Driver  # what the tests' connections use (an asyncio driver in async classes)
+    admin_driver: Driver  # the sync driver that builds the schema
     reset_sequences: bool
     pglite_isolated: bool
     server_url: URL | None
@@ -38,6 +48,19 @@ class ClassSettings:
     extensions: tuple[str, ...]
     faker_seed: int | None
     session_options: dict[str, Any]
+    session_class: type | None
+    database_objects: tuple[str, ...]
+    shared_test_data: frozenset[str]
+
+    def request(self) -> Request:
+        return Request(
+            schema=self.schema,
+            driver=self.admin_driver,
+            extensions=frozenset(self.extensions),
+            server_url=self.server_url,
+            isolated=self.pglite_isolated,
+            statement_timeout=self.statement_timeout,
+        )
 
 
 def _flag(owner: type, name: str) -> bool:
@@ -47,21 +70,32 @@ def _flag(owner: type, name: str) -> bool:
     return value
 
 
-def _metadata(owner: type) -> MetaData | None:
+def read_metadata(owner: type, *, required_tables: bool = True) -> MetaData | None:
     value = owner.metadata  # type: ignore[attr-defined]
+    metadata: MetaData | None
     if value is None or isinstance(value, MetaData):
-        return value
-    if isinstance(value, type) and issubclass(value, DeclarativeBase):
-        return value.metadata
-    declared = getattr(value, "metadata", None)
-    if isinstance(value, type) and isinstance(declared, MetaData):  # declarative_base() classes
-        return declared
-    raise ConfigurationError.for_attribute(
-        owner, "metadata", value, "a sqlalchemy.MetaData, a DeclarativeBase subclass, or None"
-    )
+        metadata = value
+    elif isinstance(value, type) and isinstance(getattr(value, "metadata", None), MetaData):
+        # DeclarativeBase subclasses, declarative_base() classes, SQLModel
+        metadata = getattr(value, "metadata")  # noqa: B009
+    else:
+        raise ConfigurationError.for_attribute(
+            owner,
+            "metadata",
+            value,
+            "a sqlalchemy.MetaData, a declarative base class (a DeclarativeBase subclass, declarative_base()), or None",
+        )
+    if metadata is not None and required_tables and not metadata.tables:
+        raise ConfigurationError(
+            f"{owner.__qualname__}.metadata = {value!r} has no tables yet: the modules that define the "
+            f"models have not been imported when setUpClass ran (a common layout imports them inside the "
+            f"app factory). Import them in the test module (e.g. `import myapp.models`) so that create_all "
+            f"has something to build, or build the schema from the migrations with alembic_config."
+        )
+    return metadata
 
 
-def _alembic_config(owner: type) -> Config | None:
+def read_alembic_config(owner: type) -> Config | None:
     value = owner.alembic_config  # type: ignore[attr-defined]
     if value is None:
         return None
@@ -90,7 +124,6 @@ def _environment_error(name: str, value: str, accepted: str) -> ConfigurationErr
 
 def check_environment() -> None:
     """The library's environment variables, checked (each bad one refused with what is accepted)."""
-    from .database import PRESTART_ENV, TCP_ENV
     from .diagnostics import LOG_ENV, LOG_LEVELS
     from .node_packages import CACHE_ENV
 
@@ -106,10 +139,9 @@ def check_environment() -> None:
         raise _environment_error(CACHE_ENV, cache, "the path of a directory (existing or to be created)")
 
 
-def read_class_settings(owner: type) -> ClassSettings:
-    check_environment()
-    metadata = _metadata(owner)
-    alembic_config = _alembic_config(owner)
+def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
+    alembic_config = read_alembic_config(owner)
+    metadata = read_metadata(owner, required_tables=alembic_config is None)
     revision = owner.alembic_revision  # type: ignore[attr-defined]
     if not isinstance(revision, str) or not revision:
         raise ConfigurationError.for_attribute(
@@ -120,10 +152,9 @@ def read_class_settings(owner: type) -> ClassSettings:
             f"{owner.__qualname__} sets both metadata and alembic_config; set one: metadata to "
             f"build the schema with create_all, alembic_config to build it with the migrations."
         )
-    schema: SchemaSource
     if alembic_config is not None:
         try:
-            schema = AlembicSchema(alembic_config, revision)
+            return AlembicSchema(alembic_config, revision, environment=alembic_environment)
         except Exception as exc:
             raise ConfigurationError.for_attribute(
                 owner,
@@ -131,24 +162,36 @@ def read_class_settings(owner: type) -> ClassSettings:
                 owner.alembic_config,  # type: ignore[attr-defined]
                 f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
             ) from exc
-    elif metadata is not None:
-        schema = MetadataSchema(metadata)
-    else:
-        schema = EmptySchema()
+    if metadata is not None:
+        return MetadataSchema(metadata)
+    return EmptySchema()
+
+
+def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
+    check_environment()
+    server_url = read_server_url(owner)
+    admin_driver = choose_sync_driver(owner, None if is_async else owner.driver, server_url)  # type: ignore[attr-defined]
+    driver = choose_async_driver(owner, owner.async_driver) if is_async else admin_driver  # type: ignore[attr-defined]
+    schema = read_schema(owner, getattr(owner, "alembic_environment", None))
     extensions = read_extensions(owner)
     if extensions:
         schema = WithExtensions(schema, extensions)
     return ClassSettings(
         schema=schema,
+        driver=driver,
+        admin_driver=admin_driver,
         extensions=extensions,
         reset_sequences=_flag(owner, "reset_sequences"),
         pglite_isolated=_flag(owner, "pglite_isolated"),
-        server_url=_server_url(owner),
-        statement_timeout=_statement_timeout(owner),
+        server_url=server_url,
+        statement_timeout=read_statement_timeout(owner),
         isolation=_isolation(owner),
         factories=check_factories(owner),
         faker_seed=check_faker_seed(owner),
         session_options=_session_options(owner),
+        session_class=_session_class(owner, is_async),
+        database_objects=_database_objects(owner),
+        shared_test_data=_names(owner, "shared_test_data"),
     )
 
 
@@ -158,17 +201,56 @@ def _session_options(owner: type) -> dict[str, Any]:
         raise ConfigurationError.for_attribute(
             owner, "session_options", value, "a dict of Session options, e.g. {'expire_on_commit': False}"
         )
-    if "bind" in value or "join_transaction_mode" in value:
+    if {"bind", "join_transaction_mode", "class_"} & set(value):
         raise ConfigurationError.for_attribute(
             owner,
             "session_options",
             value,
-            "Session options other than 'bind' and 'join_transaction_mode' (the test case sets those)",
+            "Session options other than 'bind', 'join_transaction_mode' (the test case sets those) and "
+            "'class_' (set session_class instead)",
         )
     return dict(value)
 
 
-ISOLATION_MODES = ("transaction", "truncate")
+def _session_class(owner: type, is_async: bool) -> type | None:
+    value = owner.session_class  # type: ignore[attr-defined]
+    if value is None:
+        return None
+    base: type
+    if is_async:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        base = AsyncSession
+    else:
+        from sqlalchemy.orm import Session
+
+        base = Session
+    if not (isinstance(value, type) and issubclass(value, base)):
+        raise ConfigurationError.for_attribute(
+            owner, "session_class", value, f"a subclass of {base.__module__}.{base.__qualname__} (e.g. sqlmodel's)"
+        )
+    return value
+
+
+def _database_objects(owner: type) -> tuple[str, ...]:
+    value = owner.database_objects  # type: ignore[attr-defined]
+    accepted = (
+        "a list of dotted paths to the application's module-level database objects, e.g. "
+        "['myapp.db.engine', 'myapp.db.Session']"
+    )
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
+        raise ConfigurationError.for_attribute(owner, "database_objects", value, accepted)
+    from .routing import check_paths
+
+    check_paths(owner, tuple(value))
+    return tuple(value)
+
+
+def _names(owner: type, attribute: str) -> frozenset[str]:
+    value = getattr(owner, attribute)
+    if isinstance(value, str) or not isinstance(value, Collection) or not all(isinstance(n, str) for n in value):
+        raise ConfigurationError.for_attribute(owner, attribute, value, "a collection of attribute names, e.g. {'api'}")
+    return frozenset(value)
 
 
 def _isolation(owner: type) -> str:
@@ -178,26 +260,27 @@ def _isolation(owner: type) -> str:
     return str(value)
 
 
-def refuse_class_data_when_truncating(owner: type) -> None:
-    if owner._pglite_settings.isolation == "truncate":  # type: ignore[attr-defined]
-        raise ConfigurationError(
-            f"{owner.__qualname__} has class-level test data and isolation = 'truncate': "
-            f"truncation would delete the data after the first test. Use isolation = 'transaction'."
-        )
-
-
-def _statement_timeout(owner: type) -> float | None:
+def read_statement_timeout(owner: type) -> float | None:
     value = owner.statement_timeout  # type: ignore[attr-defined]
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 < value <= MAX_STATEMENT_TIMEOUT
+    ):
         raise ConfigurationError.for_attribute(
-            owner, "statement_timeout", value, "a number of seconds greater than 0, or None for no limit"
+            owner,
+            "statement_timeout",
+            value,
+            f"a number of seconds greater than 0 and at most {MAX_STATEMENT_TIMEOUT:g} (about 24 days), "
+            f"or None for no limit",
         )
     return float(value)
 
 
-def _server_url(owner: type) -> URL | None:
+def read_server_url(owner: type) -> URL | None:
     value = owner.server_url  # type: ignore[attr-defined]
     if value is not None:
         return parse_server_url(value, f"{owner.__qualname__}.server_url")
@@ -207,16 +290,12 @@ def _server_url(owner: type) -> URL | None:
     return None
 
 
-ASYNC_DRIVERS = ("psycopg", "asyncpg")
-
-
-def read_async_driver(owner: type) -> str:
-    value = owner.async_driver  # type: ignore[attr-defined]
-    if value not in ASYNC_DRIVERS:
-        raise ConfigurationError.for_attribute(owner, "async_driver", value, "'psycopg' or 'asyncpg'")
-    if importlib.util.find_spec(value) is None:
+def refuse_class_data_when_truncating(owner: type, settings: ClassSettings) -> None:
+    if settings.isolation == "truncate":
         raise ConfigurationError(
-            f"{owner.__qualname__}.async_driver = {value!r} needs the {value} package, which is not "
-            f"installed: pip install 'pglite-testcase[{value}]'."
+            f"{owner.__qualname__} has class-level test data and isolation = 'truncate': "
+            f"truncation would delete the data after the first test. Use isolation = 'transaction'."
         )
-    return str(value)
+
+
+__all__ = ["SQLALCHEMY_2", "ClassSettings", "read_class_settings"]

@@ -8,6 +8,11 @@ containers are copied element by element, anything else is deep-copied.
 So no test sees another test's changes to an object, as in Django's
 ``setUpTestData``, and the rows themselves are rolled back to their
 class-level state after every test.
+
+A value that cannot be deep-copied (a client, a lock, an object whose
+``__getattr__`` recurses) is refused in ``setUpClass`` with its name, unless
+the class lists it in ``shared_test_data``: then every test reads the one
+object as it is.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.exc import NoInspectionAvailable
 from sqlalchemy.orm import Session
+
+from .errors import ConfigurationError
 
 
 def _is_mapped_instance(value: object) -> bool:
@@ -71,12 +78,33 @@ def _test_data_of(owner: type) -> dict[str, TestData]:
     return found
 
 
-def wrap_new_attributes(owner: type, before: set[str]) -> None:
-    """Turn every class attribute that setUpTestData added into a TestData descriptor."""
-    for name in set(owner.__dict__) - before:
-        if name.startswith("_"):
+def _check_copyable(owner: type, name: str, value: Any) -> None:
+    """Copy the value once now, so that one which cannot be copied fails setUpClass, naming it."""
+    if _is_mapped_instance(value) or isinstance(value, (list, tuple, dict)) and not value:
+        return
+    items = value if isinstance(value, (list, tuple)) else value.values() if isinstance(value, dict) else [value]
+    for item in items:
+        if _is_mapped_instance(item):
             continue
-        setattr(owner, name, TestData(name, owner.__dict__[name]))
+        try:
+            copy.deepcopy(item)
+        except (Exception, RecursionError) as exc:
+            raise ConfigurationError(
+                f"{owner.__qualname__}.{name}, set in setUpTestData, cannot be copied for each test "
+                f"({type(exc).__name__}: {str(exc)[:200]}). Each test gets its own deep copy of class data; for a "
+                f"value that must be shared as it is (a client, a connection, a lock), add its name to "
+                f"{owner.__qualname__}.shared_test_data, e.g. shared_test_data = {{{name!r}}}."
+            ) from exc
+
+
+def wrap_new_attributes(owner: type, before: set[str], shared: frozenset[str] = frozenset()) -> None:
+    """Turn every class attribute that setUpTestData added into a TestData descriptor (unless shared)."""
+    for name in set(owner.__dict__) - before:
+        if name.startswith("_") or name in shared:
+            continue
+        value = owner.__dict__[name]
+        _check_copyable(owner, name, value)
+        setattr(owner, name, TestData(name, value))
 
 
 def unwrap_attributes(owner: type) -> None:

@@ -232,7 +232,9 @@ class Extensions(PGliteTestCase):
     def test_trigram_similarity(self) -> None:
         self.session.add_all([Author(name="Ada Lovelace"), Author(name="Grace Hopper")])
         self.session.flush()
-        best = self.session.scalar(text("SELECT name FROM authors ORDER BY similarity(name, 'Ada Lovelase') DESC LIMIT 1"))
+        best = self.session.scalar(
+            text("SELECT name FROM authors ORDER BY similarity(name, 'Ada Lovelase') DESC LIMIT 1")
+        )
         self.assertEqual(best, "Ada Lovelace")
 
     def test_uuid_ossp(self) -> None:

@@ -22,7 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -118,7 +123,7 @@ class TemplatesFollowTheSchema(unittest.TestCase):
         from alembic.config import Config
 
         from pglite_testcase.schema import AlembicSchema
-        from pglite_testcase.server_database import _template_name
+        from pglite_testcase.server_database import template_name
 
         from .support import ALEMBIC_OK
 
@@ -126,9 +131,7 @@ class TemplatesFollowTheSchema(unittest.TestCase):
         self.addCleanup(shutil.rmtree, copy, True)
         shutil.copytree(ALEMBIC_OK.parent, copy / "alembic", ignore=shutil.ignore_patterns("__pycache__"))
         config = Config(str(copy / "alembic" / "alembic.ini"))
-        before = _template_name(AlembicSchema(config, "head"))
+        before = template_name(AlembicSchema(config, "head"))
         migration = copy / "alembic" / "versions" / "a3_account_name.py"
         migration.write_text(migration.read_text().replace("'Seed'", "'Seeded'"))
-        self.assertNotEqual(_template_name(AlembicSchema(config, "head")), before)
-
-
+        self.assertNotEqual(template_name(AlembicSchema(config, "head")), before)

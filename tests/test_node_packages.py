@@ -23,7 +23,12 @@ UNREACHABLE_REGISTRY = {"npm_config_registry": "http://127.0.0.1:9/", "npm_confi
 
 def python(code: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -39,7 +44,11 @@ class PackageCache(unittest.TestCase):
     def install_command(self) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "pglite_testcase", "install"],
-            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def test_two_processes_filling_an_empty_cache_at_once(self) -> None:

@@ -116,7 +116,11 @@ unittest.main(argv=["sleeps"])
 class Interrupted(unittest.TestCase):
     def interrupt(self, how: signal.Signals) -> None:
         process = subprocess.Popen(
-            [sys.executable, "-c", SLEEPING_SUITE], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            [sys.executable, "-c", SLEEPING_SUITE],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         assert process.stdout is not None
         pid, private_dir = process.stdout.readline().split()
@@ -186,7 +190,9 @@ PGliteDatabase.start()
     def test_disk_full_while_writing_a_snapshot(self) -> None:
         mount_point = Path(tempfile.mkdtemp(prefix="pgtc-full-"))
         self.addCleanup(shutil.rmtree, mount_point, True)
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True)
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True
+        )
         if mounted.returncode != 0:
             self.skipTest(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
         self.addCleanup(subprocess.run, ["umount", str(mount_point)], check=False)
@@ -228,7 +234,9 @@ unittest.main(argv=["writes"])
         cache = Path(tempfile.mkdtemp())  # empty: the run installs the npm packages too
         self.addCleanup(shutil.rmtree, cache, True)
         env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT), "PGLITE_TESTCASE_CACHE_DIR": str(cache)}
-        result = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+        )
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(list(workdir.iterdir()), [], "something was written to the working directory")
         self.assertEqual(list(home.iterdir()), [], "something was written to HOME (npm's cache or logs?)")
@@ -249,37 +257,132 @@ class BadInput(unittest.TestCase):
 
     CASES: list[tuple[str, Any, dict[str, str], tuple[str, ...]]] = [
         ("metadata = a string", bad_class(metadata="models.Base"), {}, ("Bad.metadata", "'models.Base'", "MetaData")),
-        ("metadata = a Table", bad_class(metadata=Table("t", MetaData(), Column("id", Integer))), {}, ("Bad.metadata", "MetaData")),
+        (
+            "metadata = a Table",
+            bad_class(metadata=Table("t", MetaData(), Column("id", Integer))),
+            {},
+            ("Bad.metadata", "MetaData"),
+        ),
         ("metadata = an instance", bad_class(metadata=Author(name="x")), {}, ("Bad.metadata", "DeclarativeBase")),
         ("metadata = a class", bad_class(metadata=int), {}, ("Bad.metadata", "<class 'int'>")),
         ("alembic_config = a number", bad_class(alembic_config=3), {}, ("Bad.alembic_config", "3", "alembic.ini")),
-        ("alembic_config = missing file", bad_class(alembic_config="nope.ini"), {}, ("Bad.alembic_config", "'nope.ini'", "existing")),
-        ("alembic_config = a directory", bad_class(alembic_config=str(ROOT)), {}, ("Bad.alembic_config", "existing alembic.ini")),
-        ("alembic_config = ini without scripts", bad_class(alembic_config=str(ROOT / "setup.cfg")), {}, ("Bad.alembic_config", "script directory")),
-        ("both schema sources", bad_class(metadata=Base, alembic_config=str(ALEMBIC_OK)), {}, ("Bad", "both metadata and alembic_config")),
-        ("alembic_revision = None", bad_class(alembic_config=str(ALEMBIC_OK), alembic_revision=None), {}, ("Bad.alembic_revision", "None")),
-        ("alembic_revision = ''", bad_class(alembic_config=str(ALEMBIC_OK), alembic_revision=""), {}, ("Bad.alembic_revision", "''")),
-        ("alembic_revision = 3", bad_class(alembic_config=str(ALEMBIC_OK), alembic_revision=3), {}, ("Bad.alembic_revision", "3")),
-        ("reset_sequences = 'yes'", bad_class(reset_sequences="yes"), {}, ("Bad.reset_sequences", "'yes'", "True or False")),
+        (
+            "alembic_config = missing file",
+            bad_class(alembic_config="nope.ini"),
+            {},
+            ("Bad.alembic_config", "'nope.ini'", "existing"),
+        ),
+        (
+            "alembic_config = a directory",
+            bad_class(alembic_config=str(ROOT)),
+            {},
+            ("Bad.alembic_config", "existing alembic.ini"),
+        ),
+        (
+            "alembic_config = ini without scripts",
+            bad_class(alembic_config=str(ROOT / "setup.cfg")),
+            {},
+            ("Bad.alembic_config", "script directory"),
+        ),
+        (
+            "both schema sources",
+            bad_class(metadata=Base, alembic_config=str(ALEMBIC_OK)),
+            {},
+            ("Bad", "both metadata and alembic_config"),
+        ),
+        (
+            "alembic_revision = None",
+            bad_class(alembic_config=str(ALEMBIC_OK), alembic_revision=None),
+            {},
+            ("Bad.alembic_revision", "None"),
+        ),
+        (
+            "alembic_revision = ''",
+            bad_class(alembic_config=str(ALEMBIC_OK), alembic_revision=""),
+            {},
+            ("Bad.alembic_revision", "''"),
+        ),
+        (
+            "alembic_revision = 3",
+            bad_class(alembic_config=str(ALEMBIC_OK), alembic_revision=3),
+            {},
+            ("Bad.alembic_revision", "3"),
+        ),
+        (
+            "reset_sequences = 'yes'",
+            bad_class(reset_sequences="yes"),
+            {},
+            ("Bad.reset_sequences", "'yes'", "True or False"),
+        ),
         ("pglite_isolated = 1", bad_class(pglite_isolated=1), {}, ("Bad.pglite_isolated", "1", "True or False")),
-        ("session_options = a list", bad_class(session_options=["expire_on_commit"]), {}, ("Bad.session_options", "dict")),
+        (
+            "session_options = a list",
+            bad_class(session_options=["expire_on_commit"]),
+            {},
+            ("Bad.session_options", "dict"),
+        ),
         ("session_options sets bind", bad_class(session_options={"bind": None}), {}, ("Bad.session_options", "'bind'")),
         ("statement_timeout = 0", bad_class(statement_timeout=0), {}, ("Bad.statement_timeout", "0", "greater than 0")),
         ("statement_timeout = '5s'", bad_class(statement_timeout="5s"), {}, ("Bad.statement_timeout", "'5s'")),
         ("statement_timeout = True", bad_class(statement_timeout=True), {}, ("Bad.statement_timeout", "True")),
-        ("server_url = mysql", bad_class(server_url="mysql://u@h/db"), {}, ("Bad.server_url", "mysql://", "postgresql+psycopg://")),
-        ("isolation = 'rollback'", bad_class(isolation="rollback"), {}, ("Bad.isolation", "'rollback'", "'transaction' or 'truncate'")),
-        ("extensions = a string", bad_class(extensions="pgvector"), {}, ("Bad.extensions", "'pgvector'", "a list of extension names")),
+        (
+            "server_url = mysql",
+            bad_class(server_url="mysql://u@h/db"),
+            {},
+            ("Bad.server_url", "mysql://", "postgresql+psycopg://"),
+        ),
+        (
+            "isolation = 'rollback'",
+            bad_class(isolation="rollback"),
+            {},
+            ("Bad.isolation", "'rollback'", "'transaction' or 'truncate'"),
+        ),
+        (
+            "extensions = a string",
+            bad_class(extensions="pgvector"),
+            {},
+            ("Bad.extensions", "'pgvector'", "a list of extension names"),
+        ),
         ("extensions = unknown", bad_class(extensions=["postgis"]), {}, ("Bad.extensions", "postgis", "pg_trgm")),
         ("factories = models", bad_class(factories=[Author]), {}, ("Bad.factories", "SQLAlchemyModelFactory")),
         ("faker_seed = '1'", bad_class(faker_seed="1"), {}, ("Bad.faker_seed", "'1'", "an int")),
-        ("async_driver = aiopg", bad_async_class(async_driver="aiopg"), {}, ("BadAsync.async_driver", "'aiopg'", "'psycopg' or 'asyncpg'")),
+        (
+            "async_driver = aiopg",
+            bad_async_class(async_driver="aiopg"),
+            {},
+            ("BadAsync.async_driver", "'aiopg'", "'psycopg' or 'asyncpg'"),
+        ),
         ("async_driver = None", bad_async_class(async_driver=None), {}, ("BadAsync.async_driver", "None")),
-        ("PGLITE_TESTCASE_TCP = yes", bad_class(), {"PGLITE_TESTCASE_TCP": "yes"}, ("PGLITE_TESTCASE_TCP", "'yes'", "'1' or '0'")),
-        ("PGLITE_TESTCASE_PRESTART = no", bad_class(), {"PGLITE_TESTCASE_PRESTART": "no"}, ("PGLITE_TESTCASE_PRESTART", "'no'")),
-        ("PGLITE_TESTCASE_LOG = loud", bad_class(), {"PGLITE_TESTCASE_LOG": "loud"}, ("PGLITE_TESTCASE_LOG", "'loud'", "debug")),
-        ("PGLITE_TESTCASE_CACHE_DIR = a file", bad_class(), {"PGLITE_TESTCASE_CACHE_DIR": str(ROOT / "setup.cfg")}, ("PGLITE_TESTCASE_CACHE_DIR", "setup.cfg", "directory")),
-        ("PGLITE_TESTCASE_DATABASE_URL = junk", bad_class(), {"PGLITE_TESTCASE_DATABASE_URL": "junk"}, ("PGLITE_TESTCASE_DATABASE_URL", "'junk'", "postgresql+psycopg://")),
+        (
+            "PGLITE_TESTCASE_TCP = yes",
+            bad_class(),
+            {"PGLITE_TESTCASE_TCP": "yes"},
+            ("PGLITE_TESTCASE_TCP", "'yes'", "'1' or '0'"),
+        ),
+        (
+            "PGLITE_TESTCASE_PRESTART = no",
+            bad_class(),
+            {"PGLITE_TESTCASE_PRESTART": "no"},
+            ("PGLITE_TESTCASE_PRESTART", "'no'"),
+        ),
+        (
+            "PGLITE_TESTCASE_LOG = loud",
+            bad_class(),
+            {"PGLITE_TESTCASE_LOG": "loud"},
+            ("PGLITE_TESTCASE_LOG", "'loud'", "debug"),
+        ),
+        (
+            "PGLITE_TESTCASE_CACHE_DIR = a file",
+            bad_class(),
+            {"PGLITE_TESTCASE_CACHE_DIR": str(ROOT / "setup.cfg")},
+            ("PGLITE_TESTCASE_CACHE_DIR", "setup.cfg", "directory"),
+        ),
+        (
+            "PGLITE_TESTCASE_DATABASE_URL = junk",
+            bad_class(),
+            {"PGLITE_TESTCASE_DATABASE_URL": "junk"},
+            ("PGLITE_TESTCASE_DATABASE_URL", "'junk'", "postgresql+psycopg://"),
+        ),
     ]
 
     def test_every_bad_value_is_refused_clearly_and_starts_nothing(self) -> None:
@@ -302,4 +405,3 @@ class BadInput(unittest.TestCase):
                 for fragment in fragments:
                     self.assertIn(fragment, message)
                 self.assertNotIn("database", case.__dict__, "a refused class must not keep a database")
-

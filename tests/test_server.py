@@ -86,7 +86,9 @@ class ProcessDatabases(unittest.TestCase):
 
     def test_the_schema_template_is_reused(self) -> None:
         self.run_child()
-        templates = set(admin_scalars("SELECT datname FROM pg_database WHERE datname LIKE 'pglite\\_testcase\\_tpl\\_%'"))
+        templates = set(
+            admin_scalars("SELECT datname FROM pg_database WHERE datname LIKE 'pglite\\_testcase\\_tpl\\_%'")
+        )
         self.run_child()
         self.assertTrue(templates)
         self.assertEqual(
@@ -106,7 +108,10 @@ class ProcessDatabases(unittest.TestCase):
                 connection.execute(text(f'CREATE DATABASE "{leftover}"'))
             result = subprocess.run(
                 [sys.executable, "-m", "pglite_testcase", "cleanup", "--url", os.environ[SERVER_URL_ENV]],
-                cwd=ROOT, capture_output=True, text=True, timeout=60,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertIn(f"dropped {leftover}", result.stdout)
@@ -123,7 +128,10 @@ class ProcessDatabases(unittest.TestCase):
             name = InUse.db_name
             result = subprocess.run(
                 [sys.executable, "-m", "pglite_testcase", "cleanup", "--url", os.environ[SERVER_URL_ENV]],
-                cwd=ROOT, capture_output=True, text=True, timeout=60,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertTrue(database_exists(name), "cleanup dropped a database that a running process uses")
@@ -136,6 +144,7 @@ class ServerUrlValidation(unittest.TestCase):
         from pglite_testcase import ConfigurationError
 
         for bad in ("mysql://u@h/db", "not a url", 42):
+
             class Bad(PGliteTestCase):
                 server_url = bad  # type: ignore[assignment]
 

@@ -1,4 +1,5 @@
 """accounts"""
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -7,7 +8,11 @@ down_revision = None
 
 
 def upgrade():
-    op.create_table("accounts", sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", sa.String(200), nullable=False, unique=True))
+    op.create_table(
+        "accounts",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("email", sa.String(200), nullable=False, unique=True),
+    )
 
 
 def downgrade():

@@ -1,4 +1,5 @@
 """invoices"""
+
 import sqlalchemy as sa
 from alembic import op
 

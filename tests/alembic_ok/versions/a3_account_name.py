@@ -1,4 +1,5 @@
 """accounts.name, with data"""
+
 import sqlalchemy as sa
 from alembic import op
 

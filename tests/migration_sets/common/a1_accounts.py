@@ -1,4 +1,5 @@
 """accounts"""
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -1,4 +1,5 @@
 """notes, an enum, a sequence and a view, all dropped again by the downgrade"""
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql

@@ -1,4 +1,5 @@
 """notes, an enum, a sequence and a view; the downgrade forgets all of them"""
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql

@@ -1,4 +1,5 @@
 """notes: one branch after a1"""
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -1,4 +1,5 @@
 """tags: the other branch after a1"""
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -1,4 +1,5 @@
 """merge of b2 and c2: notes.tag_id, referring to tags"""
+
 import sqlalchemy as sa
 from alembic import op
 

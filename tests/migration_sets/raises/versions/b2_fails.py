@@ -1,4 +1,5 @@
 """a migration that fails"""
+
 from alembic import op
 
 revision = "b2"

@@ -1,4 +1,5 @@
 """notes: one of two heads after a1"""
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -1,4 +1,5 @@
 """tags: the other head after a1 (nobody merged them)"""
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -1,0 +1,75 @@
+"""What differs between SQLAlchemy 1.4 and 2.x, in one place.
+
+The package is written against SQLAlchemy 2.x. On 1.4 (its last release,
+1.4.54), the library's own engines are made with ``future=True`` so that they
+behave as 2.x engines do, and the few APIs 2.0 added are replaced here:
+
+- ``Session(join_transaction_mode="create_savepoint")`` does not exist: sessions
+  are bound to the test's savepoint engine instead (``self.engine``), whose
+  transactions are savepoints of the test's transaction all the same;
+- ``async_sessionmaker`` is ``sessionmaker(class_=AsyncSession)``;
+- ``create_async_engine(async_creator=...)`` does not exist: the driver's
+  connection is adapted by hand in a ``do_connect`` listener;
+- psycopg 3 has no dialect: the sync driver is psycopg2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, create_engine
+
+SQLALCHEMY_2 = int(sqlalchemy.__version__.split(".")[0]) >= 2
+SQLALCHEMY_VERSION = sqlalchemy.__version__
+
+
+def new_engine(url: URL | str, **kwargs: Any) -> Engine:
+    """``create_engine`` with 2.x behaviour on both lines (no library-level autocommit on 1.4)."""
+    if not SQLALCHEMY_2:
+        kwargs.setdefault("future", True)
+    return create_engine(url, **kwargs)
+
+
+def legacy_engine(url: URL | str, **kwargs: Any) -> Engine:
+    """An engine as the application itself would make it: on 1.4 a legacy one (``engine.execute``)."""
+    return create_engine(url, **kwargs)
+
+
+def session_kwargs() -> dict[str, Any]:
+    """Options every Session the library makes needs on this SQLAlchemy line."""
+    return {} if SQLALCHEMY_2 else {"future": True}
+
+
+def sessionmaker_class(is_async: bool) -> Any:
+    if is_async and SQLALCHEMY_2:
+        from sqlalchemy.ext.asyncio import async_sessionmaker
+
+        return async_sessionmaker
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker
+
+
+def create_joined_async_engine(url: URL, driver_connection: Callable[[], Any], **kwargs: Any) -> Any:
+    """An AsyncEngine whose every connection is ``driver_connection()`` (an asyncpg or psycopg connection)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    if SQLALCHEMY_2:
+
+        async def creator() -> Any:
+            return driver_connection()
+
+        return create_async_engine(url, poolclass=NullPool, async_creator=creator, **kwargs)
+    engine = create_async_engine(url, poolclass=NullPool, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def adapt(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+        return AsyncAdapt_asyncpg_connection(dialect.dbapi, driver_connection())  # type: ignore[no-untyped-call]
+
+    return engine

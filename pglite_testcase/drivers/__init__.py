@@ -1,0 +1,162 @@
+"""Database drivers: what differs between psycopg 3, psycopg2 and asyncpg, one value each.
+
+A driver owns the URL scheme, the connect arguments, how server settings
+reach a new session, and the driver-specific half of the test transaction:
+how queued statements travel with the next one, how a notice from the commit
+guard is heard, how the transaction status is read without a round trip,
+and what a Ctrl-C does. Adding a driver means adding one value here and its
+module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import URL
+
+from ..compat import SQLALCHEMY_2
+from ..errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ..joining import TestTransaction
+
+DRIVER_ENV = "PGLITE_TESTCASE_DRIVER"
+
+
+class Driver:
+    """One DBAPI driver as the library uses it."""
+
+    name: str  # the value of the class attribute (``driver`` / ``async_driver``)
+    dialect: str  # SQLAlchemy's driver name in the URL: postgresql+<dialect>
+    package: str  # what must be importable
+    extra: str | None = None  # the pip extra that installs it
+    is_async = False
+
+    def __repr__(self) -> str:
+        return f"<driver {self.name}{' (asyncio)' if self.is_async else ''}>"
+
+    def url(self, url: URL) -> URL:
+        return url.set(drivername=f"postgresql+{self.dialect}")
+
+    def connect_args(self, server_settings: Mapping[str, str]) -> dict[str, Any]:
+        """Connect arguments that give every new session ``server_settings`` (libpq ``options``)."""
+        if not server_settings:
+            return {}
+        return {"options": " ".join(f"-c {name}={value}" for name, value in server_settings.items())}
+
+    def missing(self) -> str | None:
+        """Why this driver cannot be used here, or None."""
+        if importlib.util.find_spec(self.package) is None:
+            extra = f"pip install 'pglite-testcase[{self.extra}]'" if self.extra else f"pip install {self.package}"
+            return f"needs the {self.package} package, which is not installed: {extra}"
+        return None
+
+    # -- the test transaction's driver-specific half ---------------------------------------
+
+    def carry_queue(self, engine: Engine, transaction: TestTransaction) -> None:
+        """Make ``engine``'s DBAPI connections flush ``transaction``'s queue before anything else."""
+        raise NotImplementedError
+
+    def watch_notices(self, driver_connection: Any, heard: Callable[[str, str], None]) -> None:
+        """Call ``heard(severity, message)`` for each notice the server sends this connection."""
+        raise NotImplementedError
+
+    def in_transaction(self, driver_connection: Any) -> bool | None:
+        """Whether the connection is inside a transaction block (None: cannot tell without asking)."""
+        return None
+
+
+def _sync_drivers() -> dict[str, Driver]:
+    from .psycopg2 import Psycopg2
+    from .psycopg3 import Psycopg3
+
+    return {"psycopg": Psycopg3(), "psycopg2": Psycopg2()}
+
+
+def _async_drivers() -> dict[str, Driver]:
+    from .async_drivers import Asyncpg, PsycopgAsync
+
+    return {"psycopg": PsycopgAsync(), "asyncpg": Asyncpg()}
+
+
+SYNC_DRIVER_NAMES = ("psycopg", "psycopg2")
+ASYNC_DRIVER_NAMES = ("psycopg", "asyncpg")
+
+
+def scheme_driver(url: URL) -> str:
+    """The driver a URL's scheme names; a bare ``postgresql://`` means SQLAlchemy's default one
+    (psycopg2 up to SQLAlchemy 2.0, psycopg 3 from 2.1)."""
+    backend, _, driver = url.drivername.partition("+")
+    if driver:
+        return driver
+    from sqlalchemy.dialects import registry
+
+    return str(registry.load(backend).driver)
+
+
+def driver_for_scheme(url: URL) -> str | None:
+    """The sync driver a URL's scheme names, if it names one."""
+    driver = scheme_driver(url)
+    return driver if driver in SYNC_DRIVER_NAMES else None
+
+
+def default_sync_driver() -> str:
+    return "psycopg" if SQLALCHEMY_2 else "psycopg2"
+
+
+def choose_sync_driver(owner: type, value: object, server_url: URL | None) -> Driver:
+    """The class's sync driver: its ``driver`` attribute, else the environment, else the server URL's scheme."""
+    where, name = f"{owner.__qualname__}.driver", value
+    if name is None and os.environ.get(DRIVER_ENV):
+        where, name = f"the environment variable {DRIVER_ENV}", os.environ[DRIVER_ENV]
+    if name is None and server_url is not None:
+        where, name = "the server URL's scheme", driver_for_scheme(server_url)
+    if name is None:
+        where, name = "the default", default_sync_driver()
+    if name not in SYNC_DRIVER_NAMES:
+        raise ConfigurationError(
+            f"{where} = {name!r} is not accepted: expected 'psycopg' (psycopg 3) or 'psycopg2', or None "
+            f"to follow {DRIVER_ENV} and the server URL's scheme."
+        )
+    return _checked(owner, where, _sync_drivers()[str(name)])
+
+
+def choose_async_driver(owner: type, value: object) -> Driver:
+    if value not in ASYNC_DRIVER_NAMES:
+        raise ConfigurationError.for_attribute(owner, "async_driver", value, "'psycopg' or 'asyncpg'")
+    return _checked(owner, f"{owner.__qualname__}.async_driver", _async_drivers()[str(value)])
+
+
+def sync_driver(name: str) -> Driver:
+    return _sync_drivers()[name]
+
+
+def _checked(owner: type, where: str, driver: Driver) -> Driver:
+    if driver.dialect == "psycopg" and not SQLALCHEMY_2:
+        raise ConfigurationError(
+            f"{where} = {driver.name!r}: psycopg 3 needs SQLAlchemy 2 (this is SQLAlchemy 1.4, whose "
+            f"PostgreSQL drivers are psycopg2 and, for asyncio, asyncpg). Use "
+            f"{'async_driver = ' + repr('asyncpg') if driver.is_async else 'driver = ' + repr('psycopg2')}."
+        )
+    problem = driver.missing()
+    if problem is not None:
+        raise ConfigurationError(f"{where} = {driver.name!r} {problem}.")
+    return driver
+
+
+__all__ = [
+    "ASYNC_DRIVER_NAMES",
+    "DRIVER_ENV",
+    "SYNC_DRIVER_NAMES",
+    "Driver",
+    "choose_async_driver",
+    "choose_sync_driver",
+    "default_sync_driver",
+    "driver_for_scheme",
+    "sync_driver",
+]

@@ -1,0 +1,65 @@
+"""The asyncio drivers: psycopg 3's async mode and asyncpg.
+
+Async test cases open a connection per test (each test has an event loop of
+its own), so no test's end waits in the queue: only the savepoints of the
+test's sessions and engine do, and SQLAlchemy's asyncio adapters have no
+pipeline, so they are sent one round trip each, just before the statement
+that needs them (see ``TestTransaction.wrap_execution``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import Driver
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ..joining import TestTransaction
+
+
+class _AsyncDriver(Driver):
+    is_async = True
+
+    def carry_queue(self, engine: Engine, transaction: TestTransaction) -> None:
+        transaction.wrap_execution(engine.dialect)
+
+
+class PsycopgAsync(_AsyncDriver):
+    name = "psycopg"
+    dialect = "psycopg"
+    package = "psycopg"
+
+    def connect_args(self, server_settings: Mapping[str, str]) -> dict[str, Any]:
+        return {**super().connect_args(server_settings), "prepare_threshold": None}
+
+    def watch_notices(self, driver_connection: Any, heard: Callable[[str, str], None]) -> None:
+        driver_connection.add_notice_handler(
+            lambda diagnostic: heard(
+                str(diagnostic.severity_nonlocalized or diagnostic.severity), str(diagnostic.message_primary)
+            )
+        )
+
+    def in_transaction(self, driver_connection: Any) -> bool | None:
+        import psycopg.pq
+
+        status = driver_connection.info.transaction_status
+        return bool(status in (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR))
+
+
+class Asyncpg(_AsyncDriver):
+    name = "asyncpg"
+    dialect = "asyncpg"
+    package = "asyncpg"
+    extra = "asyncpg"
+
+    def connect_args(self, server_settings: Mapping[str, str]) -> dict[str, Any]:
+        return {"server_settings": dict(server_settings)} if server_settings else {}
+
+    def watch_notices(self, driver_connection: Any, heard: Callable[[str, str], None]) -> None:
+        driver_connection.add_log_listener(lambda connection, message: heard(message.severity, message.message))
+
+    def in_transaction(self, driver_connection: Any) -> bool | None:
+        return bool(driver_connection.is_in_transaction())

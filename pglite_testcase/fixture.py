@@ -1,0 +1,385 @@
+"""One test class's fixture: its settings, database, isolation strategy and class data.
+
+``PGliteMixin`` and ``AsyncPGliteMixin`` are thin adapters over this: each
+``setUpClass`` makes a fixture and registers its ``close`` as a class
+cleanup (so it runs even when the rest of ``setUpClass`` fails), and each
+``setUp`` begins a test and registers its end as a test cleanup (so it runs
+even when ``setUp`` fails later or a subclass forgets ``super().tearDown()``).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .compat import SQLALCHEMY_2, session_kwargs, sessionmaker_class
+from .errors import PGliteStoppedError, PGliteTestCaseError
+from .factories import BoundFactories
+from .isolation import STRATEGIES, TransactionIsolation, TruncateIsolation, sequence_positions
+from .joining import RemembersSessions, TestOutcome
+from .provision import Lease, provision
+from .routing import Routing
+from .settings import ClassSettings, read_class_settings, refuse_class_data_when_truncating
+from .test_data import unwrap_attributes, wrap_new_attributes
+from .urls import url_text
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from .database import TestDatabase
+
+FIXTURE_ATTRIBUTE = "_pglite_fixture"
+
+
+def fixture_of(owner: type) -> ClassFixture:
+    """The fixture ``owner`` made in its own ``setUpClass`` (never a parent class's)."""
+    fixture: ClassFixture | None = owner.__dict__.get(FIXTURE_ATTRIBUTE)
+    if fixture is None or fixture.closed:
+        raise PGliteTestCaseError(
+            f"{owner.__qualname__} has no database: its setUpClass did not run (or failed). A subclass that "
+            f"overrides setUpClass must call super().setUpClass()."
+        )
+    return fixture
+
+
+def _tracking(maker_class: type) -> type:
+    return type(f"Tracking{maker_class.__name__}", (RemembersSessions, maker_class), {})
+
+
+class ClassFixture:
+    """Everything one test class holds. Made in ``setUpClass``, closed by a class cleanup."""
+
+    def __init__(self, owner: type, *, is_async: bool) -> None:
+        self.owner = owner
+        self.is_async = is_async
+        self.closed = False
+        self.settings: ClassSettings = read_class_settings(owner, is_async=is_async)
+        self.lease: Lease | None = None
+        self.strategy: TransactionIsolation | TruncateIsolation | None = None
+        self.routing = Routing(self.settings.database_objects)
+        self.committed_class_data = False  # async classes: setUpTestData committed, the schema is rebuilt after
+        self.maker_class = _tracking(sessionmaker_class(is_async))
+
+    @property
+    def database(self) -> TestDatabase:
+        assert self.lease is not None, "open() first"
+        return self.lease.database
+
+    # -- the class's lifetime ----------------------------------------------------------
+
+    def open(self) -> None:
+        setattr(self.owner, FIXTURE_ATTRIBUTE, self)
+        self.lease = provision(self.settings.request())
+        self._publish()
+        if self.settings.isolation == "truncate" and self.has_class_data():
+            refuse_class_data_when_truncating(self.owner, self.settings)
+        self.strategy = STRATEGIES[self.settings.isolation](self)
+        self.strategy.open()
+        if self.is_async:
+            self.create_async_class_data()
+
+    def close(self) -> None:
+        """End of the class: nothing it made stays (idempotent; runs even after a failed setUpClass)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            unwrap_attributes(self.owner)
+            self.routing.restore()
+            if self.strategy is not None:
+                self.strategy.close()
+            if self.committed_class_data and self.lease is not None and self.database.is_alive():
+                self.database.rebuild(self.settings.schema, self.settings.admin_driver)
+        finally:
+            if self.lease is not None:
+                self.lease.release()
+            if self.owner.__dict__.get(FIXTURE_ATTRIBUTE) is self:
+                delattr(self.owner, FIXTURE_ATTRIBUTE)
+
+    def _publish(self) -> None:
+        """What code may need to reach the database itself, on the class (``database_url``, ...)."""
+        owner, database, driver = self.owner, self.database, self.settings.admin_driver
+        url = database.url_for(driver)
+        owner.database = database  # type: ignore[attr-defined]
+        owner.database_url = url_text(url)  # type: ignore[attr-defined]
+        owner.connect_args = database.connect_args_for(driver)  # type: ignore[attr-defined]
+        owner.db_host = url.host or str(url.query.get("host"))  # type: ignore[attr-defined]
+        owner.db_port = url.port  # type: ignore[attr-defined]
+        owner.db_user = url.username or ""  # type: ignore[attr-defined]
+        owner.db_password = url.password or ""  # type: ignore[attr-defined]
+        owner.db_name = url.database or ""  # type: ignore[attr-defined]
+
+    def recover(self) -> None:
+        """After PGlite died: a new instance, the schema, new engines, the class's data again."""
+        unwrap_attributes(self.owner)
+        if self.strategy is not None:
+            self.strategy.close()
+        if self.lease is not None:
+            self.lease.release()
+        self.committed_class_data = False
+        self.lease = provision(self.settings.request())
+        self._publish()
+        self.strategy = STRATEGIES[self.settings.isolation](self)
+        self.strategy.open()
+        if self.is_async:
+            self.create_async_class_data()
+
+    def rebuild(self) -> None:
+        """A test's writes escaped: the schema afresh, and the class data again."""
+        self.database.rebuild(self.settings.schema, self.settings.admin_driver)
+        if isinstance(self.strategy, TransactionIsolation) and not self.is_async:
+            self.strategy.class_transaction_ok = False
+        elif self.is_async:
+            self.committed_class_data = False
+            unwrap_attributes(self.owner)
+            self.create_async_class_data()
+
+    def check_alive(self, connection_broke: bool) -> None:
+        """Raise, with PGlite's last words, if it died during the test."""
+        if not self.database.is_alive(grace=2.0 if connection_broke else 0.0):
+            raise PGliteStoppedError(self.database.death_notice())
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def sessionmaker(self, connection: Any) -> Any:
+        """A session factory whose sessions join the test's transaction (or, truncating, plain ones)."""
+        assert self.strategy is not None
+        options = {**session_kwargs(), **self.settings.session_options}
+        if self.settings.session_class is not None:
+            options["class_"] = self.settings.session_class
+        elif self.is_async and not SQLALCHEMY_2:
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            options["class_"] = AsyncSession
+        if isinstance(self.strategy, TruncateIsolation):
+            maker = self.maker_class(bind=self.strategy.plain_engine, **options)
+        elif SQLALCHEMY_2:
+            maker = self.maker_class(bind=connection, join_transaction_mode="create_savepoint", **options)
+        else:  # 1.4 has no join_transaction_mode: sessions on the savepoint engine join all the same
+            maker = self.maker_class(bind=self.strategy.joined_engine, **options)
+        maker.thread_bind = self.strategy.joined_engine
+        maker.test_thread = threading.get_ident()
+        return maker
+
+    # -- class data (setUpTestData) ----------------------------------------------------
+
+    def has_class_data(self) -> bool:
+        base: type
+        if self.is_async:
+            from .async_testcase import AsyncPGliteMixin as base
+
+            name = "asyncSetUpTestData"
+        else:
+            from .testcase import PGliteMixin as base
+
+            name = "setUpTestData"
+        hook = getattr(self.owner, name)
+        return getattr(hook, "__func__", None) is not getattr(getattr(base, name), "__func__", None)
+
+    def create_class_data(self, connection: Connection, raw: Any) -> None:
+        """Run ``setUpTestData`` inside the class transaction (sync classes)."""
+        owner = self.owner
+        unwrap_attributes(owner)
+        if not self.has_class_data():
+            return
+        refuse_class_data_when_truncating(owner, self.settings)
+        assert isinstance(self.strategy, TransactionIsolation)
+        transaction = self.strategy.transaction
+        maker = self.sessionmaker(connection)
+        session = maker(expire_on_commit=False)
+        before = set(owner.__dict__)
+        owner.session, owner.connection = session, connection  # type: ignore[attr-defined]
+        transaction.begin_test(connection.connection.driver_connection)
+        try:
+            with self.routing.routed(self.strategy.joined_engine, maker):
+                owner.setUpTestData()  # type: ignore[attr-defined]
+                for made in list(maker.sessions):
+                    made.commit()
+        finally:
+            outcome = transaction.end_test(keep_queue=True)
+            del owner.session, owner.connection  # type: ignore[attr-defined]
+            for made in list(maker.sessions):
+                made.expunge_all()
+                made.close()
+        self.raise_for_class_data(outcome)
+        wrap_new_attributes(owner, before, self.settings.shared_test_data)
+
+    def raise_for_class_data(self, outcome: TestOutcome) -> None:
+        problems = outcome.refused_commits + outcome.committed
+        if problems or outcome.ended:
+            raise PGliteTestCaseError(
+                f"{self.owner.__qualname__}.setUpTestData ended the class's transaction "
+                f"({', '.join(problems) or 'a ROLLBACK'}): class data lives in that transaction, and each test "
+                f"is rolled back to it. Commit through cls.session (or the test case's engine and "
+                f"sessionmaker), which stays inside it."
+            )
+
+    def create_async_class_data(self) -> None:
+        """Run ``asyncSetUpTestData`` and commit it (async classes: no transaction outlives a test's loop)."""
+        import asyncio
+
+        owner = self.owner
+        if not self.has_class_data():
+            return
+        refuse_class_data_when_truncating(owner, self.settings)
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
+
+        before = set(owner.__dict__)
+        driver = self.settings.driver
+
+        async def create() -> list[tuple[str, int, bool]]:
+            engine = create_async_engine(
+                self.database.url_for(driver), poolclass=NullPool, connect_args=self.database.connect_args_for(driver)
+            )
+            try:
+                async with engine.connect() as connection:
+                    maker = self.maker_class(bind=connection, expire_on_commit=False, **session_kwargs())
+                    session = maker()
+                    owner.session, owner.connection = session, connection  # type: ignore[attr-defined]
+                    self.committed_class_data = True
+                    try:
+                        if self.settings.reset_sequences:
+                            await connection.run_sync(_reset_sequences)
+                        with self.routing.routed(engine, maker):
+                            await owner.asyncSetUpTestData()  # type: ignore[attr-defined]
+                        await session.commit()
+                        await connection.commit()
+                        return await connection.run_sync(sequence_positions)
+                    finally:
+                        del owner.session, owner.connection  # type: ignore[attr-defined]
+                        session.expunge_all()
+                        await session.close()
+            finally:
+                await engine.dispose()
+
+        positions = asyncio.run(create())
+        wrap_new_attributes(owner, before, self.settings.shared_test_data)
+        if self.settings.reset_sequences and isinstance(self.strategy, TransactionIsolation):
+            self.strategy.sequences = positions
+
+    # -- one test -----------------------------------------------------------------------
+
+    def bind_factories(self, test: Any, session: Any) -> None:
+        settings = self.settings
+        if settings.factories or settings.faker_seed is not None:
+            test._pglite_factories = BoundFactories(
+                settings.factories, session, settings.faker_seed, only_add=self.is_async
+            )
+
+    def release_factories(self, test: Any) -> None:
+        bound = test.__dict__.pop("_pglite_factories", None)
+        if bound is not None:
+            bound.release()
+
+    def begin_test(self, test: Any) -> None:
+        """Sync classes: the test's connection, engine and session factory, its transaction begun."""
+        assert self.strategy is not None
+        if not self.database.is_alive():
+            self.recover()  # an earlier test's PGlite died
+        connection = self.strategy.begin_test()
+        test.__dict__["_pglite_test_connection"] = connection
+        self._hand_out(test, connection)
+
+    def _hand_out(self, test: Any, connection: Any) -> None:
+        assert self.strategy is not None
+        test.connection = connection
+        test.engine = self.strategy.joined_engine
+        test.sessionmaker = self.sessionmaker(connection)
+        if self.is_async:
+            test.session = test.sessionmaker()  # sync classes make theirs on first use
+        self.routing.route(test.engine, test.sessionmaker)
+        if self.settings.factories or self.settings.faker_seed is not None:
+            session = test.session
+            self.bind_factories(test, getattr(session, "sync_session", session))
+
+    def end_test(self, test: Any) -> None:
+        """Sync classes: close what the test opened, roll it back, fail it if it ended its transaction."""
+        connection = test.__dict__.pop("_pglite_test_connection", None)
+        if connection is None or self.strategy is None:
+            return  # the test never began (its setUp failed before ours)
+        self.release_factories(test)
+        self.routing.restore()
+        try:
+            self.check_alive(connection.invalidated)
+        except PGliteStoppedError:
+            if not connection.closed:
+                connection.invalidate()
+            self.strategy.end_test(connection)
+            raise
+        try:
+            for session in list(test.sessionmaker.sessions):
+                session.close()
+        finally:
+            test.__dict__.pop("_pglite_session", None)
+            outcome = self.strategy.end_test(connection)
+        self._report(test, outcome)
+
+    async def begin_async_test(self, test: Any) -> None:
+        assert self.strategy is not None
+        if not self.database.is_alive():
+            self.recover()
+        connection = await self.strategy.begin_async_test()
+        test.__dict__["_pglite_test_connection"] = connection
+        self._hand_out(test, connection)
+
+    async def end_async_test(self, test: Any) -> None:
+        connection = test.__dict__.pop("_pglite_test_connection", None)
+        if connection is None or self.strategy is None:
+            return
+        self.release_factories(test)
+        self.routing.restore()
+        try:
+            self.check_alive(connection.sync_connection.invalidated)
+        except PGliteStoppedError:
+            await connection.invalidate()
+            await self.strategy.end_async_test(connection)
+            raise
+        try:
+            for session in list(test.sessionmaker.sessions):
+                await session.close()
+        finally:
+            outcome = await self.strategy.end_async_test(connection)
+        self._report(test, outcome)
+
+    def _report(self, test: Any, outcome: TestOutcome) -> None:
+        message = self.failure(test, outcome)
+        if message is None:
+            return
+        if _failed_already(test):
+            return  # the refused COMMIT raised in the test: one failure is enough
+        test.fail(message)
+
+    def failure(self, test: Any, outcome: TestOutcome) -> str | None:
+        """What the test did to its transaction that makes it fail, or None."""
+        if outcome.committed:
+            return (
+                f"{test.id()} committed the test's transaction ({'; '.join(outcome.committed)}), so its writes "
+                f"were kept; pglite_testcase rebuilt the schema so that later tests start clean. Commit through "
+                f"self.session, self.sessionmaker() or self.engine: their commits stay inside the test's "
+                f"transaction."
+            )
+        if outcome.refused_commits:
+            return (
+                f"{test.id()} tried to commit the test's transaction ({'; '.join(outcome.refused_commits)}). "
+                f"pglite_testcase refused it, and nothing was committed: each test runs in a transaction that "
+                f"is rolled back. Commit through self.session, self.sessionmaker() or self.engine, whose commits "
+                f"stay inside it; code that must really commit needs isolation = 'truncate'."
+            )
+        return None
+
+
+def _failed_already(test: Any) -> bool:
+    """Whether the running test has an error or failure recorded already (when the result says)."""
+    result = getattr(getattr(test, "_outcome", None), "result", None)
+    recorded = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
+    return any(failed is test for failed, _ in recorded)
+
+
+def _reset_sequences(connection: Connection) -> None:
+    from .isolation import reset_sequences
+
+    reset_sequences(connection)
+
+
+__all__ = ["ClassFixture", "fixture_of"]

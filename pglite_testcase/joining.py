@@ -1,0 +1,405 @@
+"""The running test's transaction, as the engines and sessions that join it see it.
+
+Each test runs inside a transaction on one DBAPI connection. Code under
+test reaches it through objects that join that transaction:
+
+- sessions bound to the test connection with
+  ``join_transaction_mode="create_savepoint"`` (SQLAlchemy's "joining a
+  Session into an external transaction" recipe), and
+- an engine (``self.engine``) whose connections are the test connection
+  itself, with the transaction calls of its dialect turned into savepoint
+  calls: ``begin`` becomes ``SAVEPOINT``, ``commit`` ``RELEASE SAVEPOINT``,
+  ``rollback`` ``ROLLBACK TO SAVEPOINT``, and ``close`` leaves the connection open.
+
+Savepoint statements cost no round trip of their own: they wait in a queue
+and travel with the next statement that reaches the database (how they
+travel is the driver's business, see ``drivers``). The end of a test is
+queued the same way. Everything that can reach the connection flushes the
+queue first, so nothing ever runs out of order.
+
+The savepoint dialect works on the DBAPI connection SQLAlchemy holds, which
+offers the same blocking interface in sync and asyncio engines (the asyncio
+adapters run inside SQLAlchemy's greenlet), so one implementation serves both.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import Dialect
+
+from .errors import PGliteTestCaseError
+from .guard import ARM_SQL, refused_statement
+
+_LOG_NOTICES: Callable[[Any], Any] | None
+try:
+    from sqlalchemy.dialects.postgresql.psycopg import _log_notices as _LOG_NOTICES
+except ImportError:  # SQLAlchemy 1.4, or a SQLAlchemy without it: no handler to take off either
+    _LOG_NOTICES = None
+
+CLASS_SAVEPOINT = "pglite_testcase_class"
+
+_savepoint_names = (f"pglite_testcase_{n}" for n in itertools.count(1))
+
+# Session state that a rollback to the class savepoint does not undo, the statement that
+# reveals it, and what puts it back. (SET, SET ROLE, LISTEN and WITH HOLD cursors are
+# undone by the rollback itself.)
+_SESSION_STATE = {
+    "advisory locks": (re.compile(r"pg_(?:try_)?advisory_lock", re.I), "SELECT pg_advisory_unlock_all()"),
+    "prepared statements": (re.compile(r"\bprepare\b", re.I), "DEALLOCATE ALL"),
+    "session authorization": (re.compile(r"session\s+authorization", re.I), "RESET SESSION AUTHORIZATION"),
+}
+_ENDS_TRANSACTION = re.compile(
+    r"^\s*(?:(?P<commit>commit|end)\b|(?P<rollback>rollback|abort)\b(?!\s+(?:transaction\s+|work\s+)?to\b))",
+    re.I,
+)
+
+
+class ConcurrentUseError(PGliteTestCaseError):
+    """Two threads used the test's transaction at the same time in a way that cannot be serialised."""
+
+
+@dataclass
+class TestOutcome:
+    """What happened to the test's transaction, learnt without asking the database."""
+
+    refused_commits: list[str] = field(default_factory=list)  # COMMITs the guard refused (nothing escaped)
+    committed: list[str] = field(default_factory=list)  # COMMITs that went through: data escaped
+    ended: bool = False  # the transaction ended (rolled back or refused): the class's must be made again
+
+
+class TestTransaction:
+    """The test's transaction on one DBAPI connection: its queue, its savepoints, what ended it.
+
+    ``generation`` changes whenever a test starts or ends, so a connection
+    left open by one test (and closed later by the garbage collector) never
+    touches the next test's transaction.
+    """
+
+    def __init__(self, on_cancel: Callable[[], None] | None = None) -> None:
+        self.generation = 0
+        self.on_cancel = on_cancel
+        self._driver_connection: Any = None
+        self.test_thread: int | None = None
+        self.pending: list[str] = []  # this test's savepoint statements: dropped when it ends
+        self.after_test: list[str] = []  # the last test's end: always sent, first
+        self.class_savepoint: str | None = None
+        self.lock = threading.RLock()  # one statement at a time on the wire, queue included
+        self._turn = threading.Lock()  # one transaction at a time for threads other than the test's
+        # Open savepoints of self.engine connections: name, thread that began it, whether it holds the turn.
+        self._open: list[tuple[str, int, bool]] = []
+        self.turn_timeout = 30.0
+        self.guarded = False  # whether each transaction carries the commit guard (see guard.py)
+        self._state: set[str] = set()
+        self.outcome = TestOutcome()
+
+    # -- the test's lifetime -----------------------------------------------------------
+
+    def begin_test(self, driver_connection: Any) -> None:
+        self.generation += 1
+        self._driver_connection = driver_connection
+        self.test_thread = threading.get_ident()
+        self.outcome = TestOutcome()
+        self._state.clear()
+        self._release_turns()
+
+    def end_test(self, *, keep_queue: bool = False) -> TestOutcome:
+        """Forget the test's queued savepoints (its rollback discards them); say what became of it.
+
+        ``keep_queue``: the transaction goes on (class data), so its savepoint statements must still be sent.
+        """
+        self.generation += 1
+        self._driver_connection = None
+        self.test_thread = None
+        if not keep_queue:
+            self.pending.clear()
+        self._release_turns()
+        return self.outcome
+
+    def queue_class_rollback(self) -> None:
+        """End the test: back to the class's savepoint, and undo what a rollback leaves behind."""
+        assert self.class_savepoint is not None
+        resets = [reset for name, (_, reset) in _SESSION_STATE.items() if name in self._state]
+        self.after_test = [f"ROLLBACK TO SAVEPOINT {self.class_savepoint}", *resets]
+        self.pending.clear()
+
+    def current_driver_connection(self) -> Any:
+        if self._driver_connection is None:
+            raise PGliteTestCaseError(
+                "self.engine can be used only while a test runs (between setUp and tearDown, or in "
+                "setUpTestData); it hands out the test's own connection."
+            )
+        return self._driver_connection
+
+    # -- the queue -----------------------------------------------------------------------
+
+    def take_queue(self) -> list[str]:
+        statements = self.after_test + self.pending
+        self.after_test, self.pending = [], []
+        return statements
+
+    def forget_queue(self) -> None:
+        """The connection is rolled back for good: nothing queued matters any more."""
+        self.after_test, self.pending = [], []
+
+    def queue(self, sql: str) -> None:
+        if self._driver_connection is not None:
+            self.pending.append(sql)
+
+    # -- what drivers report -------------------------------------------------------------
+
+    def saw_statement(self, statement: str) -> str | None:
+        """Note session state the statement may leave; return 'commit'/'rollback' if it ends the transaction."""
+        for name, (pattern, _) in _SESSION_STATE.items():
+            if name not in self._state and pattern.search(statement):
+                self._state.add(name)
+        match = _ENDS_TRANSACTION.match(statement)
+        if match is None:
+            return None
+        return "commit" if match.group("commit") else "rollback"
+
+    def transaction_ended(self, how: str, what: str) -> None:
+        """The test's transaction ended: ``how`` is 'rollback', 'refused' or 'committed'."""
+        if self._driver_connection is None:
+            return  # the library's own doing, between tests
+        self.outcome.ended = True
+        if how == "committed" and what not in self.outcome.committed:
+            self.outcome.committed.append(what)
+        if how == "refused":
+            self.outcome.refused_commits.append(what)
+        # The class's savepoint went with the transaction. Whatever the test does next
+        # runs in a transaction of its own: guard that one too, from its first statement.
+        self.after_test = [ARM_SQL] if self.guarded else []
+        self.pending.clear()
+
+    def heard(self, severity: str, message: str) -> None:
+        """A notice from the server: the commit guard says when it refused a COMMIT."""
+        refused = refused_statement(severity, message)
+        if refused is not None:
+            self.transaction_ended("refused", refused)
+
+    def cancel(self) -> None:
+        """Ctrl-C during a statement: let the database stop it at once, if it knows how."""
+        if self.on_cancel is not None:
+            self.on_cancel()
+
+    # -- threads -------------------------------------------------------------------------
+
+    def _take_turn(self) -> bool:
+        """Wait until no other thread's transaction is open; True if this savepoint now holds the turn.
+
+        The turn belongs to the savepoint that took it, not to a thread: frameworks run
+        one request's transaction across several worker threads (FastAPI's TestClient
+        ends it in another thread than the endpoint's).
+        """
+        me = threading.get_ident()
+        if me == self.test_thread or any(thread == me for _, thread, _ in self._open):
+            return False
+        if not self._turn.acquire(timeout=self.turn_timeout):
+            raise ConcurrentUseError(
+                f"a thread waited {self.turn_timeout:g} s for another thread's transaction on the test's "
+                f"connection to end. Threads take turns on it (one transaction at a time); this one never "
+                f"ended - is the other thread waiting for this one?"
+            )
+        return True
+
+    def _close_savepoint(self, name: str) -> None:
+        me = threading.get_ident()
+        index = next((i for i, (open_name, _, _) in enumerate(self._open) if open_name == name), None)
+        if index is None:
+            return
+        opener = self._open[index][1]
+        inner = [thread for _, thread, _ in self._open[index + 1 :] if thread not in (me, opener)]
+        if inner:
+            raise ConcurrentUseError(
+                "the test's connection was used by two threads at once: this thread ended its transaction "
+                "while another thread's, begun inside it, was still open. The test's transaction runs on one "
+                "connection, so threads must take turns: let each thread finish its transaction (commit or "
+                "roll back) before another ends one, or give concurrent code isolation = 'truncate' on a "
+                "real PostgreSQL server."
+            )
+        closing, self._open[index:] = self._open[index:], []
+        for _, _, holds_turn in closing:
+            if holds_turn:
+                self._turn.release()
+
+    def _release_turns(self) -> None:
+        for _, _, holds_turn in self._open:
+            if holds_turn:
+                self._turn.release()
+        self._open.clear()
+
+    # -- the engine that runs the test's own connection -----------------------------------
+
+    def install_on_test_engine(self, engine: Engine, *, keeps_class_transaction: bool) -> None:
+        """Queue the savepoints of sessions joined to ``self.connection``; refuse its commit.
+
+        With ``keeps_class_transaction`` (sync classes), ending the test's
+        SQLAlchemy transaction goes back to the class's savepoint, queued so
+        that it travels with the next statement.
+        """
+        dialect = engine.dialect
+        if dialect.is_async:
+            self.wrap_execution(dialect)
+        rollback: Callable[[Any], None] = dialect.do_rollback
+
+        def do_commit(pooled: Any) -> None:
+            self.outcome.refused_commits.append("self.connection.commit()")
+            raise PGliteTestCaseError(OUTER_COMMIT_MESSAGE)
+
+        def do_rollback(pooled: Any) -> None:
+            if keeps_class_transaction and self.class_savepoint is not None and not self.outcome.ended:
+                self.queue_class_rollback()
+            else:
+                self.forget_queue()
+                rollback(pooled)
+
+        setattr(dialect, "do_commit", do_commit)
+        setattr(dialect, "do_rollback", do_rollback)
+        setattr(dialect, "do_savepoint", lambda connection, name: self.queue(f"SAVEPOINT {name}"))
+        setattr(dialect, "do_release_savepoint", lambda connection, name: self.queue(f"RELEASE SAVEPOINT {name}"))
+        setattr(
+            dialect, "do_rollback_to_savepoint", lambda connection, name: self.queue(f"ROLLBACK TO SAVEPOINT {name}")
+        )
+
+    def wrap_execution(self, dialect: Dialect) -> None:
+        """For drivers whose connections cannot flush the queue themselves (the asyncio adapters)."""
+        execute, execute_no_params, executemany = (
+            dialect.do_execute,
+            dialect.do_execute_no_params,
+            dialect.do_executemany,
+        )
+
+        def flush_then(cursor: Any, statement: str, run: Callable[[], Any]) -> Any:
+            with self.lock:
+                for sql in self.take_queue():  # one round trip each: the adapters have no pipeline
+                    cursor.execute(sql)
+                result = run()
+            ended = self.saw_statement(statement)
+            if ended is not None:
+                self.transaction_ended("committed" if ended == "commit" else "rollback", statement.strip())
+            return result
+
+        def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+            flush_then(cursor, statement, lambda: execute(cursor, statement, parameters, context))
+
+        def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+            flush_then(cursor, statement, lambda: execute_no_params(cursor, statement, context))
+
+        def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+            flush_then(cursor, statement, lambda: executemany(cursor, statement, parameters, context))
+
+        setattr(dialect, "do_execute", do_execute)
+        setattr(dialect, "do_execute_no_params", do_execute_no_params)
+        setattr(dialect, "do_executemany", do_executemany)
+
+    # -- the engine handed to the code under test (self.engine) -------------------------
+
+    def install(self, engine: Engine) -> None:
+        """Turn ``engine``'s transaction calls into savepoint calls on the test connection."""
+        dialect = engine.dialect
+        if dialect.driver == "asyncpg":
+            # SQLAlchemy's asyncpg adapter opens an asyncpg transaction of its own
+            # (a nested one here: another savepoint) before the first statement, and
+            # never ends it once our calls replace its commit and rollback. Marking the
+            # adapter autocommit (no I/O) leaves the transaction calls to us.
+            from sqlalchemy import event
+
+            event.listen(engine, "first_connect", _asyncpg_leave_transactions_to_us, insert=True)
+            event.listen(engine, "connect", _asyncpg_leave_transactions_to_us, insert=True)
+        if dialect.is_async:
+            self.wrap_execution(dialect)
+        setattr(dialect, "do_begin", self._begin)
+        setattr(dialect, "do_commit", self._commit)
+        setattr(dialect, "do_rollback", self._rollback)
+        setattr(dialect, "do_close", self._close)
+        # asyncio engines terminate (not close) a connection the garbage collector finds.
+        setattr(dialect, "do_terminate", self._close)
+
+    @staticmethod
+    def _info(pooled: Any) -> dict[str, Any]:
+        try:
+            info: dict[str, Any] = pooled.info
+        except NotImplementedError:  # the ad-hoc proxy SQLAlchemy uses on an engine's first connect
+            info = pooled._connection_record.info
+        return info
+
+    def _begin(self, pooled: Any) -> None:
+        holds_turn = self._take_turn()
+        name = next(_savepoint_names)
+        self.queue(f"SAVEPOINT {name}")
+        self._open.append((name, threading.get_ident(), holds_turn))
+        self._info(pooled)["pglite_testcase_savepoint"] = (self.generation, name)
+
+    def _take_savepoint(self, pooled: Any) -> str | None:
+        generation, name = self._info(pooled).pop("pglite_testcase_savepoint", (None, None))
+        if generation != self.generation or name is None:
+            return None
+        self._close_savepoint(name)
+        return str(name)
+
+    def _commit(self, pooled: Any) -> None:
+        name = self._take_savepoint(pooled)
+        if name is not None:
+            self.queue(f"RELEASE SAVEPOINT {name}")
+
+    def _rollback(self, pooled: Any) -> None:
+        name = self._take_savepoint(pooled)
+        if name is not None:
+            self.queue(f"ROLLBACK TO SAVEPOINT {name}")
+            self.queue(f"RELEASE SAVEPOINT {name}")
+
+    def _close(self, dbapi_connection: Any) -> None:
+        # The test connection belongs to the test case: leave it open. SQLAlchemy's
+        # psycopg dialect adds a notice handler each time the engine "connects";
+        # take it off again, or they pile up on the long-lived test connection.
+        driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        if _LOG_NOTICES is not None and hasattr(driver, "remove_notice_handler"):
+            try:
+                driver.remove_notice_handler(_LOG_NOTICES)
+            except ValueError:
+                pass
+
+
+OUTER_COMMIT_MESSAGE = (
+    "self.connection.commit() would commit the test's own transaction, and with it everything the test "
+    "and the class's setUpTestData wrote; pglite_testcase refused it, and nothing was committed. Commit "
+    "through self.session, self.sessionmaker() or self.engine instead: their commits stay inside the "
+    "test's transaction. (Code that must really commit needs isolation = 'truncate'.)"
+)
+
+
+def _asyncpg_leave_transactions_to_us(dbapi_connection: Any, connection_record: Any) -> None:
+    dbapi_connection.autocommit = True
+
+
+class RemembersSessions:
+    """For session factories: remembers the sessions made, so the test can close them.
+
+    A session made from another thread than the test's (a thread pool, a
+    threaded test server) is bound to ``thread_bind`` (the test's savepoint
+    engine) rather than to the test's connection: SQLAlchemy's Connection is
+    not to be shared between threads, while the savepoint engine gives each
+    thread a connection object of its own, taking turns on the test's transaction.
+    """
+
+    thread_bind: Any = None
+    test_thread: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def __call__(self, **local_kw: Any) -> Any:
+        if self.thread_bind is not None and self.test_thread not in (None, threading.get_ident()):
+            local_kw.setdefault("bind", self.thread_bind)
+        session = super().__call__(**local_kw)  # type: ignore[misc]
+        self.sessions.add(session)
+        return session
