@@ -325,11 +325,12 @@ class TestTransaction:
 
     @staticmethod
     def _info(pooled: Any) -> dict[str, Any]:
-        try:
-            info: dict[str, Any] = pooled.info
-        except NotImplementedError:  # the ad-hoc proxy SQLAlchemy uses on an engine's first connect
-            info = pooled._connection_record.info
-        return info
+        """The pool's record of this connection (on a first connect, SQLAlchemy may pass the raw one)."""
+        record = getattr(pooled, "_connection_record", None)
+        if record is not None:
+            return record.info  # type: ignore[no-any-return]
+        info = getattr(pooled, "info", None)
+        return info if isinstance(info, dict) else {}
 
     def _begin(self, pooled: Any) -> None:
         holds_turn = self._take_turn()

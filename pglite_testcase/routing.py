@@ -97,7 +97,7 @@ class Routing:
     def __init__(self, paths: tuple[str, ...]) -> None:
         self.paths = paths
         self._undo: list[Any] = []
-        self._engines: dict[int, tuple[Engine, Any, Any]] = {}
+        self._engines: dict[int, tuple[Engine, Any, Any, Any]] = {}
         self._target: Engine | None = None
 
     def route(self, engine: Any, sessionmaker: Any) -> None:
@@ -116,8 +116,8 @@ class Routing:
                 undo()
             except Exception:  # one failed restore must not keep the others from happening
                 pass
-        for engine, pool, dialect in self._engines.values():
-            engine.pool, engine.dialect = pool, dialect
+        for engine, pool, dialect, url in self._engines.values():
+            engine.pool, engine.dialect, engine.url = pool, dialect, url
         self._engines.clear()
         self._target = None
 
@@ -139,8 +139,9 @@ class Routing:
         target, sync = self._target, _sync(engine)
         if target is None or sync is target or id(sync) in self._engines:
             return engine
-        self._engines[id(sync)] = (sync, sync.pool, sync.dialect)
-        sync.pool, sync.dialect = target.pool, target.dialect
+        self._engines[id(sync)] = (sync, sync.pool, sync.dialect, sync.url)
+        # The URL too: code that reads engine.url (an env.py setting sqlalchemy.url from it) sees where it goes.
+        sync.pool, sync.dialect, sync.url = target.pool, target.dialect, target.url
         return engine
 
     def _route_engine(self, value: Engine, test_engine: Any) -> None:
@@ -207,4 +208,30 @@ class Routing:
         self._undo.append(lambda: setattr(owner, name, original) if had_own else delattr(owner, name))
 
 
-__all__ = ["ACCEPTED", "Routing", "check_paths"]
+def build_environment(hook: Any, paths: tuple[str, ...], driver: Any) -> Any:
+    """The Alembic environment of a class: its own hook, then its objects routed to the database being built.
+
+    An ``env.py`` written for the application (Flask-Migrate's: ``db.get_engine()`` in an
+    application context) then migrates the test database through the application's own objects.
+    """
+    if not paths:
+        return hook
+
+    @contextmanager
+    def environment(url: str) -> Iterator[None]:
+        from sqlalchemy.orm import sessionmaker
+        from sqlalchemy.pool import NullPool
+
+        from .compat import new_engine
+
+        engine = new_engine(url, poolclass=NullPool, connect_args=driver.connect_args({}))
+        try:
+            with hook(url), Routing(paths).routed(engine, sessionmaker(bind=engine)):
+                yield
+        finally:
+            engine.dispose()
+
+    return environment
+
+
+__all__ = ["ACCEPTED", "Routing", "build_environment", "check_paths"]

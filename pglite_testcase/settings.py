@@ -102,7 +102,7 @@ def read_alembic_config(owner: type) -> Config | None:
     from alembic.config import Config
 
     if isinstance(value, Config):
-        return value
+        return _with_script_location(value)
     if isinstance(value, (str, PathLike)):
         path = Path(value)
         if not path.is_file():
@@ -112,10 +112,17 @@ def read_alembic_config(owner: type) -> Config | None:
                 value,
                 f"the path of an existing alembic.ini (no file at {path.resolve()}), or an alembic.config.Config",
             )
-        return Config(str(path))
+        return _with_script_location(Config(str(path)))
     raise ConfigurationError.for_attribute(
         owner, "alembic_config", value, "a path to alembic.ini (str or pathlib.Path), an alembic.config.Config, or None"
     )
+
+
+def _with_script_location(config: Config) -> Config:
+    """Flask-Migrate's migrations/alembic.ini has no script_location: the scripts are beside it."""
+    if not config.get_main_option("script_location") and config.config_file_name:
+        config.set_main_option("script_location", str(Path(config.config_file_name).resolve().parent))
+    return config
 
 
 def _environment_error(name: str, value: str, accepted: str) -> ConfigurationError:
@@ -172,7 +179,11 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
     server_url = read_server_url(owner)
     admin_driver = choose_sync_driver(owner, None if is_async else owner.driver, server_url)  # type: ignore[attr-defined]
     driver = choose_async_driver(owner, owner.async_driver) if is_async else admin_driver  # type: ignore[attr-defined]
-    schema = read_schema(owner, getattr(owner, "alembic_environment", None))
+    from .routing import build_environment
+
+    database_objects = _database_objects(owner)
+    environment = build_environment(owner.alembic_environment, database_objects, admin_driver)  # type: ignore[attr-defined]
+    schema = read_schema(owner, environment)
     extensions = read_extensions(owner)
     if extensions:
         schema = WithExtensions(schema, extensions)
@@ -190,7 +201,7 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         faker_seed=check_faker_seed(owner),
         session_options=_session_options(owner),
         session_class=_session_class(owner, is_async),
-        database_objects=_database_objects(owner),
+        database_objects=database_objects,
         shared_test_data=_names(owner, "shared_test_data"),
     )
 
