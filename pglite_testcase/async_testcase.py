@@ -32,8 +32,9 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     whose connections are the test's, commits becoming savepoint releases).
     """
 
-    async_driver: ClassVar[str] = "psycopg"
-    """``"psycopg"`` (psycopg 3's async mode, SQLAlchemy 2 only) or ``"asyncpg"``."""
+    async_driver: ClassVar[str | None] = None
+    """``"psycopg"`` (psycopg 3's async mode, SQLAlchemy 2 only) or ``"asyncpg"``; None: psycopg on
+    SQLAlchemy 2, asyncpg on 1.4."""
 
     connection: AsyncConnection
     session: AsyncSession

@@ -118,10 +118,17 @@ class PGliteDatabase:
         database.spawn(fingerprint)
         return database
 
+    def snapshot_key(self, fingerprint: str) -> str:
+        """A schema's snapshot, for this instance: a database made with other extension bundles
+        registered may hold extensions this one cannot load (nor should a class that forgot one pass)."""
+        if fingerprint == EMPTY or not self.extensions:
+            return fingerprint
+        return f"{fingerprint}+bundles:{','.join(sorted(self.extensions))}"
+
     def spawn(self, fingerprint: str | None) -> None:
         from .pglite_process import PGliteProcess
 
-        snapshot = (self.store.find(fingerprint) if fingerprint else None) or self.store.find(EMPTY)
+        snapshot = (self.store.find(self.snapshot_key(fingerprint)) if fingerprint else None) or self.store.find(EMPTY)
         self.process = PGliteProcess(
             self.runtime,
             self.node_modules,
@@ -131,7 +138,7 @@ class PGliteDatabase:
         )
         self.process.spawn()
         self._loading = snapshot
-        self.schema_fingerprint = snapshot.fingerprint if snapshot else EMPTY
+        self.schema_fingerprint = EMPTY if snapshot is None or snapshot.fingerprint == EMPTY else str(fingerprint)
         if self._statement_timeout is not None:
             self.process.set_statement_timeout(self._statement_timeout)
 
@@ -218,7 +225,7 @@ class PGliteDatabase:
         """Make the database hold ``source``'s schema, building it only if it does not."""
         if source.fingerprint == self.schema_fingerprint:
             return
-        snapshot = self.store.find(source.fingerprint)
+        snapshot = self.store.find(self.snapshot_key(source.fingerprint))
         if snapshot is not None and snapshot.build_seconds > RESTART_SECONDS and snapshot.is_intact():
             self.process.stop()
             self.spawn(source.fingerprint)
@@ -255,8 +262,9 @@ class PGliteDatabase:
         finally:
             engine.dispose()
         self.schema_fingerprint = source.fingerprint
-        if save_snapshot:
-            self._save_snapshot(source.fingerprint, build_seconds)
+        # The empty snapshot is only ever saved from a fresh initdb (wait_until_ready), never from a build.
+        if save_snapshot and source.fingerprint != EMPTY:
+            self._save_snapshot(self.snapshot_key(source.fingerprint), build_seconds)
 
     def _save_snapshot(self, fingerprint: str, build_seconds: float) -> None:
         try:

@@ -80,6 +80,7 @@ class TransactionIsolation:
         self.fixture = fixture
         self.transaction = TestTransaction(on_cancel=fixture.database.cancel_statement)
         self.transaction.guarded = True
+        self.transaction.session_user = fixture.database.url_for(fixture.settings.driver).username or "postgres"
         self.class_engine: Any = None
         self.joined_engine: Any = None
         self.class_connection: Any = None  # the DBAPI connection holding the class transaction

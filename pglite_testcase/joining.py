@@ -54,7 +54,8 @@ _savepoint_names = (f"pglite_testcase_{n}" for n in itertools.count(1))
 _SESSION_STATE = {
     "advisory locks": (re.compile(r"pg_(?:try_)?advisory_lock", re.I), "SELECT pg_advisory_unlock_all()"),
     "prepared statements": (re.compile(r"\bprepare\b", re.I), "DEALLOCATE ALL"),
-    "session authorization": (re.compile(r"session\s+authorization", re.I), "RESET SESSION AUTHORIZATION"),
+    # (to the connecting user by name: PGlite keeps the test's role on RESET and on DEFAULT)
+    "session authorization": (re.compile(r"session\s+authorization", re.I), "SET SESSION AUTHORIZATION {user}"),
 }
 _ENDS_TRANSACTION = re.compile(
     r"^\s*(?:(?P<commit>commit|end)\b|(?P<rollback>rollback|abort)\b(?!\s+(?:transaction\s+|work\s+)?to\b))",
@@ -97,6 +98,9 @@ class TestTransaction:
         self._open: list[tuple[str, int, bool]] = []
         self.turn_timeout = 30.0
         self.guarded = False  # whether each transaction carries the commit guard (see guard.py)
+        self.session_user = (
+            "postgres"  # who the connection logs in as: what a test's SET SESSION AUTHORIZATION undoes to
+        )
         self._state: set[str] = set()
         self.outcome = TestOutcome()
 
@@ -126,7 +130,8 @@ class TestTransaction:
     def queue_class_rollback(self) -> None:
         """End the test: back to the class's savepoint, and undo what a rollback leaves behind."""
         assert self.class_savepoint is not None
-        resets = [reset for name, (_, reset) in _SESSION_STATE.items() if name in self._state]
+        user = '"' + self.session_user.replace('"', '""') + '"'
+        resets = [reset.format(user=user) for name, (_, reset) in _SESSION_STATE.items() if name in self._state]
         self.after_test = [f"ROLLBACK TO SAVEPOINT {self.class_savepoint}", *resets]
         self.pending.clear()
 

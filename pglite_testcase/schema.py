@@ -129,30 +129,53 @@ def library_logging_kept() -> Iterator[None]:
 
 
 def _where(url: URL) -> tuple[Any, ...]:
-    return (url.get_backend_name(), url.host or url.query.get("host"), url.port, url.database)
+    host = url.host or url.query.get("host")
+    return (url.get_backend_name(), str(host or ""), str(url.port or ""), url.database or "")
+
+
+def _where_connecting(dialect: Any, cparams: dict[str, Any]) -> tuple[Any, ...]:
+    host = cparams.get("host") or ""
+    database = cparams.get("dbname") or cparams.get("database") or ""
+    return (dialect.name, str(host), str(cparams.get("port") or ""), database)
+
+
+def _shown(where: tuple[Any, ...]) -> str:
+    backend, host, port, database = where
+    return f"{backend}://{host}{':' + port if port else ''}/{database}"
 
 
 @contextmanager
-def only_this_database(url: str) -> Iterator[list[str]]:
-    """Stop any engine connected elsewhere than ``url`` before its first statement (yields what was refused)."""
+def only_this_database(url: str) -> Iterator[None]:
+    """Refuse any connection to another database than ``url`` while the block runs.
+
+    Checked before connecting (SQLAlchemy's ``do_connect``), and before every
+    statement for connections made some other way.
+    """
     expected = _where(make_url(url))
-    refused: list[str] = []
 
-    def check(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        where = conn.engine.url
-        if _where(where) != expected:
-            shown = where.render_as_string(hide_password=True)
-            refused.append(shown)
-            raise SchemaBuildError(
-                f"the project's env.py connected to {shown}, not to the test database ({url}). "
-                f"pglite_testcase stopped it before its first statement there. {ENV_PY_RECIPE}"
-            )
+    def refuse(where: str) -> SchemaBuildError:
+        return SchemaBuildError(
+            f"the project's env.py connected to {where}, not to the test database ({url}). "
+            f"pglite_testcase stopped it before it ran anything there. {ENV_PY_RECIPE}"
+        )
 
-    event.listen(Engine, "before_cursor_execute", check)
+    def before_connecting(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        where = _where_connecting(dialect, cparams) if dialect.name == "postgresql" else (dialect.name, "", "", "")
+        if where != expected:
+            shown = _shown(where) if dialect.name == "postgresql" else f"{dialect.name}://{' '.join(map(str, cargs))}"
+            raise refuse(shown)
+
+    def before_statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if _where(conn.engine.url) != expected:
+            raise refuse(conn.engine.url.render_as_string(hide_password=True))
+
+    event.listen(Engine, "do_connect", before_connecting)
+    event.listen(Engine, "before_cursor_execute", before_statement)
     try:
-        yield refused
+        yield
     finally:
-        event.remove(Engine, "before_cursor_execute", check)
+        event.remove(Engine, "do_connect", before_connecting)
+        event.remove(Engine, "before_cursor_execute", before_statement)
 
 
 @contextmanager

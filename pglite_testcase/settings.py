@@ -120,7 +120,11 @@ def read_alembic_config(owner: type) -> Config | None:
 
 def _with_script_location(config: Config) -> Config:
     """Flask-Migrate's migrations/alembic.ini has no script_location: the scripts are beside it."""
-    if not config.get_main_option("script_location") and config.config_file_name:
+    try:
+        location = config.get_main_option("script_location")
+    except Exception:  # no [alembic] section: reading the script directory says so, later
+        return config
+    if not location and config.config_file_name:
         config.set_main_option("script_location", str(Path(config.config_file_name).resolve().parent))
     return config
 

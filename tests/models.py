@@ -1,28 +1,26 @@
-"""Models the library's own tests run against."""
+"""Models the library's own tests run against (written so that SQLAlchemy 1.4 and 2.x both take them)."""
 
 from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Author(Base):
+class Author(Base):  # type: ignore[valid-type,misc]
     __tablename__ = "authors"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    books: Mapped[list[Book]] = relationship(back_populates="author")
+    id = Column(Integer, primary_key=True)
+    name = Column(String(100), unique=True)
+    books = relationship("Book", back_populates="author")
 
 
-class Book(Base):
+class Book(Base):  # type: ignore[valid-type,misc]
     __tablename__ = "books"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(String(200))
-    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
-    author: Mapped[Author] = relationship(back_populates="books")
+    id = Column(Integer, primary_key=True)
+    title = Column(String(200))
+    author_id = Column(Integer, ForeignKey("authors.id"))
+    author = relationship("Author", back_populates="books")
 
 
 # A second, different schema: classes using it make the shared instance rebuild.

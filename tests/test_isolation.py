@@ -243,6 +243,8 @@ class SessionsAndEngineShareTheTransaction(PGliteTestCase):
 
     def test_notice_handlers_do_not_pile_up(self) -> None:
         raw = self.connection.connection.dbapi_connection
+        if not hasattr(raw, "_notice_handlers"):
+            self.skipTest("psycopg 3's notice handlers (this run uses another driver)")
         before = len(raw._notice_handlers)
         for _ in range(20):
             with self.engine.connect() as connection:

@@ -127,8 +127,12 @@ def choose_sync_driver(owner: type, value: object, server_url: URL | None) -> Dr
 
 
 def choose_async_driver(owner: type, value: object) -> Driver:
+    if value is None:
+        value = "psycopg" if SQLALCHEMY_2 else "asyncpg"
     if value not in ASYNC_DRIVER_NAMES:
-        raise ConfigurationError.for_attribute(owner, "async_driver", value, "'psycopg' or 'asyncpg'")
+        raise ConfigurationError.for_attribute(
+            owner, "async_driver", value, "'psycopg' or 'asyncpg', or None for the default"
+        )
     return _checked(owner, f"{owner.__qualname__}.async_driver", _async_drivers()[str(value)])
 
 

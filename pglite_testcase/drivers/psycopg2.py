@@ -111,8 +111,18 @@ def _classes() -> tuple[type, type, type]:
         def __len__(self) -> int:
             return len(self.kept)
 
-        def __getitem__(self, index: int) -> str:
-            return self.kept[index]
+        def __getitem__(self, index: Any) -> Any:
+            return list(self.kept)[index]
+
+        def __setitem__(self, index: Any, value: Any) -> None:  # SQLAlchemy clears them: notices[:] = []
+            kept = list(self.kept)
+            kept[index] = value
+            self.kept = deque(kept, maxlen=50)
+
+        def __delitem__(self, index: Any) -> None:
+            kept = list(self.kept)
+            del kept[index]
+            self.kept = deque(kept, maxlen=50)
 
         def clear(self) -> None:
             self.kept.clear()

@@ -1,0 +1,199 @@
+"""Failures stay where they happen: a misbehaving class or test, then a plain class that must pass.
+
+Each case runs a hostile class the way unittest's runner would, then a plain class in the same
+process. On PGlite a leaked connection would make the plain class wait 2 s and fail; on a real
+server leaked rows or a leaked transaction would make it fail.
+"""
+
+from __future__ import annotations
+
+import unittest
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+
+from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
+
+from .models import Author, Base
+from .support import problems, run_case
+
+
+def count(connection: Any) -> int:
+    return int(connection.scalar(select(func.count()).select_from(Author)))
+
+
+class Plain(PGliteTestCase):
+    """What must always work after a hostile class."""
+
+    metadata = Base
+
+    def test_starts_clean_and_works(self) -> None:
+        self.assertEqual(count(self.connection), 0)
+        self.session.add(Author(name="plain"))
+        self.session.commit()
+        self.assertEqual(count(self.session), 1)
+
+
+class AsyncPlain(AsyncPGliteTestCase):
+    metadata = Base
+
+    async def test_starts_clean_and_works(self) -> None:
+        self.assertEqual(await self.session.scalar(select(func.count()).select_from(Author)), 0)
+        self.session.add(Author(name="plain"))
+        await self.session.commit()
+
+
+def plain_passes(test: unittest.TestCase) -> None:
+    for case in (Plain, AsyncPlain):
+        result = run_case(case)
+        test.assertTrue(result.wasSuccessful(), problems(result))
+        test.assertEqual(result.testsRun, 1)
+
+
+class SetUpClassRaisesAfterSuper(unittest.TestCase):
+    def _check(self, base: type, error: BaseException) -> None:
+        class Hostile(base):  # type: ignore[valid-type,misc]
+            metadata = Base
+
+            @classmethod
+            def setUpClass(cls) -> None:
+                super().setUpClass()
+                raise error
+
+            def test_never_runs(self) -> None:
+                raise AssertionError("setUpClass failed: no test runs")
+
+        result = run_case(Hostile)
+        if isinstance(error, unittest.SkipTest):
+            self.assertEqual(len(result.skipped), 1, problems(result))
+        else:
+            self.assertEqual(len(result.errors), 1)
+            self.assertIn(str(error), problems(result))
+        plain_passes(self)
+
+    def test_skip_test_after_super(self) -> None:
+        self._check(PGliteTestCase, unittest.SkipTest("needs a feature flag"))
+
+    def test_error_after_super(self) -> None:
+        self._check(PGliteTestCase, RuntimeError("fixture file missing"))
+
+    def test_async_skip_test_after_super(self) -> None:
+        self._check(AsyncPGliteTestCase, unittest.SkipTest("needs a feature flag"))
+
+    def test_async_error_after_super(self) -> None:
+        self._check(AsyncPGliteTestCase, RuntimeError("fixture file missing"))
+
+    def test_setup_test_data_raises(self) -> None:
+        class Hostile(PGliteTestCase):
+            metadata = Base
+
+            @classmethod
+            def setUpTestData(cls) -> None:
+                cls.session.add(Author(name="half"))
+                cls.session.flush()
+                raise RuntimeError("class data failed half-way")
+
+            def test_never_runs(self) -> None:
+                raise AssertionError("no test runs")
+
+        result = run_case(Hostile)
+        self.assertIn("class data failed half-way", problems(result))
+        plain_passes(self)
+
+
+class SetUpRaisesAfterSuper(unittest.TestCase):
+    def test_the_test_errors_its_work_is_rolled_back(self) -> None:
+        class Hostile(PGliteTestCase):
+            metadata = Base
+
+            def setUp(self) -> None:
+                super().setUp()
+                self.session.add(Author(name="from setUp"))
+                self.session.commit()
+                self.connection.execute(text("SELECT * FROM no_such_table"))  # setUp dies after writing
+
+            def test_1(self) -> None:
+                raise AssertionError("setUp failed: the test does not run")
+
+            def test_2(self) -> None:
+                raise AssertionError("setUp failed: the test does not run")
+
+        result = run_case(Hostile)
+        self.assertEqual(len(result.errors), 2, problems(result))
+        self.assertNotIn("does not run", problems(result))
+        plain_passes(self)
+
+    def test_async(self) -> None:
+        class Hostile(AsyncPGliteTestCase):
+            metadata = Base
+
+            async def asyncSetUp(self) -> None:
+                await super().asyncSetUp()
+                self.session.add(Author(name="from asyncSetUp"))
+                await self.session.commit()
+                raise RuntimeError("asyncSetUp dies after writing")
+
+            async def test_1(self) -> None:
+                raise AssertionError("asyncSetUp failed: the test does not run")
+
+        result = run_case(Hostile)
+        self.assertEqual(len(result.errors), 1, problems(result))
+        self.assertIn("asyncSetUp dies after writing", problems(result))
+        plain_passes(self)
+
+
+class TearDownForgetsSuper(unittest.TestCase):
+    def test_next_test_still_starts_clean(self) -> None:
+        class Hostile(PGliteTestCase):
+            metadata = Base
+
+            def tearDown(self) -> None:  # no super().tearDown()
+                pass
+
+            def test_1_writes(self) -> None:
+                self.session.add(Author(name="one"))
+                self.session.commit()
+
+            def test_2_starts_clean(self) -> None:
+                self.assertEqual(count(self.connection), 0)
+                self.connection.execute(insert(Author).values(name="two"))
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        plain_passes(self)
+
+    def test_async_next_test_still_starts_clean(self) -> None:
+        class Hostile(AsyncPGliteTestCase):
+            metadata = Base
+
+            async def asyncTearDown(self) -> None:  # no super().asyncTearDown()
+                pass
+
+            def tearDown(self) -> None:  # and no super().tearDown()
+                pass
+
+            async def test_1_writes(self) -> None:
+                self.session.add(Author(name="one"))
+                await self.session.commit()
+
+            async def test_2_starts_clean(self) -> None:
+                self.assertEqual(await self.session.scalar(select(func.count()).select_from(Author)), 0)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        plain_passes(self)
+
+
+class TestLeavesItsConnectionInABadState(unittest.TestCase):
+    def test_failed_transaction_left_open(self) -> None:
+        class Hostile(PGliteTestCase):
+            metadata = Base
+
+            def test_1_fails_mid_transaction(self) -> None:
+                self.session.add(Author(name="x"))
+                self.session.flush()
+                self.connection.execute(text("SELECT 1/0"))
+
+        result = run_case(Hostile)
+        self.assertEqual(len(result.errors), 1)
+        plain_passes(self)
