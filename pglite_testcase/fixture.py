@@ -9,7 +9,6 @@ even when ``setUp`` fails later or a subclass forgets ``super().tearDown()``).
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from .compat import SQLALCHEMY_2, session_kwargs, sessionmaker_class
@@ -151,15 +150,10 @@ class ClassFixture:
             from sqlalchemy.ext.asyncio import AsyncSession
 
             options["class_"] = AsyncSession
-        if isinstance(self.strategy, TruncateIsolation):
-            maker = self.maker_class(bind=self.strategy.plain_engine, **options)
-        elif SQLALCHEMY_2:
-            maker = self.maker_class(bind=connection, join_transaction_mode="create_savepoint", **options)
-        else:  # 1.4 has no join_transaction_mode: sessions on the savepoint engine join all the same
-            maker = self.maker_class(bind=self.strategy.joined_engine, **options)
-        maker.thread_bind = self.strategy.joined_engine
-        maker.test_thread = threading.get_ident()
-        return maker
+        # Sessions go through the savepoint engine (self.engine): each gets a connection object of
+        # its own, so sessions open at the same time, and threads, keep their transactions apart
+        # (see savepoints). With truncating, that engine is a plain one.
+        return self.maker_class(bind=self.strategy.joined_engine, **options)
 
     # -- class data (setUpTestData) ----------------------------------------------------
 

@@ -122,8 +122,10 @@ class TransactionIsolation:
             raw = connection.connection.dbapi_connection
             if raw is not self.class_connection:
                 fixture.settings.driver.watch_notices(raw, transaction.heard)
+                if self.class_connection is not None:
+                    self.joined_engine.dispose()  # its pool still holds the connection that broke
                 self.class_connection = raw
-            connection.rollback()  # whatever the connection was in
+            raw.rollback()  # whatever the connection was in
             connection.begin()
             connection.exec_driver_sql(ARM_SQL)
             if fixture.settings.reset_sequences:
@@ -180,7 +182,7 @@ class TransactionIsolation:
                     # The last test's rollback is still queued: end the class transaction for good.
                     connection = self.class_engine.connect()
                     transaction.class_savepoint = None
-                    connection.rollback()
+                    connection.connection.dbapi_connection.rollback()
                     connection.close()
                 except Exception:  # the connection broke: disposing is all that is left
                     pass
@@ -311,10 +313,14 @@ STRATEGIES: dict[str, type[TransactionIsolation] | type[TruncateIsolation]] = {
 
 
 def _joined_engine_options(current: Any) -> dict[str, Any]:
-    """``create_engine`` options for an engine whose connections are the test's own."""
-    from sqlalchemy.pool import NullPool
+    """``create_engine`` options for an engine whose connections are the test's own.
 
-    return {"poolclass": NullPool, "creator": current}
+    One pool record for the class's connection (``StaticPool``): a checkout costs no
+    connect hooks, and every connection object is still a checkout of its own.
+    """
+    from sqlalchemy.pool import StaticPool
+
+    return {"poolclass": StaticPool, "creator": current}
 
 
 __all__ = [

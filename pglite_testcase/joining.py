@@ -37,6 +37,7 @@ from sqlalchemy.engine.interfaces import Dialect
 
 from .errors import PGliteTestCaseError
 from .guard import ARM_SQL, refused_statement
+from .savepoints import CONNECTION, ConcurrentUseError, SavepointStack
 
 _LOG_NOTICES: Callable[[Any], Any] | None
 try:
@@ -61,10 +62,6 @@ _ENDS_TRANSACTION = re.compile(
     r"^\s*(?:(?P<commit>commit|end)\b|(?P<rollback>rollback|abort)\b(?!\s+(?:transaction\s+|work\s+)?to\b))",
     re.I,
 )
-
-
-class ConcurrentUseError(PGliteTestCaseError):
-    """Two threads used the test's transaction at the same time in a way that cannot be serialised."""
 
 
 @dataclass
@@ -94,8 +91,8 @@ class TestTransaction:
         self.class_savepoint: str | None = None
         self.lock = threading.RLock()  # one statement at a time on the wire, queue included
         self._turn = threading.Lock()  # one transaction at a time for threads other than the test's
-        # Open savepoints of self.engine connections: name, thread that began it, whether it holds the turn.
-        self._open: list[tuple[str, int, bool]] = []
+        self.savepoints = SavepointStack(self.queue, self._turn.release)
+        self._connections: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
         self.turn_timeout = 30.0
         self.guarded = False  # whether each transaction carries the commit guard (see guard.py)
         self.session_user = (
@@ -112,7 +109,7 @@ class TestTransaction:
         self.test_thread = threading.get_ident()
         self.outcome = TestOutcome()
         self._state.clear()
-        self._release_turns()
+        self.savepoints.clear()
 
     def end_test(self, *, keep_queue: bool = False) -> TestOutcome:
         """Forget the test's queued savepoints (its rollback discards them); say what became of it.
@@ -124,7 +121,7 @@ class TestTransaction:
         self.test_thread = None
         if not keep_queue:
             self.pending.clear()
-        self._release_turns()
+        self.savepoints.clear()
         return self.outcome
 
     def queue_class_rollback(self) -> None:
@@ -179,10 +176,11 @@ class TestTransaction:
             self.outcome.committed.append(what)
         if how == "refused":
             self.outcome.refused_commits.append(what)
-        # The class's savepoint went with the transaction. Whatever the test does next
-        # runs in a transaction of its own: guard that one too, from its first statement.
+        # The class's savepoint, and every other, went with the transaction. Whatever the test
+        # does next runs in a transaction of its own: guard that one too, from its first statement.
         self.after_test = [ARM_SQL] if self.guarded else []
         self.pending.clear()
+        self.savepoints.clear()
 
     def heard(self, severity: str, message: str) -> None:
         """A notice from the server: the commit guard says when it refused a COMMIT."""
@@ -205,7 +203,7 @@ class TestTransaction:
         ends it in another thread than the endpoint's).
         """
         me = threading.get_ident()
-        if me == self.test_thread or any(thread == me for _, thread, _ in self._open):
+        if me == self.test_thread or self.savepoints.owned_by_thread(me):
             return False
         if not self._turn.acquire(timeout=self.turn_timeout):
             raise ConcurrentUseError(
@@ -215,44 +213,17 @@ class TestTransaction:
             )
         return True
 
-    def _close_savepoint(self, name: str) -> None:
-        me = threading.get_ident()
-        index = next((i for i, (open_name, _, _) in enumerate(self._open) if open_name == name), None)
-        if index is None:
-            return
-        opener = self._open[index][1]
-        inner = [thread for _, thread, _ in self._open[index + 1 :] if thread not in (me, opener)]
-        if inner:
-            raise ConcurrentUseError(
-                "the test's connection was used by two threads at once: this thread ended its transaction "
-                "while another thread's, begun inside it, was still open. The test's transaction runs on one "
-                "connection, so threads must take turns: let each thread finish its transaction (commit or "
-                "roll back) before another ends one, or give concurrent code isolation = 'truncate' on a "
-                "real PostgreSQL server."
-            )
-        closing, self._open[index:] = self._open[index:], []
-        for _, _, holds_turn in closing:
-            if holds_turn:
-                self._turn.release()
-
-    def _release_turns(self) -> None:
-        for _, _, holds_turn in self._open:
-            if holds_turn:
-                self._turn.release()
-        self._open.clear()
-
     # -- the engine that runs the test's own connection -----------------------------------
 
     def install_on_test_engine(self, engine: Engine, *, keeps_class_transaction: bool) -> None:
-        """Queue the savepoints of sessions joined to ``self.connection``; refuse its commit.
+        """Queue the savepoints of ``self.connection``; refuse its commit.
 
         With ``keeps_class_transaction`` (sync classes), ending the test's
         SQLAlchemy transaction goes back to the class's savepoint, queued so
         that it travels with the next statement.
         """
         dialect = engine.dialect
-        if dialect.is_async:
-            self.wrap_execution(dialect)
+        self.wrap_execution(dialect, owner=lambda context: CONNECTION, flush=dialect.is_async)
         rollback: Callable[[Any], None] = dialect.do_rollback
 
         def do_commit(pooled: Any) -> None:
@@ -268,38 +239,47 @@ class TestTransaction:
 
         setattr(dialect, "do_commit", do_commit)
         setattr(dialect, "do_rollback", do_rollback)
-        setattr(dialect, "do_savepoint", lambda connection, name: self.queue(f"SAVEPOINT {name}"))
-        setattr(dialect, "do_release_savepoint", lambda connection, name: self.queue(f"RELEASE SAVEPOINT {name}"))
-        setattr(
-            dialect, "do_rollback_to_savepoint", lambda connection, name: self.queue(f"ROLLBACK TO SAVEPOINT {name}")
-        )
+        self._savepoints_through_the_stack(dialect, lambda connection: CONNECTION)
 
-    def wrap_execution(self, dialect: Dialect) -> None:
-        """For drivers whose connections cannot flush the queue themselves (the asyncio adapters)."""
+    def _savepoints_through_the_stack(self, dialect: Dialect, owner: Callable[[Any], str]) -> None:
+        setattr(dialect, "do_savepoint", lambda connection, name: self.savepoints.push(name, owner(connection)))
+        setattr(dialect, "do_release_savepoint", lambda connection, name: self.savepoints.release(name))
+        setattr(dialect, "do_rollback_to_savepoint", lambda connection, name: self.savepoints.rollback(name))
+
+    def wrap_execution(self, dialect: Dialect, *, owner: Callable[[Any], str], flush: bool) -> None:
+        """Tell the savepoint stack whose work each statement is; for drivers whose connections
+        cannot flush the queue themselves (the asyncio adapters), flush it first."""
         execute, execute_no_params, executemany = (
             dialect.do_execute,
             dialect.do_execute_no_params,
             dialect.do_executemany,
         )
 
-        def flush_then(cursor: Any, statement: str, run: Callable[[], Any]) -> Any:
+        def observed(cursor: Any, statement: str, context: Any, run: Callable[[], Any]) -> Any:
             with self.lock:
-                for sql in self.take_queue():  # one round trip each: the adapters have no pipeline
-                    cursor.execute(sql)
-                result = run()
-            ended = self.saw_statement(statement)
-            if ended is not None:
-                self.transaction_ended("committed" if ended == "commit" else "rollback", statement.strip())
+                if flush:
+                    for sql in self.take_queue():  # one round trip each: the adapters have no pipeline
+                        cursor.execute(sql)
+                try:
+                    result = run()
+                except BaseException:
+                    self.savepoints.statement(owner(context), statement, failed=True)
+                    raise
+            self.savepoints.statement(owner(context), statement)
+            if flush:
+                ended = self.saw_statement(statement)
+                if ended is not None:
+                    self.transaction_ended("committed" if ended == "commit" else "rollback", statement.strip())
             return result
 
         def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-            flush_then(cursor, statement, lambda: execute(cursor, statement, parameters, context))
+            observed(cursor, statement, context, lambda: execute(cursor, statement, parameters, context))
 
         def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
-            flush_then(cursor, statement, lambda: execute_no_params(cursor, statement, context))
+            observed(cursor, statement, context, lambda: execute_no_params(cursor, statement, context))
 
         def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-            flush_then(cursor, statement, lambda: executemany(cursor, statement, parameters, context))
+            observed(cursor, statement, context, lambda: executemany(cursor, statement, parameters, context))
 
         setattr(dialect, "do_execute", do_execute)
         setattr(dialect, "do_execute_no_params", do_execute_no_params)
@@ -308,7 +288,11 @@ class TestTransaction:
     # -- the engine handed to the code under test (self.engine) -------------------------
 
     def install(self, engine: Engine) -> None:
-        """Turn ``engine``'s transaction calls into savepoint calls on the test connection."""
+        """Turn ``engine``'s transaction calls into savepoints on the test connection.
+
+        Each SQLAlchemy connection of the engine (each session) owns the
+        savepoints it opens; see ``savepoints`` for how interleaved ones end.
+        """
         dialect = engine.dialect
         if dialect.driver == "asyncpg":
             # SQLAlchemy's asyncpg adapter opens an asyncpg transaction of its own
@@ -319,48 +303,50 @@ class TestTransaction:
 
             event.listen(engine, "first_connect", _asyncpg_leave_transactions_to_us, insert=True)
             event.listen(engine, "connect", _asyncpg_leave_transactions_to_us, insert=True)
-        if dialect.is_async:
-            self.wrap_execution(dialect)
+        self.wrap_execution(
+            dialect, owner=lambda context: self._owner(context.root_connection.connection), flush=dialect.is_async
+        )
         setattr(dialect, "do_begin", self._begin)
         setattr(dialect, "do_commit", self._commit)
         setattr(dialect, "do_rollback", self._rollback)
         setattr(dialect, "do_close", self._close)
         # asyncio engines terminate (not close) a connection the garbage collector finds.
         setattr(dialect, "do_terminate", self._close)
+        self._savepoints_through_the_stack(dialect, lambda connection: self._owner(connection.connection))
 
-    @staticmethod
-    def _info(pooled: Any) -> dict[str, Any]:
-        """The pool's record of this connection (on a first connect, SQLAlchemy may pass the raw one)."""
-        record = getattr(pooled, "_connection_record", None)
-        if record is not None:
-            return record.info  # type: ignore[no-any-return]
-        info = getattr(pooled, "info", None)
-        return info if isinstance(info, dict) else {}
+    def _owner(self, pooled: Any) -> str:
+        """The connection's outermost savepoint: what its statements' work belongs to."""
+        try:
+            generation, name = self._connections.get(pooled, (None, ""))
+        except TypeError:  # an object that cannot be weakly referenced (SQLAlchemy's first-connect proxy)
+            return ""
+        return name if generation == self.generation else ""
 
     def _begin(self, pooled: Any) -> None:
         holds_turn = self._take_turn()
         name = next(_savepoint_names)
-        self.queue(f"SAVEPOINT {name}")
-        self._open.append((name, threading.get_ident(), holds_turn))
-        self._info(pooled)["pglite_testcase_savepoint"] = (self.generation, name)
+        self.savepoints.push(name, name, holds_turn=holds_turn)
+        try:
+            self._connections[pooled] = (self.generation, name)
+        except TypeError:
+            pass
 
     def _take_savepoint(self, pooled: Any) -> str | None:
-        generation, name = self._info(pooled).pop("pglite_testcase_savepoint", (None, None))
-        if generation != self.generation or name is None:
+        try:
+            generation, name = self._connections.pop(pooled, (None, None))
+        except TypeError:
             return None
-        self._close_savepoint(name)
-        return str(name)
+        return name if generation == self.generation else None
 
     def _commit(self, pooled: Any) -> None:
         name = self._take_savepoint(pooled)
         if name is not None:
-            self.queue(f"RELEASE SAVEPOINT {name}")
+            self.savepoints.release(name)
 
     def _rollback(self, pooled: Any) -> None:
         name = self._take_savepoint(pooled)
         if name is not None:
-            self.queue(f"ROLLBACK TO SAVEPOINT {name}")
-            self.queue(f"RELEASE SAVEPOINT {name}")
+            self.savepoints.rollback(name)
 
     def _close(self, dbapi_connection: Any) -> None:
         # The test connection belongs to the test case: leave it open. SQLAlchemy's
@@ -387,25 +373,13 @@ def _asyncpg_leave_transactions_to_us(dbapi_connection: Any, connection_record: 
 
 
 class RemembersSessions:
-    """For session factories: remembers the sessions made, so the test can close them.
-
-    A session made from another thread than the test's (a thread pool, a
-    threaded test server) is bound to ``thread_bind`` (the test's savepoint
-    engine) rather than to the test's connection: SQLAlchemy's Connection is
-    not to be shared between threads, while the savepoint engine gives each
-    thread a connection object of its own, taking turns on the test's transaction.
-    """
-
-    thread_bind: Any = None
-    test_thread: int | None = None
+    """For session factories: remembers the sessions made, so the test can close them."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def __call__(self, **local_kw: Any) -> Any:
-        if self.thread_bind is not None and self.test_thread not in (None, threading.get_ident()):
-            local_kw.setdefault("bind", self.thread_bind)
         session = super().__call__(**local_kw)  # type: ignore[misc]
         self.sessions.add(session)
         return session

@@ -188,3 +188,61 @@ class RawSqlStillWorksAfterTheQueue(PGliteTestCase):
         names = self.connection.execute(text("SELECT name FROM authors WHERE name LIKE :pattern"), {"pattern": "%"})
         self.assertEqual(list(names), [])
         self.assertEqual(self.connection.exec_driver_sql("SELECT '50%%'").scalar(), "50%")
+
+
+class OverlappingSessions(PGliteTestCase):
+    """Sessions and engine connections open at the same time, as legacy code keeps them (one connection)."""
+
+    metadata = Base
+
+    def names(self) -> list[str]:
+        return sorted(self.session.scalars(select(Author.name)))
+
+    def test_sessions_interleave(self) -> None:
+        first, second = self.sessionmaker(), self.sessionmaker()
+        first.add(Author(name="one"))
+        first.flush()
+        second.scalar(select(func.count()).select_from(Author))
+        first.commit()  # released later, when second's newer savepoint has ended
+        second.add(Author(name="two"))
+        second.commit()
+        first.add(Author(name="three"))
+        first.flush()
+        second.rollback()  # second holds nothing of its own now
+        first.commit()
+        self.assertEqual(self.names(), ["one", "three", "two"])
+
+    def test_engine_connections_interleave(self) -> None:
+        a, b = self.engine.connect(), self.engine.connect()
+        in_a, in_b = a.begin(), b.begin()
+        a.execute(insert(Author).values(name="a1"))
+        b.execute(insert(Author).values(name="b1"))
+        in_a.commit()
+        b.execute(insert(Author).values(name="b2"))
+        in_b.commit()
+        a.close()
+        b.close()
+        self.assertEqual(self.names(), ["a1", "b1", "b2"])
+
+    def test_a_read_only_rollback_keeps_what_was_written_inside_it(self) -> None:
+        a, b = self.engine.connect(), self.engine.connect()
+        in_a, in_b = a.begin(), b.begin()
+        a.execute(select(1))
+        b.execute(insert(Author).values(name="b"))
+        in_a.rollback()
+        in_b.commit()
+        self.assertEqual(self.names(), ["b"])
+        a.close()
+        b.close()
+
+    def test_rolling_back_writes_under_another_open_transaction_is_refused_with_one_message(self) -> None:
+        a, b = self.engine.connect(), self.engine.connect()
+        in_a, in_b = a.begin(), b.begin()
+        a.execute(insert(Author).values(name="a"))
+        b.execute(insert(Author).values(name="b"))
+        with self.assertRaises(ConcurrentUseError) as caught:
+            in_a.rollback()
+        self.assertIn("is still open", str(caught.exception))
+        in_b.commit()
+        b.close()
+        a.close()
