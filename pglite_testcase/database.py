@@ -136,11 +136,13 @@ class PGliteDatabase:
             use_tcp=self.use_tcp,
             extensions=registrations(self.extensions),
         )
+        # A restarted instance keeps the limit, passed at start (a request now would race node's "ready").
+        self.process.statement_timeout_ms = (
+            0 if self._statement_timeout is None else int(self._statement_timeout * 1000)
+        )
         self.process.spawn()
         self._loading = snapshot
         self.schema_fingerprint = EMPTY if snapshot is None or snapshot.fingerprint == EMPTY else str(fingerprint)
-        if self._statement_timeout is not None:
-            self.process.set_statement_timeout(self._statement_timeout)
 
     def wait_until_ready(self) -> None:
         snapshot, self._loading = self._loading, None
@@ -199,6 +201,7 @@ class PGliteDatabase:
 
     def set_statement_timeout(self, seconds: float | None) -> None:
         self._statement_timeout = seconds
+        self.wait_until_ready()  # a prestarted instance answers requests only once it is up
         self.process.set_statement_timeout(seconds)
 
     def cancel_statement(self) -> None:

@@ -53,6 +53,7 @@ class Savepoint:
     holds_turn: bool = False
     wrote: bool = False  # its owner wrote (or failed a statement) while it was open: a rollback must undo that
     holds_others: bool = False  # another owner's work now lives inside it
+    misplaced: bool = False  # its owner wrote while another owner's newer savepoint was open: inside that one
     released: bool = False  # released while newer savepoints were open: sent when they have ended
 
 
@@ -88,10 +89,13 @@ class SavepointStack:
         top = self.open[-1]
         if top.owner == owner:
             top.wrote = True
-        else:
-            top.holds_others = True
-            if failed:  # the failure aborted the newest savepoint, someone else's: it must be rolled back
-                top.wrote = True
+            return
+        top.holds_others = True
+        if failed:  # the failure aborted the newest savepoint, someone else's: it must be rolled back
+            top.wrote = True
+        mine = next((savepoint for savepoint in reversed(self.open) if savepoint.owner == owner), None)
+        if mine is not None:  # its owner's work went inside someone else's newer savepoint
+            mine.wrote = mine.misplaced = True
 
     def release(self, name: str) -> None:
         index = self._index(name)
@@ -112,12 +116,13 @@ class SavepointStack:
             self.open[index].released = True
             self._end_released()
             return
-        if any(other.owner != savepoint.owner for other in newer):
+        if savepoint.misplaced or any(other.owner != savepoint.owner for other in newer):
             raise ConcurrentUseError(
-                "a session (or engine connection) rolled back its writes while another one's transaction, "
-                "begun after it on the test's one connection, is still open: the rollback would end that "
-                "transaction too. In a test every session shares one connection, so let the session begun "
-                "later finish (commit, roll back or close it) before the earlier one rolls back."
+                "a session (or engine connection) rolled back its writes, but another one's transaction, "
+                "begun after it on the test's one connection, "
+                + ("is still open: the rollback would end it too. " if newer else "held some of them. ")
+                + "In a test every session shares one connection, so let the session begun later finish "
+                "(commit, roll back or close it) before the earlier one writes again or rolls back."
             )
         self._send(f"ROLLBACK TO SAVEPOINT {savepoint.name}")
         self._send(f"RELEASE SAVEPOINT {savepoint.name}")
@@ -137,6 +142,7 @@ class SavepointStack:
                 parent = self.open[-1]
                 if ended.wrote and ended.owner == parent.owner:
                     parent.wrote = True
+                    parent.misplaced = parent.misplaced or ended.misplaced
                 elif ended.wrote or ended.holds_others:
                     parent.holds_others = True
 

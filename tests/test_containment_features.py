@@ -116,7 +116,7 @@ class Threads(PGliteTestCase):
 
     def test_overlapping_use_fails_at_once_with_one_message(self) -> None:
         outer = self.engine.connect()
-        outer.begin()
+        in_outer = outer.begin()
         outer.execute(insert(Author).values(name="outer"))
         inside, finish = threading.Event(), threading.Event()
         errors: list[BaseException] = []
@@ -134,7 +134,7 @@ class Threads(PGliteTestCase):
         thread.start()
         self.assertTrue(inside.wait(10))
         with self.assertRaises(ConcurrentUseError) as caught:
-            outer.commit()  # the worker's transaction, begun inside ours, is still open
+            in_outer.commit()  # the worker's transaction, begun inside ours, is still open
         finish.set()
         thread.join(10)
         outer.close()
