@@ -34,6 +34,8 @@ def _is_mapped_instance(value: object) -> bool:
         return inspect(value).mapper is not None
     except (NoInspectionAvailable, AttributeError):
         return False
+    except (Exception, RecursionError):  # a value whose own attribute lookup fails: not a mapped object
+        return False
 
 
 def copy_for_test(value: Any, session: Session) -> Any:
