@@ -10,7 +10,7 @@ import unittest
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table
 
 from pglite_testcase import PGliteTestCase
 
