@@ -33,11 +33,6 @@ def new_engine(url: URL | str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def legacy_engine(url: URL | str, **kwargs: Any) -> Engine:
-    """An engine as the application itself would make it: on 1.4 a legacy one (``engine.execute``)."""
-    return create_engine(url, **kwargs)
-
-
 def session_kwargs() -> dict[str, Any]:
     """Options every Session the library makes needs on this SQLAlchemy line."""
     return {} if SQLALCHEMY_2 else {"future": True}

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from .compat import create_joined_async_engine, legacy_engine
+from .compat import create_joined_async_engine, new_engine
 from .errors import PGliteTestCaseError
 from .guard import ARM_SQL
 from .joining import CLASS_SAVEPOINT, TestOutcome, TestTransaction
@@ -104,9 +104,8 @@ class TransactionIsolation:
         )
         self.transaction.install_on_test_engine(self.class_engine, keeps_class_transaction=True)
         driver.carry_queue(self.class_engine, self.transaction)
-        # self.engine is what application code gets: on SQLAlchemy 1.4 a legacy engine
-        # (engine.execute(), string SQL), as the application's own would be.
-        self.joined_engine = legacy_engine(
+        # 2.0-style on both lines (an application's own legacy engine, routed, stays legacy).
+        self.joined_engine = new_engine(
             fixture.database.url_for(driver), **_joined_engine_options(self.transaction.current_driver_connection)
         )
         self.transaction.install(self.joined_engine)
@@ -256,13 +255,11 @@ class TruncateIsolation:
                 connect_args=fixture.database.connect_args_for(driver),
             )
         else:
-            self.plain_engine = legacy_engine(
+            self.plain_engine = new_engine(
                 fixture.database.url_for(driver), connect_args=fixture.database.connect_args_for(driver)
             )
 
     def begin_test(self) -> Connection:
-        from .compat import new_engine
-
         engine = getattr(self, "_autocommit", None)
         if engine is None:
             fixture, driver = self.fixture, self.fixture.settings.driver
@@ -300,10 +297,31 @@ class TruncateIsolation:
         self.plain_engine = None
 
 
-def empty_written_tables(connection: Connection) -> None:
-    from . import helpers
+# One statement: TRUNCATE only the tables written since they were last emptied. A table
+# that got rows (even rows deleted again, or a failed insert) has at least one page on
+# disk; TRUNCATE gives it a new, empty file. So the cost follows what a test wrote, not
+# the size of the schema. Alembic's version table and temporary tables are left alone.
+# (No '%' anywhere: psycopg would read it as a placeholder.)
+EMPTY_WRITTEN_TABLES_SQL = """
+DO $pglite_testcase$
+DECLARE written text;
+BEGIN
+  SELECT string_agg(c.oid::regclass::text, ', ') INTO written
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r'
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+    AND c.relname <> 'alembic_version'
+    AND pg_relation_size(c.oid) > 0;
+  IF written IS NOT NULL THEN
+    EXECUTE 'TRUNCATE ' || written || ' RESTART IDENTITY CASCADE';
+  END IF;
+END
+$pglite_testcase$
+"""
 
-    helpers.delete_all_data(connection)
+
+def empty_written_tables(connection: Connection) -> None:
+    connection.exec_driver_sql(EMPTY_WRITTEN_TABLES_SQL)
 
 
 STRATEGIES: dict[str, type[TransactionIsolation] | type[TruncateIsolation]] = {

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, MissingGreenlet, StatementError
 from sqlalchemy.orm import selectinload
 
 from pglite_testcase import AsyncPGliteTestCase, ConfigurationError, PGliteTestCase
+from pglite_testcase.compat import SQLALCHEMY_2
 
 from .models import Author, Base, Book
 from .support import ALEMBIC_OK, problems, run_case
@@ -90,6 +91,10 @@ class AsyncSemantics(_Checks):
         self.assertEqual(tables, ["authors", "books"])
 
 
+NEEDS_SQLALCHEMY_2 = unittest.skipUnless(SQLALCHEMY_2, "psycopg 3's async mode needs SQLAlchemy 2")
+
+
+@NEEDS_SQLALCHEMY_2
 class PsycopgAsync(AsyncSemantics, AsyncPGliteTestCase):
     async def test_driver(self) -> None:
         self.assertEqual(self.connection.dialect.driver, "psycopg")
@@ -184,9 +189,9 @@ def many_tests_class(name: str, driver: str, count: int = 50) -> type[AsyncPGlit
     return type(name, (AsyncPGliteTestCase,), attributes)
 
 
-ManyPsycopg1 = many_tests_class("ManyPsycopg1", "psycopg")
-ManyPsycopg2 = many_tests_class("ManyPsycopg2", "psycopg")
-ManyPsycopg3 = many_tests_class("ManyPsycopg3", "psycopg")
+ManyPsycopg1 = NEEDS_SQLALCHEMY_2(many_tests_class("ManyPsycopg1", "psycopg"))
+ManyPsycopg2 = NEEDS_SQLALCHEMY_2(many_tests_class("ManyPsycopg2", "psycopg"))
+ManyPsycopg3 = NEEDS_SQLALCHEMY_2(many_tests_class("ManyPsycopg3", "psycopg"))
 ManyAsyncpg1 = many_tests_class("ManyAsyncpg1", "asyncpg")
 ManyAsyncpg2 = many_tests_class("ManyAsyncpg2", "asyncpg")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unittest
 
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import IntegrityError
 
 from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
 
@@ -184,6 +185,19 @@ class TruncateIsolation(PGliteTestCase):
         self.session.add(author)
         self.session.commit()
         self.assertEqual(author.id, 1)
+
+    def test_3_a_failed_insert_still_uses_a_sequence_value(self) -> None:
+        self.session.add(Book(title="orphan", author_id=999))
+        with self.assertRaises(IntegrityError):
+            self.session.commit()
+        self.session.rollback()
+
+    def test_4_that_table_is_emptied_and_restarted_too(self) -> None:
+        self.assertDatabaseEmpty()
+        book = Book(title="first", author=Author(name="a"))
+        self.session.add(book)
+        self.session.commit()
+        self.assertEqual((book.id, book.author_id), (1, 1))
 
 
 class AsyncTruncateIsolation(AsyncPGliteTestCase):

@@ -18,7 +18,8 @@ from typing import Any
 from unittest import mock
 
 from alembic.config import Config
-from sqlalchemy import MetaData, create_engine, make_url, text
+from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from pglite_testcase import AlembicMigrationsTestCase, migration_checks

@@ -8,7 +8,8 @@ import unittest
 from pathlib import Path
 
 from alembic.config import Config
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, text
+from sqlalchemy import Column, Integer, MetaData, Table, text
+from sqlalchemy.engine import Engine
 
 from pglite_testcase.database import PGliteDatabase
 from pglite_testcase.schema import AlembicSchema, MetadataSchema
