@@ -33,6 +33,7 @@ its header for why.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -50,8 +51,8 @@ from typing import Any
 
 from py_pglite import PGliteConfig, PGliteManager
 
-from .errors import PGliteStartError
-from .node_packages import SERVER_SCRIPT, NodeRuntime
+from .errors import CacheInstallError, PGliteStartError
+from .node_packages import SERVER_SCRIPT, NodePackages, NodeRuntime, pid_alive
 
 log = logging.getLogger("pglite_testcase")
 
@@ -68,17 +69,6 @@ CANCEL_LINE = (
 
 # PGliteManager adds a stdout handler to this logger unless it has one.
 logging.getLogger("py_pglite.manager").addHandler(logging.NullHandler())
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (one of another user's counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _swept: set[str] = set()
@@ -251,6 +241,10 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
         assert self.process is not None, "spawn() first"
         try:
             ready = self._read_event(timeout=self.config.timeout)
+        except PGliteStartError as exc:
+            self.stop()
+            self._blame_a_damaged_install(exc)
+            raise
         except BaseException:
             self.stop()
             raise
@@ -258,6 +252,18 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
         if self.config.use_tcp:
             self.config.tcp_port = int(ready["port"])
         log.debug("PGlite started (pid %s) on %s", self.process.pid, self.endpoint)
+
+    def _blame_a_damaged_install(self, failure: PGliteStartError) -> None:
+        """A failed start is the install's fault if its files changed: say so, rather than blame the snapshot."""
+        packages = NodePackages.holding(self.node_modules)
+        problem = packages.problem(deep=True)
+        if problem is None:
+            return
+        packages.invalidate()
+        raise CacheInstallError(
+            f"PGlite did not start because its npm package cache at {packages.directory} is damaged "
+            f"({problem}); the next start installs it again. {failure}"
+        ) from failure
 
     def is_running(self) -> bool:
         return self.owned_here and bool(super().is_running())
@@ -291,7 +297,9 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
         """Write PGlite's data directory as a tarball (loadable with ``load_data_dir``)."""
         response = self._request({"cmd": "dump", "path": str(path)}, timeout=timeout)
         if not response.get("ok"):
-            raise OSError(f"PGlite could not write its data directory to {path}: {response.get('error')}")
+            code = getattr(errno, str(response.get("code")), None)  # node's "ENOSPC", ...
+            message = f"PGlite could not write its data directory to {path}: {response.get('error')}"
+            raise OSError(code, message) if code is not None else OSError(message)
 
     def set_statement_timeout(self, seconds: float | None) -> None:
         """Stop PGlite if one statement runs longer than this (None: no limit)."""

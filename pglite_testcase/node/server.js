@@ -107,8 +107,9 @@ async function main() {
 
   const commands = readline.createInterface({ input: process.stdin });
   commands.on('line', async (line) => {
-    const request = JSON.parse(line);
+    let request = {};
     try {
+      request = JSON.parse(line);
       if (request.cmd === 'timeout') {
         watchdog.setTimeout(request.ms);
       } else if (request.cmd === 'dump') {
@@ -119,7 +120,7 @@ async function main() {
       }
       emit({ id: request.id, ok: true });
     } catch (err) {
-      emit({ id: request.id, ok: false, error: String(err && err.message ? err.message : err) });
+      emit({ id: request.id, ok: false, error: String(err && err.message ? err.message : err), code: err && err.code });
     }
   });
   commands.on('close', () => stop(true));
