@@ -111,8 +111,10 @@ class TestProcessKilled(unittest.TestCase):
             runtime = find_node()
             process = PGliteProcess(runtime, NodePackages().ensure_installed(runtime))
             process.start()
-            print(process.process.pid, process.private_dir, flush=True)
-            with psycopg.connect(host=str(process.private_dir), user="postgres", dbname="postgres") as connection:
+            with psycopg.connect(
+                host=str(process.private_dir), user="postgres", password="postgres", dbname="postgres"
+            ) as connection:
+                print(process.process.pid, process.private_dir, flush=True)
                 connection.execute({NEVER_ENDING!r})
             """
         )
@@ -137,7 +139,7 @@ class CancelStatement(unittest.TestCase):
         process = PGliteProcess(runtime, node_modules)
         self.addCleanup(process.stop)
         process.start()
-        connection = psycopg.connect(host=str(process.private_dir), user="postgres", dbname="postgres")
+        connection = psycopg.connect(host=str(process.private_dir), user="postgres", password="x", dbname="postgres")
         self.addCleanup(connection.close)
         threading.Timer(0.5, process.cancel_statement).start()
         started = time.monotonic()
@@ -150,6 +152,34 @@ class CancelStatement(unittest.TestCase):
         )
         assert process.process is not None
         self.assertEqual(process.process.wait(timeout=5), -signal.SIGKILL)
+
+    def test_ctrl_c_during_a_long_statement_ends_the_run_at_once(self) -> None:
+        # psycopg answers Ctrl-C with cancel_safe() and waits up to 5 s more: a connection
+        # class whose cancel_safe() calls cancel_statement() (as the test cases' do) ends it.
+        child = python(
+            f"""
+            import psycopg
+            from pglite_testcase.node_packages import NodePackages, find_node
+            from pglite_testcase.pglite_process import PGliteProcess
+            runtime = find_node()
+            process = PGliteProcess(runtime, NodePackages().ensure_installed(runtime))
+            process.start()
+            class Connection(psycopg.Connection):
+                def cancel_safe(self, *, timeout=30.0):
+                    process.cancel_statement()
+            with Connection.connect(host=str(process.private_dir), user="postgres", dbname="postgres") as connection:
+                print("running", flush=True)
+                connection.execute({NEVER_ENDING!r})
+            """
+        )
+        assert child.stdout is not None
+        self.assertEqual(child.stdout.readline().strip(), "running")
+        time.sleep(0.5)
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=30)
+        self.assertLess(time.monotonic() - started, 3, "Ctrl-C took too long")
+        self.assertIn("KeyboardInterrupt", err)
 
     def test_cancel_statement_in_a_forked_child_or_after_stop_does_nothing(self) -> None:
         runtime, node_modules = installed_runtime()
@@ -295,7 +325,7 @@ process = database.process
 private_dir = process.private_dir
 
 def answers():
-    with psycopg.connect(host=str(private_dir), user="postgres", dbname="postgres") as connection:
+    with psycopg.connect(host=str(private_dir), user="postgres", password="postgres", dbname="postgres") as connection:
         return connection.execute("SELECT 1").fetchone() == (1,)
 
 def stop_in_child():

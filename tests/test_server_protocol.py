@@ -44,7 +44,7 @@ def start_pglite(test: unittest.TestCase, **options: Any) -> PGliteProcess:
 def connect_kwargs(process: PGliteProcess) -> dict[str, Any]:
     if process.config.use_tcp:
         return {"host": "127.0.0.1", "port": process.config.tcp_port, "password": process.password}
-    return {"host": str(process.private_dir)}
+    return {"host": str(process.private_dir), "password": "postgres"}  # the socket asks for none; any is taken
 
 
 def connect(process: PGliteProcess, **options: Any) -> psycopg.Connection[Any]:
@@ -56,6 +56,7 @@ class RawClient:
 
     def __init__(self, process: PGliteProcess) -> None:
         self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(30)
         self.sock.connect(str(process.config.socket_path))
         body = b"user\0postgres\0database\0postgres\0\0"
         self.sock.sendall(struct.pack("!ii", len(body) + 8, 196608) + body)
@@ -72,6 +73,8 @@ class RawClient:
                 length = struct.unpack("!i", buffer[1:5])[0] + 1
                 messages.append((buffer[:1], buffer[5:length]))
                 buffer = buffer[length:]
+                if messages[-1][0] == b"R" and messages[-1][1][:4] != b"\0\0\0\0":  # a password request
+                    self.sock.sendall(b"p" + struct.pack("!i", 9) + b"md5x\0")
                 if messages[-1][0] == b"Z":
                     return messages
             chunk = self.sock.recv(1 << 20)
@@ -197,7 +200,9 @@ class CopyFromStdin(unittest.TestCase):
     def test_psycopg2_copy_expert_and_copy_from(self) -> None:
         import io
 
-        connection = psycopg2.connect(host=str(self.process.private_dir), user="postgres", dbname="postgres")
+        connection = psycopg2.connect(
+            host=str(self.process.private_dir), user="postgres", password="postgres", dbname="postgres"
+        )
         try:
             with connection.cursor() as cursor:
                 cursor.copy_expert(
@@ -219,7 +224,9 @@ class CopyFromStdin(unittest.TestCase):
     @unittest.skipIf(asyncpg is None, "asyncpg is not installed")
     def test_asyncpg_copy_records_to_table(self) -> None:
         async def run() -> list[Any]:
-            connection = await asyncpg.connect(host=str(self.process.private_dir), user="postgres", database="postgres")
+            connection = await asyncpg.connect(
+                host=str(self.process.private_dir), user="postgres", password="postgres", database="postgres"
+            )
             try:
                 await connection.copy_records_to_table("items", records=[(1, "a", "x"), (2, "b", None)])
                 async with connection.transaction():
@@ -252,7 +259,7 @@ class ServerSideCursors(unittest.TestCase):
     def setUp(self) -> None:
         self.process = start_pglite(self)
         self.engine: Engine = create_engine(
-            f"postgresql+psycopg://postgres@/postgres?host={self.process.private_dir}", poolclass=NullPool
+            f"postgresql+psycopg://postgres:postgres@/postgres?host={self.process.private_dir}", poolclass=NullPool
         )
         self.addCleanup(self.engine.dispose)
         Item.metadata.create_all(self.engine)
@@ -371,7 +378,7 @@ class Authentication(unittest.TestCase):
     def test_the_unix_socket_needs_no_password(self) -> None:
         process = start_pglite(self)
         self.assertIsNone(process.password)
-        with connect(process) as connection:
+        with psycopg.connect(host=str(process.private_dir), user="postgres", dbname="postgres") as connection:
             self.assertEqual(connection.execute("SELECT 1").fetchone(), (1,))
 
 
