@@ -22,7 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -130,5 +135,3 @@ class TemplatesFollowTheSchema(unittest.TestCase):
         migration = copy / "alembic" / "versions" / "a3_account_name.py"
         migration.write_text(migration.read_text().replace("'Seed'", "'Seeded'"))
         self.assertNotEqual(_template_name(AlembicSchema(config, "head")), before)
-
-

@@ -121,7 +121,6 @@ class SharedSession(unittest.TestCase):
         with psycopg.connect(**self.kwargs) as other:
             self.assertIsNone(other.execute("SELECT to_regclass('left_open')").fetchone()[0])
 
-
     def test_a_failed_transaction_left_by_a_closed_client_is_rolled_back(self) -> None:
         connection = psycopg.connect(**{**self.kwargs, "autocommit": False})
         with self.assertRaises(psycopg.errors.UndefinedTable):
@@ -142,8 +141,13 @@ class TcpMode(unittest.TestCase):
             self.assertEqual(url.host, "127.0.0.1")
             started = time.monotonic()
             with psycopg.connect(
-                host="127.0.0.1", port=url.port, user="postgres", password="postgres",
-                dbname="postgres", sslmode="prefer", connect_timeout=5,
+                host="127.0.0.1",
+                port=url.port,
+                user="postgres",
+                password=database.process.password,
+                dbname="postgres",
+                sslmode="prefer",
+                connect_timeout=5,
             ) as connection:
                 self.assertEqual(connection.execute("SELECT 1").fetchone(), (1,))
             self.assertLess(time.monotonic() - started, 4.0)
@@ -182,21 +186,29 @@ class ProcessLifetime(unittest.TestCase):
         seen = json.loads(result.stdout.strip().splitlines()[-1])
         self.assertEqual(len({pid for pid, _ in seen}), 1, "both classes should share one PGlite")
         pid, private_dir = seen[0]
-        self.assertFalse(pid_alive(pid) and Path(f"/proc/{pid}").exists() and "node" in Path(f"/proc/{pid}/comm").read_text())
+        self.assertFalse(
+            pid_alive(pid) and Path(f"/proc/{pid}").exists() and "node" in Path(f"/proc/{pid}/comm").read_text()
+        )
         self.assertFalse(Path(private_dir).exists())
 
     def test_node_stops_when_the_python_process_is_killed(self) -> None:
         process = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(
-                """
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(
+                    """
                 import sys, time
                 from pglite_testcase.database import shared_database
                 database = shared_database()
                 print(database.process.process.pid, database.process.private_dir, flush=True)
                 time.sleep(60)
                 """
-            )],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                ),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert process.stdout is not None
         node_pid = int(process.stdout.readline().split()[0])
