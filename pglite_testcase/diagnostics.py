@@ -64,9 +64,13 @@ def doctor() -> int:
 
     def cache() -> str:
         packages = NodePackages()
-        state_before = "complete" if packages.is_complete() else "empty: installing"
+        problem = packages.problem(deep=True)  # every file's SHA-256, not only its size
+        existed = packages.directory.exists()
+        if problem is not None and existed:
+            packages.invalidate()
         packages.ensure_installed(state["runtime"])  # type: ignore[arg-type]
-        return f"{packages.directory} ({state_before}); PGlite {installed_version(packages.directory)}"
+        found = "complete" if problem is None else f"{problem}: installed again" if existed else "empty: installed"
+        return f"{packages.directory} ({found}); PGlite {installed_version(packages.directory)}"
 
     def start() -> str:
         database = PGliteDatabase.start()
@@ -116,13 +120,16 @@ def cache_info() -> int:
 
     packages, store = NodePackages(), SnapshotStore()
     print(f"cache directory: {packages.root}")
-    if packages.is_complete():
+    problem = packages.problem()
+    if problem is None:
         print(
             f"npm packages:    {packages.directory} (PGlite {installed_version(packages.directory)}, "
             f"{_size(packages.directory) / 1e6:.0f} MB)"
         )
-    else:
+    elif not packages.directory.exists():
         print("npm packages:    not installed (python -m pglite_testcase install)")
+    else:
+        print(f"npm packages:    {packages.directory}: {problem} (the next run installs them again)")
     snapshots = sorted(store.root.glob("*.tar")) if store.root.exists() else []
     total = sum(path.stat().st_size for path in snapshots)
     print(f"snapshots:       {len(snapshots)} ({total / 1e6:.0f} MB) in {store.root}")

@@ -6,7 +6,14 @@ The packages are installed once per user from the ``package.json`` and
 Each lockfile gets its own directory, named by the lockfile's digest, so a
 library upgrade never reuses a stale install. Installs happen under a file
 lock, into a temporary directory that is renamed into place when complete,
-so concurrent test processes never see half an install.
+so concurrent test processes never see half an install. The completion
+marker lists every installed file with its size and SHA-256: each use checks
+the sizes (a file deleted or truncated since is noticed and the install
+redone), a failed start checks the digests too.
+
+The cache must be the user's own (``cache_safety``); one that cannot be
+written is used as it is if it holds a complete install, and refused with
+what to do if it does not.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import json
 import logging
 import os
 import re
@@ -26,7 +34,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from . import cache_safety
+from .cache_safety import CACHE_ENV as CACHE_ENV  # where settings and the tests look for it
+from .cache_safety import UnsafeCacheError
 from .errors import CacheInstallError, NodeNotFoundError
 
 log = logging.getLogger("pglite_testcase")
@@ -34,7 +46,6 @@ log = logging.getLogger("pglite_testcase")
 MIN_NODE_MAJOR = 18
 RUNTIME_DIR = Path(__file__).parent / "node"
 SERVER_SCRIPT = RUNTIME_DIR / "server.js"
-CACHE_ENV = "PGLITE_TESTCASE_CACHE_DIR"
 COMPLETE_MARKER = ".pglite-testcase-complete"
 
 
@@ -102,13 +113,24 @@ def _npm_for(node: str) -> tuple[str, ...]:
     return (npm,) if npm else ()
 
 
+_absolute: dict[str, Path] = {}
+
+
+def _absolute_once(configured: str) -> Path:
+    # A relative setting means relative to where the run started: node runs in
+    # another directory, and the tests may chdir.
+    if configured not in _absolute:
+        _absolute[configured] = Path(os.path.abspath(os.path.expanduser(configured)))
+    return _absolute[configured]
+
+
 def cache_root() -> Path:
-    """Where the npm packages and schema snapshots are kept (``PGLITE_TESTCASE_CACHE_DIR``)."""
+    """Where the npm packages and schema snapshots are kept (``PGLITE_TESTCASE_CACHE_DIR``), absolute."""
     configured = os.environ.get(CACHE_ENV)
     if configured:
-        return Path(configured).expanduser()
+        return _absolute_once(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pglite-testcase"
+    return _absolute_once(base) / "pglite-testcase"
 
 
 def lockfile_digest() -> str:
@@ -116,60 +138,157 @@ def lockfile_digest() -> str:
 
 
 def installed_version(package_dir: Path, package: str = "@electric-sql/pglite") -> str:
-    import json
-
     manifest = package_dir / "node_modules" / package / "package.json"
     return str(json.loads(manifest.read_text())["version"])
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _manifest(node_modules: Path) -> dict[str, list[Any]]:
+    """Every file under ``node_modules``: its path, size and SHA-256."""
+    files: dict[str, list[Any]] = {}
+    for path in sorted(node_modules.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            files[str(path.relative_to(node_modules))] = [path.stat().st_size, _file_digest(path)]
+    return files
 
 
 class NodePackages:
     """The cache directory holding one install of the shipped lockfile."""
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = root if root is not None else cache_root()
+        self.root = Path(os.path.abspath(root)) if root is not None else cache_root()
         self.digest = lockfile_digest()
         self.directory = self.root / f"node-{self.digest}"
+
+    @classmethod
+    def holding(cls, node_modules: Path) -> NodePackages:
+        """The install whose ``node_modules`` this is."""
+        packages = cls(node_modules.parent.parent)
+        packages.directory = node_modules.parent
+        return packages
 
     @property
     def node_modules(self) -> Path:
         return self.directory / "node_modules"
 
-    def is_complete(self) -> bool:
-        marker = self.directory / COMPLETE_MARKER
+    def problem(self, *, deep: bool = False) -> str | None:
+        """What is wrong with the install (None: complete). ``deep`` compares every file's SHA-256 too."""
         try:
-            if marker.read_text().strip() != self.digest:
-                return False
-        except OSError:
-            return False
-        return (self.node_modules / "@electric-sql" / "pglite" / "package.json").exists()
+            for path, what in ((self.root, "cache directory"), (self.directory, "package directory")):
+                reason = cache_safety.unsafe_reason(os.stat(path))
+                if reason is not None:
+                    return f"its {what} {path} is not safe to use: {reason}"
+            record = json.loads((self.directory / COMPLETE_MARKER).read_text())
+            if not isinstance(record, dict) or record.get("digest") != self.digest or not record.get("files"):
+                return "it was not completed by this version of pglite_testcase"
+            files: dict[str, list[Any]] = record["files"]
+        except (OSError, ValueError):
+            return "it is not installed (or was not completed)"
+        for relative, (size, sha256) in files.items():
+            path = self.node_modules / relative
+            try:
+                status = path.stat()
+            except OSError:
+                return f"{relative} is missing"
+            if status.st_size != size:
+                return f"{relative} is {status.st_size} bytes, installed with {size}"
+            reason = cache_safety.unsafe_reason(status)
+            if reason is not None:
+                return f"{relative} is not safe to use: {reason}"
+            if deep and _file_digest(path) != sha256:
+                return f"{relative} has changed since it was installed"
+        return None
+
+    def is_complete(self) -> bool:
+        return self.problem() is None
 
     def clear(self) -> None:
         """Remove every install and snapshot this library keeps (the whole cache directory)."""
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def invalidate(self) -> None:
+        """Have the next ``ensure_installed`` install again (a start found the install damaged)."""
+        try:
+            (self.directory / COMPLETE_MARKER).unlink(missing_ok=True)
+        except OSError:
+            pass
+
     def ensure_installed(self, runtime: NodeRuntime) -> Path:
         """Install the packages unless a complete install is there; return ``node_modules``."""
         if self.is_complete():
             return self.node_modules
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._install_lock():
-            if not self.is_complete():
-                if self.directory.exists():
-                    log.warning(
-                        "pglite_testcase: the npm package cache at %s is incomplete; reinstalling", self.directory
-                    )
-                    shutil.rmtree(self.directory, ignore_errors=True)
-                self._install(runtime)
+        try:
+            cache_safety.make_private_dir(self.root, "cache directory")
+            with self._install_lock():
+                problem = self.problem()
+                if problem is not None:
+                    self._check_owned_install()
+                    if self.directory.exists():
+                        log.warning(
+                            "pglite_testcase: the npm package cache at %s is incomplete (%s); reinstalling",
+                            self.directory,
+                            problem,
+                        )
+                        shutil.rmtree(self.directory)
+                    self._install(runtime)
+        except UnsafeCacheError:
+            raise
+        except OSError as exc:
+            raise CacheInstallError(self._not_writable(exc)) from exc
         return self.node_modules
+
+    def _check_owned_install(self) -> None:
+        if self.directory.exists():
+            cache_safety.check(self.directory, "package directory")
+
+    def _not_writable(self, exc: OSError) -> str:
+        if cache_safety.is_read_only_error(exc):
+            advice = f"Make it writable, or point {CACHE_ENV} at a writable directory"
+        else:
+            advice = f"Point {CACHE_ENV} at another directory"
+        return (
+            f"The PGlite package cache at {self.root} holds no complete install of PGlite's npm packages, "
+            f"and one cannot be made there: {exc}. {advice} (or at a cache filled elsewhere with "
+            f"`python -m pglite_testcase install`)."
+        )
 
     @contextmanager
     def _install_lock(self) -> Iterator[None]:
-        with open(self.root / f".install-{self.digest}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        fd = cache_safety.open_lock(self.root / f".install-{self.digest}.lock")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
+                self._remove_dead_stagings()
                 yield
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _remove_dead_stagings(self) -> None:
+        """Staging directories of installers that died (``.install-<pid>-...``); never a live one's."""
+        for entry in self.root.glob(".install-*-*"):
+            owner = entry.name.split("-")[1]
+            if entry.is_dir() and owner.isdigit() and not pid_alive(int(owner)):
+                shutil.rmtree(entry, ignore_errors=True)
 
     def _install(self, runtime: NodeRuntime) -> None:
         if not runtime.npm:
@@ -178,7 +297,7 @@ class NodePackages:
                 f"the PGlite package cache at {self.directory}."
             )
         started = time.monotonic()
-        staging = Path(tempfile.mkdtemp(prefix=".install-", dir=self.root))
+        staging = Path(tempfile.mkdtemp(prefix=f".install-{os.getpid()}-", dir=self.root))
         try:
             for name in ("package.json", "package-lock.json"):
                 shutil.copy2(RUNTIME_DIR / name, staging / name)
@@ -202,7 +321,8 @@ class NodePackages:
                 raise CacheInstallError(self._install_failure("timed out after 300 s", "")) from exc
             if result.returncode != 0:
                 raise CacheInstallError(self._install_failure(f"exited with {result.returncode}", result.stderr))
-            (staging / COMPLETE_MARKER).write_text(self.digest)
+            record = {"digest": self.digest, "files": _manifest(staging / "node_modules")}
+            (staging / COMPLETE_MARKER).write_text(json.dumps(record))
             os.rename(staging, self.directory)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

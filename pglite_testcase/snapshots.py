@@ -7,25 +7,39 @@ named by a key made of everything that decides its content: the schema's
 fingerprint (its DDL, or its migration scripts and revision) and the PGlite
 packages (the lockfile's digest). A metadata file beside it records its size
 and CRC-32, so a truncated or damaged file is noticed and rebuilt.
+
+A snapshot is written as a pair, atomically: the tarball and its metadata
+are written under temporary names (``<key>.tar.<pid>.tmp``), then renamed,
+the metadata last; a tarball without metadata is never used. What a process
+killed half-way leaves (temporary files of dead pids, tarballs without
+metadata) is removed by the next process that opens the store. Snapshots
+can hold seed data: they are readable by their owner only, in a directory
+of the user's own (``cache_safety``).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .node_packages import cache_root, lockfile_digest
+from . import cache_safety
+from .node_packages import CACHE_ENV, cache_root, lockfile_digest, pid_alive
 
 log = logging.getLogger("pglite_testcase")
 
 EMPTY = "empty"
 KEEP = 12  # snapshots kept; the least recently used beyond that are deleted
+ORPHAN_SECONDS = 600  # a tarball without metadata this old is a leftover, not one being saved
+_TEMPORARY = re.compile(r"^[0-9a-f]+\.(tar|json)\.(\d+)\.tmp$")
 
 
 @dataclass(frozen=True)
@@ -46,10 +60,21 @@ class Snapshot:
             return False
 
 
+def save_failure_advice(exc: OSError) -> str:
+    """What to do about a snapshot that could not be saved, from why."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"Free some disk space there, or point {CACHE_ENV} elsewhere."
+    if exc.errno is not None and cache_safety.is_read_only_error(exc):
+        return f"The cache is not writable: make it writable, or point {CACHE_ENV} at a writable directory."
+    return f"Point {CACHE_ENV} at another directory if this goes on."
+
+
 class SnapshotStore:
     def __init__(self, root: Path | None = None) -> None:
-        self.root = root if root is not None else cache_root() / "snapshots"
+        self.root = Path(os.path.abspath(root)) if root is not None else cache_root() / "snapshots"
         self.runtime = lockfile_digest()
+        self._checked = False
+        self._refused: str | None = None
 
     def _key(self, fingerprint: str) -> str:
         return hashlib.sha256(f"{self.runtime}\n{fingerprint}".encode()).hexdigest()[:32]
@@ -58,10 +83,52 @@ class SnapshotStore:
         key = self._key(fingerprint)
         return self.root / f"{key}.tar", self.root / f"{key}.json"
 
+    def _temporary(self, path: Path) -> Path:
+        return path.with_name(f"{path.name}.{os.getpid()}.tmp")
+
+    def _usable(self) -> bool:
+        """Whether the store may be read: its directory safe (checked once), leftovers removed."""
+        if not self._checked:
+            self._checked = True
+            try:
+                reason = cache_safety.unsafe_reason(os.stat(self.root))
+            except OSError:
+                return True  # not there yet: nothing to read, it is made safe when first written
+            if reason is not None:
+                self._refused = cache_safety.refusal(self.root, "snapshot directory", reason)
+                log.warning("pglite_testcase: %s", self._refused)
+            else:
+                self._remove_leftovers()
+        return self._refused is None
+
+    def _remove_leftovers(self) -> None:
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:
+            return
+        names = {entry.name for entry in entries}
+        for entry in entries:
+            try:
+                temporary = _TEMPORARY.match(entry.name)
+                if temporary is not None and not pid_alive(int(temporary[2])):
+                    os.unlink(entry.path)
+                elif entry.name.endswith(".tar") and entry.name[:-4] + ".json" not in names:
+                    if time.time() - entry.stat().st_mtime > ORPHAN_SECONDS:
+                        os.unlink(entry.path)
+            except OSError:
+                pass  # a read-only cache keeps its leftovers; they are never used
+
     def find(self, fingerprint: str) -> Snapshot | None:
         """The snapshot of ``fingerprint``, if one was saved (not yet checked for damage)."""
+        if not self._usable():
+            return None
         tar, meta = self._paths(fingerprint)
         try:
+            for path in (tar, meta):
+                reason = cache_safety.unsafe_reason(os.stat(path))
+                if reason is not None:
+                    log.warning("pglite_testcase: %s", cache_safety.refusal(path, "snapshot", reason))
+                    return None
             record = json.loads(meta.read_text())
             snapshot = Snapshot(
                 fingerprint=fingerprint,
@@ -75,22 +142,33 @@ class SnapshotStore:
         try:
             os.utime(tar)  # most recently used: kept longest
         except OSError:
-            return None
+            pass  # a read-only cache: its snapshots are still good
         return snapshot
 
     def discard(self, snapshot: Snapshot, reason: str) -> None:
         log.warning("pglite_testcase: snapshot %s is %s; rebuilding it", snapshot.path, reason)
-        for path in self._paths(snapshot.fingerprint):
-            path.unlink(missing_ok=True)
+        for path in reversed(self._paths(snapshot.fingerprint)):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def path_for(self, fingerprint: str) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
-        return self._paths(fingerprint)[0]
+        """Where to write the tarball of ``fingerprint`` (a temporary name: ``record`` puts it in place)."""
+        try:
+            cache_safety.make_private_dir(self.root, "snapshot directory")
+        except cache_safety.UnsafeCacheError as exc:
+            raise PermissionError(errno.EPERM, str(exc)) from exc
+        partial = self._temporary(self._paths(fingerprint)[0])
+        partial.unlink(missing_ok=True)  # a dead process with this pid left it
+        return partial
 
     def record(self, fingerprint: str, build_seconds: float) -> Snapshot:
-        """Write the metadata of a tarball just written at ``path_for(fingerprint)``."""
+        """Put the tarball just written at ``path_for(fingerprint)`` in place, with its metadata."""
         tar, meta = self._paths(fingerprint)
-        data = tar.read_bytes()
+        partial_tar = self._temporary(tar)
+        source = partial_tar if partial_tar.exists() else tar
+        data = source.read_bytes()
         size, crc32 = len(data), zlib.crc32(data)
         record = {
             "fingerprint": fingerprint,
@@ -99,17 +177,45 @@ class SnapshotStore:
             "build_seconds": build_seconds,
             "created": time.time(),
         }
-        partial = meta.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(record))
-        os.replace(partial, meta)
+        partial_meta = self._temporary(meta)
+        partial_meta.unlink(missing_ok=True)
+        fd = os.open(partial_meta, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps(record))
+        if source is partial_tar:
+            meta.unlink(missing_ok=True)  # an old tarball's metadata must never describe the new one
+            os.replace(partial_tar, tar)
+        os.replace(partial_meta, meta)
         self._evict()
         return Snapshot(fingerprint, tar, size, crc32, build_seconds)
+
+    def save(self, dump: Callable[[Path], None], fingerprint: str, build_seconds: float) -> Snapshot | None:
+        """Dump and record a snapshot; on failure, one warning line with what to do, and nothing left."""
+        partial: Path | None = None
+        try:
+            partial = self.path_for(fingerprint)
+            dump(partial)
+            return self.record(fingerprint, build_seconds)
+        except OSError as exc:
+            for leftover in (partial, self._temporary(self._paths(fingerprint)[1])):
+                if leftover is not None:
+                    try:
+                        leftover.unlink(missing_ok=True)
+                    except OSError:
+                        pass
+            log.warning(
+                "pglite_testcase: could not save a snapshot in %s (%s); the next run builds this schema again. %s",
+                self.root,
+                exc,
+                save_failure_advice(exc),
+            )
+            return None
 
     def _evict(self) -> None:
         tars = sorted(self.root.glob("*.tar"), key=lambda path: path.stat().st_mtime, reverse=True)
         for tar in tars[KEEP:]:
-            tar.unlink(missing_ok=True)
             tar.with_suffix(".json").unlink(missing_ok=True)
+            tar.unlink(missing_ok=True)
 
     # -- which snapshot a process should start from, before it knows ----------------------
 
@@ -119,13 +225,15 @@ class SnapshotStore:
 
     def remember_last_used(self, fingerprint: str, extensions: list[str]) -> None:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            cache_safety.make_private_dir(self.root, "snapshot directory")
             self._last_used_file().write_text(json.dumps({"fingerprint": fingerprint, "extensions": extensions}))
-        except OSError:
+        except (OSError, cache_safety.UnsafeCacheError):
             pass
 
     def last_used(self) -> tuple[str | None, list[str]]:
         """The schema (and extensions) this project's first class used last time, if known."""
+        if not self._usable():
+            return None, []
         try:
             record = json.loads(self._last_used_file().read_text())
             return str(record["fingerprint"]), [str(name) for name in record["extensions"]]

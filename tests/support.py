@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psutil
 
+from . import RUN_DIR
+
 HERE = Path(__file__).resolve().parent
 ALEMBIC_OK = HERE / "alembic_ok" / "alembic.ini"
 ALEMBIC_BROKEN = HERE / "alembic_broken" / "alembic.ini"
@@ -35,8 +37,27 @@ def node_children() -> set[int]:
     }
 
 
+def run_node_processes() -> set[int]:
+    """PIDs of the live PGlite node processes of this test run, its subprocesses' included.
+
+    A node process whose test process died is no longer a descendant of this one,
+    so they are found by their private directory, which lies in this run's
+    temporary directory (node's arguments name it).
+    """
+    found = set()
+    for process in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            arguments = process.info["cmdline"] or []
+            if process.info["status"] != psutil.STATUS_ZOMBIE and any(RUN_DIR in argument for argument in arguments):
+                if any(argument.endswith("server.js") for argument in arguments):
+                    found.add(process.info["pid"])
+        except (psutil.Error, TypeError):
+            continue
+    return found
+
+
 def private_dirs() -> set[str]:
-    """The per-instance directories PGlite processes of this machine use."""
+    """The PGlite private directories in this run's temporary directory."""
     return {path.name for path in Path(tempfile.gettempdir()).glob("pglite-testcase-*")}
 
 

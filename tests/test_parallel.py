@@ -10,24 +10,10 @@ import time
 import unittest
 from pathlib import Path
 
-import psutil
-
-from .support import pglite_only
+from .support import pglite_only, run_node_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ["-s", "examples/inventory", "-t", "."]
-
-
-SERVER_SCRIPT = str(ROOT / "pglite_testcase" / "node" / "server.js")
-
-
-def pglite_node_processes() -> set[int]:
-    """Every live node process running this checkout's PGlite server."""
-    found = set()
-    for process in psutil.process_iter(["pid", "cmdline", "status"]):
-        if SERVER_SCRIPT in (process.info["cmdline"] or []) and process.info["status"] != psutil.STATUS_ZOMBIE:
-            found.add(process.info["pid"])
-    return found
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -48,14 +34,14 @@ def finish(process: subprocess.Popen[str], timeout: float = 300) -> str:
 
 class ParallelProcesses(unittest.TestCase):
     def setUp(self) -> None:
-        self.before = pglite_node_processes()
+        self.before = run_node_processes()
 
     def assert_no_node_left(self) -> None:
         # A node process exits once its test process is gone (its stdin ends): give it a moment.
         deadline = time.monotonic() + 10
-        while pglite_node_processes() - self.before and time.monotonic() < deadline:
+        while run_node_processes() - self.before and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.assertEqual(pglite_node_processes() - self.before, set(), "node processes outlived their test processes")
+        self.assertEqual(run_node_processes() - self.before, set(), "node processes outlived their test processes")
 
     def test_four_processes_at_once(self) -> None:
         processes = [start(["-m", "unittest", "discover", *EXAMPLE]) for _ in range(4)]

@@ -144,7 +144,7 @@ class TcpMode(unittest.TestCase):
                 host="127.0.0.1",
                 port=url.port,
                 user="postgres",
-                password="postgres",
+                password=database.process.password,
                 dbname="postgres",
                 sslmode="prefer",
                 connect_timeout=5,

@@ -1,0 +1,216 @@
+// One client connection: its bytes, its startup, its authentication, its COPY.
+//
+// Everything that needs no backend is answered at once, as the bytes arrive:
+// SSLRequest and GSSENCRequest ('N'), CancelRequest, password
+// authentication. What needs PGlite is queued as work for the scheduler: the
+// startup message (once authenticated), batches of messages, a COPY.
+'use strict';
+const crypto = require('crypto');
+const { ReceiveBuffer, SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST } = require('./framing');
+const protocol = require('./protocol');
+const { StatementNames } = protocol;
+const copy = require('./copy');
+
+const MAX_STARTUP_LENGTH = 10000; // as PostgreSQL's
+
+const EXTENDED_COPY =
+  'COPY ... FROM STDIN through the extended query protocol is not supported on PGlite: send it as a simple ' +
+  'query (psycopg: cursor.copy(), psycopg2: copy_expert(), asyncpg: copy_records_to_table())';
+
+function startupParameters(startup) {
+  const values = startup.toString('utf8', 8, startup.length).split('\0');
+  const parameters = {};
+  for (let i = 0; i + 1 < values.length; i += 2) if (values[i]) parameters[values[i]] = values[i + 1];
+  return parameters;
+}
+
+class Connection {
+  // hooks: onWork(connection), onClose(connection), onCancel(processId, secret) -> bool
+  constructor(socket, { id, verifier, hooks }) {
+    this.socket = socket;
+    this.id = id;
+    this.prefix = `c${id}_`;
+    this.processId = id;
+    this.secret = crypto.randomBytes(4).readInt32BE(0);
+    this.verifier = verifier; // null: no password asked (the Unix socket's 0700 directory keeps others out)
+    this.hooks = hooks;
+    this.received = new ReceiveBuffer();
+    this.phase = 'startup'; // startup, auth, queued, session, copy, closed
+    this.started = false; // PGlite has run this client's startup: it may have session state
+    this.terminated = false;
+    this.inbox = [];
+    this.statements = new StatementNames(this.prefix);
+    this.waitTimer = null;
+    this.copyState = null;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => this.receive(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => this.close());
+  }
+
+  get closed() {
+    return this.phase === 'closed';
+  }
+
+  write(bytes) {
+    if (!this.socket.destroyed && bytes.length > 0) this.socket.write(bytes);
+  }
+
+  // Send `bytes` (if any) and close: the client is done for.
+  end(bytes) {
+    if (!this.socket.destroyed) this.socket.end(bytes);
+    this.close();
+  }
+
+  close() {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.inbox = [];
+    this.received.clear();
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = null;
+    this.hooks.onClose(this);
+  }
+
+  receive(chunk) {
+    if (this.closed) return;
+    this.received.push(chunk);
+    if (this.phase === 'startup') this.readStartupPhase();
+    if (this.phase === 'auth') this.readAuthentication();
+    if (this.phase === 'session' || this.phase === 'copy' || this.phase === 'queued') {
+      for (let part = this.received.nextMessage(false); part; part = this.received.nextMessage(false)) {
+        this.inbox.push(part);
+      }
+      if (this.phase === 'copy') this.readCopyData();
+    }
+    if (this.hasWork()) this.hooks.onWork(this);
+  }
+
+  readStartupPhase() {
+    while (this.phase === 'startup') {
+      if (this.received.length >= 4 && this.received.int32(0) > MAX_STARTUP_LENGTH) {
+        this.end(protocol.fatal('08P01', 'invalid length of startup packet'));
+        return;
+      }
+      const part = this.received.nextMessage(true);
+      if (!part) return;
+      const code = part.readInt32BE(4);
+      if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+        this.write(Buffer.from('N'));
+      } else if (code === CANCEL_REQUEST) {
+        // A statement cannot be interrupted inside PGlite: a cancel meant for a
+        // client stops PGlite (see the scheduler); any other is ignored.
+        if (part.length >= 16) this.hooks.onCancel(part.readInt32BE(8), part.readInt32BE(12));
+        this.end();
+      } else {
+        this.startup = part;
+        this.user = startupParameters(part).user || '';
+        if (this.verifier) {
+          this.exchange = this.verifier.exchange();
+          this.phase = 'auth';
+          this.write(this.exchange.start());
+        } else {
+          this.phase = 'queued';
+        }
+      }
+    }
+  }
+
+  readAuthentication() {
+    for (let part = this.received.nextMessage(false); part && this.phase === 'auth'; ) {
+      const step = this.exchange.step(part);
+      if (step.failed) {
+        this.end(protocol.fatal('28P01', `password authentication failed for user "${this.user}"`));
+        return;
+      }
+      if (step.done) {
+        this.authenticated = step.reply; // sent just before PGlite's AuthenticationOk
+        this.phase = 'queued';
+      } else {
+        this.write(step.reply);
+      }
+      if (this.phase === 'auth') part = this.received.nextMessage(false);
+    }
+  }
+
+  hasWork() {
+    if (this.closed) return false;
+    if (this.phase === 'queued') return true;
+    if (this.phase === 'copy') return this.copyState.end !== null;
+    return this.phase === 'session' && this.inbox.length > 0;
+  }
+
+  // The next thing to run in PGlite for this client, or null.
+  nextWork() {
+    if (this.phase === 'queued') return { kind: 'startup', message: this.startup };
+    if (this.phase === 'copy') {
+      return this.copyState.end === null ? null : { kind: 'copy-end', plan: this.copyState.plan, ...this.copyState.end };
+    }
+    if (this.phase !== 'session') return null;
+    const parts = [];
+    while (this.inbox.length > 0) {
+      const part = this.inbox[0];
+      const type = part[0];
+      if (type === 0x58) {
+        // Terminate: the client is leaving. Act on it now rather than on the socket's
+        // close event, which may come after the next client has connected.
+        this.terminated = true;
+        this.inbox = [];
+        break;
+      }
+      if (type === 0x64 || type === 0x63 || type === 0x66) {
+        this.inbox.shift(); // CopyData, CopyDone, CopyFail outside a COPY: ignored, as PostgreSQL does
+        continue;
+      }
+      if (type === 0x51) {
+        const plan = copy.planQuery(protocol.queryText(part));
+        if (plan && plan.kind === 'copy') {
+          if (parts.length > 0) break; // what came before runs first
+          this.inbox.shift();
+          return { kind: 'copy-start', plan };
+        }
+        this.inbox.shift();
+        parts.push(plan ? protocol.simpleQuery(copy.raising('0A000', plan.message)) : part);
+        continue;
+      }
+      this.inbox.shift();
+      parts.push(this.statements.rewrite(type === 0x50 ? this.withoutExtendedCopy(part) : part));
+    }
+    return parts.length > 0 ? { kind: 'batch', parts } : null;
+  }
+
+  withoutExtendedCopy(parse) {
+    const { name, query, rest } = protocol.parseFields(parse);
+    if (!copy.isCopyFromStdin(query)) return parse;
+    return protocol.parseMessage(name, copy.raising('0A000', EXTENDED_COPY), rest);
+  }
+
+  // The server told the client CopyInResponse: what it sends now is COPY data.
+  beginCopy(plan) {
+    this.phase = 'copy';
+    this.copyState = { plan, chunks: [], end: null };
+    this.readCopyData();
+  }
+
+  readCopyData() {
+    const state = this.copyState;
+    while (this.inbox.length > 0 && state.end === null) {
+      const part = this.inbox.shift();
+      const type = part[0];
+      if (type === 0x64) state.chunks.push(part.subarray(5));
+      else if (type === 0x63) state.end = { data: state.chunks, failure: null };
+      else if (type === 0x66) state.end = { data: null, failure: part.toString('utf8', 5, part.length - 1) };
+      else if (type !== 0x48 && type !== 0x53) {
+        // Flush and Sync are ignored during COPY, as PostgreSQL does; anything else ends it.
+        state.end = { data: null, failure: `unexpected message type 0x${type.toString(16)} during COPY from stdin` };
+      }
+    }
+  }
+
+  endCopy() {
+    this.phase = 'session';
+    this.copyState = null;
+  }
+}
+
+module.exports = { Connection, startupParameters };

@@ -1,0 +1,182 @@
+// COPY ... FROM STDIN, which PGlite cannot take over the wire protocol (its
+// WebAssembly traps waiting for input). PGlite loads COPY data from a blob
+// instead (`COPY ... FROM '/dev/blob'`), so the server plays the COPY
+// sub-protocol with the client itself: it answers CopyInResponse, collects
+// the CopyData messages, and at CopyDone runs the same COPY from the blob.
+'use strict';
+const { message, int16 } = require('./framing');
+
+// SQL tokens: words, quoted identifiers, string literals, dollar-quoted
+// strings, numbers and single punctuation characters; comments and
+// whitespace skipped.
+function tokenize(sql) {
+  const tokens = [];
+  let i = 0;
+  const n = sql.length;
+  const push = (type, start, end) => tokens.push({ type, start, end, text: sql.slice(start, end) });
+  while (i < n) {
+    const c = sql[i];
+    if (/\s/.test(c)) {
+      i += 1;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? n : end + 1;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          depth += 1;
+          i += 2;
+        } else if (sql[i] === '*' && sql[i + 1] === '/') {
+          depth -= 1;
+          i += 2;
+        } else i += 1;
+      }
+    } else if (c === "'" || ((c === 'E' || c === 'e') && sql[i + 1] === "'")) {
+      const start = i;
+      const escapes = c !== "'";
+      i += escapes ? 2 : 1;
+      while (i < n) {
+        if (escapes && sql[i] === '\\') i += 2;
+        else if (sql[i] === "'" && sql[i + 1] === "'") i += 2;
+        else if (sql[i] === "'") break;
+        else i += 1;
+      }
+      i += 1;
+      push('string', start, Math.min(i, n));
+    } else if (c === '"') {
+      const start = i;
+      i += 1;
+      while (i < n && !(sql[i] === '"' && sql[i + 1] !== '"')) i += sql[i] === '"' ? 2 : 1;
+      i += 1;
+      push('identifier', start, Math.min(i, n));
+    } else if (c === '$' && /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.test(sql.slice(i))) {
+      const tag = sql.slice(i).match(/^\$([A-Za-z_][A-Za-z0-9_]*)?\$/)[0];
+      const start = i;
+      const end = sql.indexOf(tag, i + tag.length);
+      i = end < 0 ? n : end + tag.length;
+      push('string', start, i);
+    } else if (/[A-Za-z_\u0080-\uffff]/.test(c)) {
+      const start = i;
+      while (i < n && /[A-Za-z0-9_$\u0080-\uffff]/.test(sql[i])) i += 1;
+      push('word', start, i);
+    } else if (/[0-9]/.test(c)) {
+      const start = i;
+      while (i < n && /[0-9.eE]/.test(sql[i])) i += 1;
+      push('number', start, i);
+    } else {
+      push('punctuation', i, i + 1);
+      i += 1;
+    }
+  }
+  return tokens;
+}
+
+function isWord(token, word) {
+  return token !== undefined && token.type === 'word' && token.text.toLowerCase() === word;
+}
+
+// The statements of a query string, as token lists.
+function statements(sql) {
+  const result = [[]];
+  for (const token of tokenize(sql)) {
+    if (token.type === 'punctuation' && token.text === ';') result.push([]);
+    else result[result.length - 1].push(token);
+  }
+  return result.filter((tokens) => tokens.length > 0);
+}
+
+// If `tokens` are a `COPY table [(columns)] FROM STDIN ...` statement: where
+// STDIN is, the table's name, the column count if listed, and the format.
+function copyFromStdin(tokens) {
+  if (!isWord(tokens[0], 'copy')) return null;
+  let i = 1;
+  let binary = false;
+  if (isWord(tokens[i], 'binary')) {
+    binary = true; // COPY BINARY table: the pre-7.3 spelling
+    i += 1;
+  }
+  const nameStart = i;
+  while (tokens[i] && (tokens[i].type === 'word' || tokens[i].type === 'identifier')) {
+    i += 1;
+    if (tokens[i] && tokens[i].text === '.') i += 1;
+    else break;
+  }
+  if (i === nameStart) return null;
+  const table = tokens.slice(nameStart, i).map((token) => token.text).join('');
+  let columns = null;
+  if (tokens[i] && tokens[i].text === '(') {
+    columns = 0;
+    for (i += 1; tokens[i] && tokens[i].text !== ')'; i += 1) {
+      if (tokens[i].type === 'word' || tokens[i].type === 'identifier') columns += 1;
+    }
+    i += 1;
+  }
+  if (!isWord(tokens[i], 'from') || !isWord(tokens[i + 1], 'stdin')) return null;
+  const stdin = tokens[i + 1];
+  for (let j = i + 2; j < tokens.length && !isWord(tokens[j], 'where'); j += 1) {
+    if (isWord(tokens[j], 'format')) {
+      const value = tokens[j + 1];
+      binary = value !== undefined && value.text.replace(/'/g, '').toLowerCase() === 'binary';
+      j += 1;
+    } else if (isWord(tokens[j], 'binary')) {
+      binary = true; // WITH BINARY
+    }
+  }
+  return { table, columns, binary, stdin };
+}
+
+// What the server does with a simple Query's text:
+// - { kind: 'copy', ... }: a lone COPY ... FROM STDIN, played by the server;
+// - { kind: 'refuse', message }: COPY ... FROM STDIN among other statements,
+//   which PGlite cannot run;
+// - null: anything else, passed to PGlite as it is.
+function planQuery(sql) {
+  if (!/stdin/i.test(sql)) return null; // the common case, without tokenizing
+  const found = statements(sql).map((tokens) => copyFromStdin(tokens));
+  const copies = found.filter((copy) => copy !== null);
+  if (copies.length === 0) return null;
+  if (found.length > 1) {
+    return { kind: 'refuse', message: 'COPY ... FROM STDIN must be the only statement of its query string on PGlite' };
+  }
+  const copy = copies[0];
+  const fromBlob = `${sql.slice(0, copy.stdin.start)}'/dev/blob'${sql.slice(copy.stdin.end)}`;
+  return { kind: 'copy', table: copy.table, columns: copy.columns, binary: copy.binary, sql: fromBlob };
+}
+
+// Whether a statement prepared through the extended protocol is a COPY ... FROM STDIN.
+function isCopyFromStdin(sql) {
+  return /stdin/i.test(sql) && statements(sql).some((tokens) => copyFromStdin(tokens) !== null);
+}
+
+// A statement that makes PGlite itself raise `text` with `sqlstate`, so that
+// its transaction state afterwards is what PostgreSQL's would be (a failed
+// transaction block, or an idle session).
+function raising(sqlstate, text) {
+  const literal = `'${text.replace(/'/g, "''")}'`;
+  return `DO $pglite_testcase$ BEGIN RAISE EXCEPTION USING ERRCODE = '${sqlstate}', MESSAGE = ${literal}; END $pglite_testcase$`;
+}
+
+// The query counting the columns a COPY without a column list takes.
+function columnCountQuery(table) {
+  const literal = `'${table.replace(/'/g, "''")}'`;
+  return (
+    'SELECT count(*) FROM pg_catalog.pg_attribute ' +
+    `WHERE attrelid = ${literal}::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''`
+  );
+}
+
+function copyInResponse(binary, columns) {
+  const format = binary ? 1 : 0;
+  return message('G', Buffer.from([format]), int16(columns), ...Array.from({ length: columns }, () => int16(format)));
+}
+
+// What COPY FROM reads when there is nothing to read: PostgreSQL's binary
+// format needs its header and trailer even for no rows.
+function emptyInput(binary) {
+  if (!binary) return Buffer.alloc(0);
+  return Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8), Buffer.from([0xff, 0xff])]);
+}
+
+module.exports = { tokenize, planQuery, isCopyFromStdin, raising, columnCountQuery, copyInResponse, emptyInput };

@@ -1,0 +1,123 @@
+// The PGlite instance: its start, the requests that run in it, its dumps.
+//
+// PGlite runs on this thread: while a statement runs nothing else here does.
+// Every request is marked for the watchdog (see watchdog.js). PGlite failing
+// internally (a WebAssembly trap such as "RuntimeError: unreachable" or
+// "memory access out of bounds", an out-of-memory) leaves an instance that
+// cannot be trusted, so it ends this process, saying why on stderr; the test
+// process reports that and starts a new PGlite.
+'use strict';
+const fs = require('fs');
+const { message, cstring } = require('./framing');
+const protocol = require('./protocol');
+
+const EXIT_PGLITE_FAILED = 70;
+
+// PGlite asks every new session for an MD5 password and accepts any: the
+// server has authenticated the client already (or needs not, on the Unix socket).
+const ANY_PASSWORD = message('p', cstring('md5'));
+
+function failedInternally(err) {
+  const detail = err && err.stack ? err.stack : String(err);
+  process.stderr.write(
+    `pglite_testcase: PGlite failed internally and cannot be trusted any more, so this PGlite process stops: ${detail}\n`
+  );
+  process.exit(EXIT_PGLITE_FAILED);
+}
+
+class Host {
+  constructor(db, watchdog, { onFailure = failedInternally } = {}) {
+    this.db = db;
+    this.watchdog = watchdog;
+    this.onFailure = onFailure;
+    this.sessionSettings = [];
+    if (typeof db._handleBlob !== 'function' || typeof db._cleanupBlob !== 'function') {
+      throw new Error('this PGlite has no _handleBlob/_cleanupBlob: COPY FROM STDIN cannot be served');
+    }
+  }
+
+  static async start({ PGlite, extensions = {}, loadDataDir = null, watchdog }) {
+    const options = { extensions };
+    if (loadDataDir) options.loadDataDir = new Blob([fs.readFileSync(loadDataDir)]);
+    const db = new PGlite(options);
+    await db.waitReady;
+    const host = new Host(db, watchdog);
+    // PGlite starts sessions at client_min_messages = debug3 and log_min_messages =
+    // debug1: every statement would send clients DEBUG notices and log. Use
+    // PostgreSQL's defaults.
+    await host.query('SET client_min_messages TO notice; SET log_min_messages TO warning');
+    const { rows } = await db.query("SELECT name, setting FROM pg_settings WHERE source = 'session'");
+    host.sessionSettings = rows;
+    return host;
+  }
+
+  // Run protocol messages; PGlite's reply, copied (PGlite hands out a view of a
+  // buffer it reuses for the next request), without its abort notices.
+  async run(batch) {
+    let reply;
+    try {
+      reply = await this.watchdog.watched(() => this.db.execProtocolRaw(batch, { syncToFs: false }));
+    } catch (err) {
+      this.onFailure(err);
+      throw err;
+    }
+    return protocol.withoutAbortNotices(Buffer.from(reply));
+  }
+
+  query(sql) {
+    return this.run(protocol.simpleQuery(sql));
+  }
+
+  // A client's session begins: PGlite's reply to its startup message and to
+  // the password PGlite asks for, without that request.
+  async startSession(startup) {
+    const first = await this.run(startup);
+    if (first[0] !== 0x52 || first.readInt32BE(5) !== 5) return first; // not PGlite's MD5 request: an error
+    return this.run(ANY_PASSWORD);
+  }
+
+  // `COPY ... FROM '/dev/blob'` with `data` as the blob.
+  async copyFrom(sql, data) {
+    try {
+      await this.db._handleBlob(new Blob([data]));
+    } catch (err) {
+      this.onFailure(err);
+      throw err;
+    }
+    try {
+      return await this.query(sql);
+    } finally {
+      await this.db._cleanupBlob();
+    }
+  }
+
+  // Back to a fresh session: DISCARD ALL returns to the boot values, and PGlite
+  // sets some per session (search_path).
+  async resetSession() {
+    await this.query('DISCARD ALL');
+    for (const { name, setting } of this.sessionSettings) {
+      await this.query(`SELECT pg_catalog.set_config('${name}', '${setting.replace(/'/g, "''")}', false)`);
+    }
+  }
+
+  // The data directory as a tarball at `path` (a new file, readable by its owner only).
+  async dump(path) {
+    const blob = await this.db.dumpDataDir('none');
+    const data = Buffer.from(await blob.arrayBuffer());
+    const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    try {
+      for (let written = 0; written < data.length; ) written += fs.writeSync(fd, data, written);
+      fs.closeSync(fd);
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(path, { force: true }); // never half a snapshot (disk full, ...)
+      throw err;
+    }
+  }
+
+  close() {
+    return this.db.close();
+  }
+}
+
+module.exports = { Host, EXIT_PGLITE_FAILED };

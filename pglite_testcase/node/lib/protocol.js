@@ -1,0 +1,204 @@
+// Reading and rewriting the protocol messages that pass between clients and PGlite.
+'use strict';
+const { message, int32, cstring, eachMessage } = require('./framing');
+
+function errorResponse(severity, sqlstate, text, hint) {
+  const fields = [
+    ['S', severity],
+    ['V', severity],
+    ['C', sqlstate],
+    ['M', text],
+  ];
+  if (hint) fields.push(['H', hint]);
+  return message('E', ...fields.map(([code, value]) => Buffer.concat([Buffer.from(code), cstring(value)])), Buffer.from([0]));
+}
+
+function fatal(sqlstate, text, hint) {
+  return errorResponse('FATAL', sqlstate, text, hint);
+}
+
+function readyForQuery(status) {
+  return message('Z', status);
+}
+
+// The transaction status a reply ends with ('I' idle, 'T' in a transaction,
+// 'E' in a failed one), or null when it does not end with ReadyForQuery
+// (mid-way through an extended-query exchange, or a COPY).
+function transactionStatus(reply) {
+  const n = reply.length;
+  const endsWithReady =
+    n >= 6 && reply[n - 6] === 0x5a && reply[n - 5] === 0 && reply[n - 4] === 0 && reply[n - 3] === 0 && reply[n - 2] === 5;
+  return endsWithReady ? String.fromCharCode(reply[n - 1]) : null;
+}
+
+// Whether the client that got `reply` keeps the session for its next messages.
+function holdsSession(reply) {
+  return transactionStatus(reply) !== 'I';
+}
+
+// PGlite sends "# 1743: aborting transaction N" to the client at every
+// rollback, something PostgreSQL never says: drop those NoticeResponses.
+const ABORT_NOTICE = Buffer.from('aborting transaction');
+function withoutAbortNotices(reply) {
+  if (reply.indexOf(0x4e) < 0) return reply; // no 'N' byte at all: nothing to look at
+  const kept = [];
+  let start = 0;
+  let offset = 0;
+  for (const part of eachMessage(reply)) {
+    if (part[0] === 0x4e && part.indexOf(ABORT_NOTICE) >= 0) {
+      kept.push(reply.subarray(start, offset));
+      start = offset + part.length;
+    }
+    offset += part.length;
+  }
+  if (start === 0) return reply;
+  kept.push(reply.subarray(start));
+  return Buffer.concat(kept);
+}
+
+// The first error's fields of a reply ({C: sqlstate, M: message, ...}), or null.
+function firstError(reply) {
+  for (const part of eachMessage(reply)) {
+    if (part[0] !== 0x45) continue;
+    const fields = {};
+    let offset = 5;
+    while (offset < part.length && part[offset] !== 0) {
+      const end = part.indexOf(0, offset + 1);
+      fields[String.fromCharCode(part[offset])] = part.toString('utf8', offset + 1, end);
+      offset = end + 1;
+    }
+    return fields;
+  }
+  return null;
+}
+
+// The text columns of the first DataRow of a reply.
+function firstRow(reply) {
+  for (const part of eachMessage(reply)) {
+    if (part[0] !== 0x44) continue;
+    const values = [];
+    let offset = 7;
+    for (let i = part.readInt16BE(5); i > 0; i -= 1) {
+      const length = part.readInt32BE(offset);
+      offset += 4;
+      values.push(length < 0 ? null : part.toString('utf8', offset, offset + length));
+      if (length > 0) offset += length;
+    }
+    return values;
+  }
+  return null;
+}
+
+function simpleQuery(sql) {
+  return message('Q', cstring(sql));
+}
+
+// The SQL text of a simple Query ('Q') message.
+function queryText(query) {
+  return query.toString('utf8', 5, query.length - 1);
+}
+
+// A NUL-terminated string of a message, from `offset`: its text and where it ends.
+function stringAt(part, offset) {
+  const end = part.indexOf(0, offset);
+  return { text: part.toString('utf8', offset, end), end };
+}
+
+// Parse ('P'): statement name, query text, the rest (parameter types).
+function parseFields(parse) {
+  const name = stringAt(parse, 5);
+  const query = stringAt(parse, name.end + 1);
+  return { name: name.text, query: query.text, rest: parse.subarray(query.end + 1) };
+}
+
+function parseMessage(name, query, rest) {
+  return message('P', cstring(name), cstring(query), rest);
+}
+
+// Named prepared statements live in the one shared session, and drivers name
+// them per connection (psycopg: _pg3_0, asyncpg: __asyncpg_stmt_1__), so two
+// clients would collide. Each client's statement names get a prefix of its
+// own on the way in; the ones it prepared are deallocated when it leaves.
+// Portals are not renamed: they live until the end of a transaction (or
+// Sync), and for that long their client holds the session. psycopg's named
+// cursors also need them as the client named them: they DECLARE a cursor in
+// SQL and then describe the portal of the same name.
+class StatementNames {
+  constructor(prefix) {
+    this.prefix = prefix;
+    this.prepared = new Set();
+  }
+
+  renamed(name) {
+    return name ? this.prefix + name : '';
+  }
+
+  // `part` with its statement name (if any) renamed.
+  rewrite(part) {
+    const type = part[0];
+    if (type === 0x50) {
+      // Parse: statement name first.
+      const { name, query, rest } = parseFields(part);
+      if (!name) return part;
+      this.prepared.add(this.renamed(name));
+      return parseMessage(this.renamed(name), query, rest);
+    }
+    if (type === 0x42) {
+      // Bind: portal name, then statement name.
+      const portal = stringAt(part, 5);
+      const statement = stringAt(part, portal.end + 1);
+      if (!statement.text) return part;
+      return message(
+        'B',
+        part.subarray(5, portal.end + 1),
+        cstring(this.renamed(statement.text)),
+        part.subarray(statement.end + 1)
+      );
+    }
+    if ((type === 0x44 || type === 0x43) && part[5] === 0x53) {
+      // Describe / Close of a statement ('S'); portals ('P') keep their names.
+      const name = stringAt(part, 6);
+      if (!name.text) return part;
+      if (type === 0x43) this.prepared.delete(this.renamed(name.text));
+      return message(String.fromCharCode(type), 'S', cstring(this.renamed(name.text)), part.subarray(name.end + 1));
+    }
+    return part;
+  }
+}
+
+// PGlite gives every client the same BackendKeyData (0, 0). Each client gets
+// its own, so that a CancelRequest names the connection it is meant for.
+function withBackendKey(reply, processId, secret) {
+  const parts = [];
+  for (const part of eachMessage(reply)) {
+    parts.push(part[0] === 0x4b ? message('K', int32(processId), int32(secret)) : part);
+  }
+  return Buffer.concat(parts);
+}
+
+// Which messages a batch holds, for the debug log: "PBDES", "Q: SELECT 1".
+function describeBatch(parts) {
+  const types = parts.map((part) => String.fromCharCode(part[0])).join('');
+  const query = parts.find((part) => part[0] === 0x51 || part[0] === 0x50);
+  if (!query) return types;
+  const sql = query[0] === 0x51 ? queryText(query) : parseFields(query).query;
+  return `${types} ${sql.slice(0, 120).replace(/\s+/g, ' ')}`;
+}
+
+module.exports = {
+  errorResponse,
+  fatal,
+  readyForQuery,
+  transactionStatus,
+  holdsSession,
+  withoutAbortNotices,
+  firstError,
+  firstRow,
+  simpleQuery,
+  queryText,
+  parseFields,
+  parseMessage,
+  StatementNames,
+  withBackendKey,
+  describeBatch,
+};

@@ -1,0 +1,221 @@
+// Clients taking turns on PGlite's single session.
+//
+// - Clients take turns batch by batch while no transaction is open; once a
+//   client opens a transaction (or is mid-way through an extended-query
+//   exchange, or a COPY) it owns the session until that ends, and the others wait.
+// - A client that waits longer than `graceMs` gets a real PostgreSQL FATAL error
+//   that says what happened and what to use instead, and is disconnected
+//   (never an endless hang).
+// - A client that leaves inside its transaction has it rolled back; when the
+//   last client leaves, session state is reset (DISCARD ALL) so the next client
+//   starts from a fresh session, as on a real server. Nothing else runs until
+//   that is done.
+'use strict';
+const { Connection } = require('./connection');
+const protocol = require('./protocol');
+const copy = require('./copy');
+
+const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
+
+const WAIT_HINT =
+  'PGlite serves one session: while a test runs, its transaction holds it. Reach the ' +
+  'database through the test case (self.engine, self.sessionmaker, self.session, ' +
+  'self.connection) instead of an engine or connection of your own.';
+
+class Scheduler {
+  // host: run(batch), query(sql), copyFrom(sql, data), startSession(startup), resetSession()
+  // options: graceMs, verifier (SCRAM, or null), onCancel(), debug(text)
+  constructor(host, options) {
+    this.host = host;
+    this.graceMs = options.graceMs;
+    this.verifier = options.verifier || null;
+    this.onCancel = options.onCancel;
+    this.debug = options.debug || (() => {});
+    this.clients = new Set();
+    this.owner = null; // the client whose transaction is open
+    this.ready = new Set(); // clients with work waiting
+    this.running = false;
+    this.idle = Promise.resolve(); // settles when the queued cleanups are done
+    this.pendingCleanups = 0;
+    this.nextId = 1;
+  }
+
+  accept(socket) {
+    const client = new Connection(socket, {
+      id: this.nextId++,
+      verifier: this.verifier,
+      hooks: {
+        onWork: (connection) => this.schedule(connection),
+        onClose: (connection) => this.leave(connection),
+        onCancel: (processId, secret) => this.cancel(processId, secret),
+      },
+    });
+    this.clients.add(client);
+    return client;
+  }
+
+  cancel(processId, secret) {
+    for (const client of this.clients) {
+      if (client.processId === processId && client.secret === secret && client.started) {
+        this.onCancel(client);
+        return;
+      }
+    }
+  }
+
+  schedule(client) {
+    if (client.closed || !client.hasWork()) return;
+    this.ready.add(client);
+    this.startWaitTimers();
+    this.pump();
+  }
+
+  // Run ready clients one piece of work at a time, the transaction owner first.
+  async pump() {
+    if (this.running || this.pendingCleanups > 0) return;
+    this.running = true;
+    try {
+      while (this.pendingCleanups === 0) {
+        const client = this.nextRunnable();
+        if (!client) break;
+        this.ready.delete(client);
+        if (client.waitTimer) clearTimeout(client.waitTimer);
+        client.waitTimer = null;
+        const work = client.nextWork();
+        if (work) await this.run(client, work);
+        if (client.terminated) {
+          client.end();
+          continue;
+        }
+        if (client.hasWork()) this.ready.add(client);
+        this.startWaitTimers();
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  async run(client, work) {
+    if (work.kind === 'startup') return this.runStartup(client, work.message);
+    if (work.kind === 'copy-start') return this.startCopy(client, work.plan);
+    if (work.kind === 'copy-end') return this.endCopy(client, work);
+    const reply = await this.host.run(Buffer.concat(work.parts));
+    this.answer(client, reply);
+    this.debug(`client ${client.prefix} ran ${protocol.describeBatch(work.parts)}; in transaction: ${this.owner !== null}`);
+  }
+
+  answer(client, reply) {
+    client.write(reply);
+    this.owner = protocol.holdsSession(reply) && !client.closed ? client : null;
+  }
+
+  async runStartup(client, startup) {
+    const reply = await this.host.startSession(startup);
+    client.started = true;
+    client.phase = 'session';
+    const keyed = protocol.withBackendKey(reply, client.processId, client.secret);
+    client.write(client.authenticated ? Buffer.concat([client.authenticated, keyed]) : keyed);
+    if (protocol.firstError(reply)) {
+      client.end();
+      return;
+    }
+    this.owner = protocol.holdsSession(reply) ? client : null;
+    this.debug(`client ${client.prefix} started`);
+  }
+
+  async startCopy(client, plan) {
+    let columns = plan.columns;
+    if (columns === null) {
+      const counted = await this.host.query(copy.columnCountQuery(plan.table));
+      if (protocol.firstError(counted)) {
+        // No such table, a failed transaction, ...: PGlite's own COPY says what is wrong.
+        const reply = await this.host.copyFrom(plan.sql, copy.emptyInput(plan.binary));
+        if (protocol.firstError(reply)) {
+          this.answer(client, reply);
+          return;
+        }
+        columns = 0;
+      } else {
+        columns = Number(protocol.firstRow(counted)[0]);
+      }
+    }
+    client.write(copy.copyInResponse(plan.binary, columns));
+    client.beginCopy(plan);
+    this.owner = client;
+    this.debug(`client ${client.prefix} copies into ${plan.table}`);
+  }
+
+  async endCopy(client, { plan, data, failure }) {
+    client.endCopy();
+    const reply =
+      failure === null
+        ? await this.host.copyFrom(plan.sql, Buffer.concat(data))
+        : await this.host.query(copy.raising('57014', `COPY from stdin failed: ${failure}`));
+    this.answer(client, reply);
+  }
+
+  startWaitTimers() {
+    if (this.owner === null) return;
+    for (const client of this.ready) {
+      if (client !== this.owner && client.waitTimer === null) {
+        client.waitTimer = setTimeout(() => this.refuse(client), this.graceMs);
+      }
+    }
+  }
+
+  refuse(client) {
+    client.waitTimer = null;
+    const waited = `waited ${this.graceMs} ms for another connection's transaction to end`;
+    const text = client.started
+      ? `pglite_testcase: this statement ${waited}; the connection was closed`
+      : `pglite_testcase: this connection ${waited} and was refused`;
+    client.end(protocol.fatal('55P03', text, WAIT_HINT));
+  }
+
+  nextRunnable() {
+    if (this.owner !== null) return this.ready.has(this.owner) ? this.owner : null;
+    for (const client of this.ready) return client;
+    return null;
+  }
+
+  leave(client) {
+    if (!this.clients.delete(client)) return;
+    this.ready.delete(client);
+    // Clients whose startup has not run have no session state to lose.
+    const lastOne = ![...this.clients].some((other) => other.started);
+    const owned = this.owner === client;
+    if (!client.started && !owned) return;
+    this.pendingCleanups += 1; // nothing else runs until this client's traces are gone
+    this.idle = this.idle
+      .then(() => this.cleanUpAfter(client, lastOne))
+      .finally(() => {
+        this.pendingCleanups -= 1;
+        this.pump();
+      });
+  }
+
+  async cleanUpAfter(client, lastOne) {
+    this.debug(`client ${client.prefix} left (owner: ${this.owner === client}, last: ${lastOne})`);
+    while (this.running) await new Promise((resolve) => setImmediate(resolve));
+    this.running = true;
+    try {
+      if (this.owner === client) {
+        // Finish any half-sent extended-protocol exchange, then end its transaction.
+        const reply = await this.host.run(SYNC);
+        if (protocol.holdsSession(reply)) await this.host.query('ROLLBACK');
+        this.owner = null;
+      }
+      if (lastOne) {
+        await this.host.resetSession();
+      } else {
+        for (const name of client.statements.prepared) {
+          await this.host.query(`DEALLOCATE "${name.replace(/"/g, '""')}"`);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}
+
+module.exports = { Scheduler, WAIT_HINT };
