@@ -87,6 +87,7 @@ class PGliteDatabase:
         self.process: PGliteProcess
         self.schema_fingerprint = EMPTY
         self._loading: Snapshot | None = None
+        self._fresh = False  # started by initdb, not from a snapshot, and not yet waited for
         self._statement_timeout: float | None = None
 
     @classmethod
@@ -142,10 +143,12 @@ class PGliteDatabase:
         )
         self.process.spawn()
         self._loading = snapshot
+        self._fresh = snapshot is None
         self.schema_fingerprint = EMPTY if snapshot is None or snapshot.fingerprint == EMPTY else str(fingerprint)
 
     def wait_until_ready(self) -> None:
         snapshot, self._loading = self._loading, None
+        fresh, self._fresh = self._fresh, False
         # The snapshot is checked while node loads it, off the start's critical path.
         if snapshot is not None and not snapshot.is_intact():
             self.process.stop()
@@ -160,7 +163,9 @@ class PGliteDatabase:
             self.store.discard(snapshot, "not loadable by PGlite")
             self.spawn(None if snapshot.fingerprint == EMPTY else EMPTY)
             return self.wait_until_ready()
-        if snapshot is None and self.store.find(EMPTY) is None:
+        # Only a database fresh from initdb is the empty snapshot (this runs again on every
+        # class's provisioning, when the database may hold anything).
+        if fresh and self.store.find(EMPTY) is None:
             self._save_snapshot(EMPTY, build_seconds=0.0)
 
     # -- reaching it -------------------------------------------------------------------

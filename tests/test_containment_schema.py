@@ -183,5 +183,9 @@ class EmptySnapshotIsOnlyEverAFreshDatabase(unittest.TestCase):
                     path.unlink()
                 database.ensure_schema(EmptySchema())
                 self.assertIsNone(store.find(EMPTY))
+                database.ensure_schema(MetadataSchema(Base.metadata))
+                database.wait_until_ready()  # what every class's provisioning of a shared instance runs
+                database.set_statement_timeout(5)
+                self.assertIsNone(store.find(EMPTY), "a database holding tables was saved as the empty snapshot")
             finally:
                 database.stop()
