@@ -1,0 +1,69 @@
+"""Ctrl-C during a long statement: the test process exits within seconds, and node with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+from pathlib import Path
+
+from .support import pglite_only
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LONG_STATEMENT_SUITE = """
+import unittest
+from pglite_testcase import PGliteTestCase
+
+class Long(PGliteTestCase):
+    statement_timeout = None   # no watchdog: only the Ctrl-C can end it
+    driver = {driver!r}
+
+    def test(self):
+        self.connection.exec_driver_sql("SELECT 1")
+        process = type(self).database.process
+        print(process.process.pid, flush=True)
+        self.connection.exec_driver_sql("SELECT pg_sleep(120)")
+
+unittest.main(argv=["long"])
+"""
+
+
+def running(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
+@pglite_only
+class CtrlCDuringAStatement(unittest.TestCase):
+    def test_psycopg_exits_within_seconds(self) -> None:
+        child = subprocess.Popen(
+            [sys.executable, "-c", LONG_STATEMENT_SUITE.format(driver="psycopg")],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PGLITE_TESTCASE_PRESTART": "0"},
+        )
+        assert child.stdout is not None
+        node = int(child.stdout.readline())
+        time.sleep(1.0)  # the statement is running now
+        interrupted = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        try:
+            _, err = child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            self.fail("the test process was still waiting 30 s after Ctrl-C")
+        took = time.monotonic() - interrupted
+        # Generous: psycopg alone waits its 5 s cancel timeout and 5 s more; the point is it does not.
+        self.assertLess(took, 8, f"Ctrl-C took {took:.1f} s to end the run\n{err[-2000:]}")
+        self.assertIn("KeyboardInterrupt", err)
+        deadline = time.monotonic() + 10
+        while running(node) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(running(node), "node outlived the interrupted run")
