@@ -123,13 +123,19 @@ test('a client in a transaction holds the session; the others wait their turn', 
   assert.deepStrictEqual(host.log.slice(-2), ['COMMIT', 'SELECT 1']);
 });
 
-test('waiting longer than graceMs ends in a FATAL error with advice', async () => {
+// One client inside a transaction, and a new connection: what the newcomer sends waits.
+async function newcomerWhileOneHoldsTheSession() {
   const { scheduler } = setup();
   const a = await connect(scheduler);
   a.socket.send(query('BEGIN'));
   await settle();
   const b = new FakeSocket();
   scheduler.accept(b);
+  return b;
+}
+
+test('waiting longer than graceMs ends in a FATAL error with advice', async () => {
+  const b = await newcomerWhileOneHoldsTheSession();
   b.send(startup());
   await new Promise((resolve) => setTimeout(resolve, 300));
   const error = protocol.firstError(Buffer.concat(b.written));
@@ -141,12 +147,7 @@ test('waiting longer than graceMs ends in a FATAL error with advice', async () =
 });
 
 test('SSLRequest is answered at once, even while another client holds the session', async () => {
-  const { scheduler } = setup();
-  const a = await connect(scheduler);
-  a.socket.send(query('BEGIN'));
-  await settle();
-  const b = new FakeSocket();
-  scheduler.accept(b);
+  const b = await newcomerWhileOneHoldsTheSession();
   b.send(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])); // SSLRequest
   await settle();
   assert.deepStrictEqual(b.written.map(String), ['N']);
