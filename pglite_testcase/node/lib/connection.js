@@ -117,19 +117,18 @@ class Connection {
   }
 
   readAuthentication() {
-    for (let part = this.received.nextMessage(false); part && this.phase === 'auth'; ) {
+    while (this.phase === 'auth') {
+      const part = this.received.nextMessage(false);
+      if (!part) return;
       const step = this.exchange.step(part);
       if (step.failed) {
         this.end(protocol.fatal('28P01', `password authentication failed for user "${this.user}"`));
-        return;
-      }
-      if (step.done) {
+      } else if (step.done) {
         this.authenticated = step.reply; // sent just before PGlite's AuthenticationOk
         this.phase = 'queued';
       } else {
         this.write(step.reply);
       }
-      if (this.phase === 'auth') part = this.received.nextMessage(false);
     }
   }
 

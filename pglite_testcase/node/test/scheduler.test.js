@@ -55,6 +55,7 @@ class FakeHost {
     return Buffer.concat([message('C', cstring('OK')), protocol.readyForQuery(this.status)]);
   }
   async run(batch) {
+    if (this.delayMs) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     const parts = [...eachMessage(batch)];
     const replies = parts.map((part) => {
       if (part[0] === 0x51) {
@@ -223,4 +224,19 @@ test('with a password, the startup is answered with a SCRAM request and PGlite i
   assert.strictEqual(error.C, '28P01');
   assert.strictEqual(error.M, 'password authentication failed for user "postgres"');
   assert.deepStrictEqual(host.log, []);
+});
+
+test('a client that leaves while its statement runs inside its transaction has it rolled back', async () => {
+  const { host, scheduler } = setup();
+  const a = await connect(scheduler);
+  a.socket.send(query('BEGIN'));
+  await settle();
+  host.delayMs = 50;
+  a.socket.send(query('INSERT'));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  a.socket.emit('close'); // gone while PGlite runs its INSERT
+  host.delayMs = 0;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepStrictEqual(host.log.slice(-4), ['INSERT', 'S', 'ROLLBACK', 'reset']);
+  assert.strictEqual(host.status, 'I');
 });
