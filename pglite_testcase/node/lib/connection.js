@@ -143,7 +143,8 @@ class Connection {
   nextWork() {
     if (this.phase === 'queued') return { kind: 'startup', message: this.startup };
     if (this.phase === 'copy') {
-      return this.copyState.end === null ? null : { kind: 'copy-end', plan: this.copyState.plan, ...this.copyState.end };
+      const { plan, end } = this.copyState;
+      return end === null ? null : { kind: 'copy-end', plan, ...end };
     }
     if (this.phase !== 'session') return null;
     const parts = [];

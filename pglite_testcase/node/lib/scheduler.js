@@ -101,7 +101,8 @@ class Scheduler {
     if (work.kind === 'copy-end') return this.endCopy(client, work);
     const reply = await this.host.run(Buffer.concat(work.parts));
     this.answer(client, reply);
-    this.debug(`client ${client.prefix} ran ${protocol.describeBatch(work.parts)}; in transaction: ${this.owner !== null}`);
+    const batch = protocol.describeBatch(work.parts);
+    this.debug(`client ${client.prefix} ran ${batch}; in transaction: ${this.owner !== null}`);
   }
 
   // Send PGlite's reply; its transaction status says who holds the session now.

@@ -32,7 +32,8 @@ class FakeSocket extends EventEmitter {
     this.emit('data', bytes);
   }
   types() {
-    return this.written.flatMap((bytes) => (bytes.length === 1 ? ['N'] : [...eachMessage(bytes)].map((m) => String.fromCharCode(m[0]))));
+    const typesOf = (bytes) => [...eachMessage(bytes)].map((part) => String.fromCharCode(part[0]));
+    return this.written.flatMap((bytes) => (bytes.length === 1 ? ['N'] : typesOf(bytes)));
   }
 }
 
@@ -50,7 +51,8 @@ class FakeHost {
       return Buffer.concat([protocol.errorResponse('ERROR', '42601', 'failed'), protocol.readyForQuery(this.status)]);
     }
     if (/count\(\*\)/.test(sql)) {
-      return Buffer.concat([message('D', Buffer.from([0, 1]), int32(1), Buffer.from('3')), protocol.readyForQuery(this.status)]);
+      const row = message('D', Buffer.from([0, 1]), int32(1), Buffer.from('3'));
+      return Buffer.concat([row, protocol.readyForQuery(this.status)]);
     }
     return Buffer.concat([message('C', cstring('OK')), protocol.readyForQuery(this.status)]);
   }
@@ -73,7 +75,8 @@ class FakeHost {
   }
   async startSession() {
     this.log.push('startup');
-    return Buffer.concat([message('R', int32(0)), message('K', int32(0), int32(0)), protocol.readyForQuery(this.status)]);
+    const keyData = message('K', int32(0), int32(0));
+    return Buffer.concat([message('R', int32(0)), keyData, protocol.readyForQuery(this.status)]);
   }
   async copyFrom(sql, data) {
     this.log.push(`copy ${sql} <${data.toString()}>`);
@@ -154,7 +157,7 @@ test('SSLRequest is answered at once, even while another client holds the sessio
   assert.deepStrictEqual(b.written.map(String), ['N']);
 });
 
-test('a client leaving inside its transaction has it rolled back; the last one leaving resets the session', async () => {
+test('a client leaving inside its transaction has it rolled back; the last one out resets the session', async () => {
   const { host, scheduler } = setup();
   const a = await connect(scheduler);
   a.socket.send(query('BEGIN'));
