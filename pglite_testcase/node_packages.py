@@ -170,6 +170,21 @@ def _manifest(node_modules: Path) -> dict[str, list[Any]]:
     return files
 
 
+_EUID = os.geteuid()
+_markers: dict[tuple[str, int, int], dict[str, list[Any]] | None] = {}
+
+
+def _installed_files(marker: Path, digest: str) -> dict[str, list[Any]] | None:
+    """The files a completion marker lists (None: not a marker of this version), read once per marker."""
+    status = os.stat(marker)
+    key = (str(marker), status.st_mtime_ns, status.st_size)
+    if key not in _markers:
+        record = json.loads(marker.read_text())
+        complete = isinstance(record, dict) and record.get("digest") == digest and record.get("files")
+        _markers[key] = record["files"] if complete else None
+    return _markers[key]
+
+
 class NodePackages:
     """The cache directory holding one install of the shipped lockfile."""
 
@@ -196,24 +211,24 @@ class NodePackages:
                 reason = cache_safety.unsafe_reason(os.stat(path))
                 if reason is not None:
                     return f"its {what} {path} is not safe to use: {reason}"
-            record = json.loads((self.directory / COMPLETE_MARKER).read_text())
-            if not isinstance(record, dict) or record.get("digest") != self.digest or not record.get("files"):
-                return "it was not completed by this version of pglite_testcase"
-            files: dict[str, list[Any]] = record["files"]
+            files = _installed_files(self.directory / COMPLETE_MARKER, self.digest)
         except (OSError, ValueError):
             return "it is not installed (or was not completed)"
+        if files is None:
+            return "it was not completed by this version of pglite_testcase"
+        base = f"{self.node_modules}{os.sep}"
         for relative, (size, sha256) in files.items():
-            path = self.node_modules / relative
             try:
-                status = path.stat()
+                status = os.stat(base + relative)
             except OSError:
                 return f"{relative} is missing"
             if status.st_size != size:
                 return f"{relative} is {status.st_size} bytes, installed with {size}"
-            reason = cache_safety.unsafe_reason(status)
-            if reason is not None:
-                return f"{relative} is not safe to use: {reason}"
-            if deep and _file_digest(path) != sha256:
+            if status.st_uid != _EUID or status.st_mode & 0o022:  # the quick look; the full one for a message
+                reason = cache_safety.unsafe_reason(status)
+                if reason is not None:
+                    return f"{relative} is not safe to use: {reason}"
+            if deep and _file_digest(Path(base + relative)) != sha256:
                 return f"{relative} has changed since it was installed"
         return None
 

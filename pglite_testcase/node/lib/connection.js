@@ -25,7 +25,7 @@ function startupParameters(startup) {
 }
 
 class Connection {
-  // hooks: onWork(connection), onClose(connection), onCancel(processId, secret) -> bool
+  // hooks: onWork(connection), onClose(connection), onCancel(processId, secret)
   constructor(socket, { id, verifier, hooks }) {
     this.socket = socket;
     this.id = id;
@@ -117,19 +117,18 @@ class Connection {
   }
 
   readAuthentication() {
-    for (let part = this.received.nextMessage(false); part && this.phase === 'auth'; ) {
+    while (this.phase === 'auth') {
+      const part = this.received.nextMessage(false);
+      if (!part) return;
       const step = this.exchange.step(part);
       if (step.failed) {
         this.end(protocol.fatal('28P01', `password authentication failed for user "${this.user}"`));
-        return;
-      }
-      if (step.done) {
+      } else if (step.done) {
         this.authenticated = step.reply; // sent just before PGlite's AuthenticationOk
         this.phase = 'queued';
       } else {
         this.write(step.reply);
       }
-      if (this.phase === 'auth') part = this.received.nextMessage(false);
     }
   }
 
@@ -144,38 +143,41 @@ class Connection {
   nextWork() {
     if (this.phase === 'queued') return { kind: 'startup', message: this.startup };
     if (this.phase === 'copy') {
-      return this.copyState.end === null ? null : { kind: 'copy-end', plan: this.copyState.plan, ...this.copyState.end };
+      const { plan, end } = this.copyState;
+      return end === null ? null : { kind: 'copy-end', plan, ...end };
     }
     if (this.phase !== 'session') return null;
     const parts = [];
-    while (this.inbox.length > 0) {
-      const part = this.inbox[0];
+    let taken = 0;
+    let work = null;
+    for (; taken < this.inbox.length; taken += 1) {
+      const part = this.inbox[taken];
       const type = part[0];
       if (type === 0x58) {
         // Terminate: the client is leaving. Act on it now rather than on the socket's
         // close event, which may come after the next client has connected.
         this.terminated = true;
-        this.inbox = [];
+        taken = this.inbox.length;
         break;
       }
-      if (type === 0x64 || type === 0x63 || type === 0x66) {
-        this.inbox.shift(); // CopyData, CopyDone, CopyFail outside a COPY: ignored, as PostgreSQL does
-        continue;
-      }
+      // CopyData, CopyDone, CopyFail outside a COPY: ignored, as PostgreSQL does.
+      if (type === 0x64 || type === 0x63 || type === 0x66) continue;
       if (type === 0x51) {
         const plan = copy.planQuery(protocol.queryText(part));
         if (plan && plan.kind === 'copy') {
-          if (parts.length > 0) break; // what came before runs first
-          this.inbox.shift();
-          return { kind: 'copy-start', plan };
+          if (parts.length === 0) {
+            work = { kind: 'copy-start', plan };
+            taken += 1;
+          }
+          break; // what came before runs first
         }
-        this.inbox.shift();
         parts.push(plan ? protocol.simpleQuery(copy.raising('0A000', plan.message)) : part);
         continue;
       }
-      this.inbox.shift();
       parts.push(this.statements.rewrite(type === 0x50 ? this.withoutExtendedCopy(part) : part));
     }
+    this.inbox = this.inbox.slice(taken);
+    if (work) return work;
     return parts.length > 0 ? { kind: 'batch', parts } : null;
   }
 
@@ -194,8 +196,9 @@ class Connection {
 
   readCopyData() {
     const state = this.copyState;
-    while (this.inbox.length > 0 && state.end === null) {
-      const part = this.inbox.shift();
+    let taken = 0;
+    for (; taken < this.inbox.length && state.end === null; taken += 1) {
+      const part = this.inbox[taken];
       const type = part[0];
       if (type === 0x64) state.chunks.push(part.subarray(5));
       else if (type === 0x63) state.end = { data: state.chunks, failure: null };
@@ -205,6 +208,7 @@ class Connection {
         state.end = { data: null, failure: `unexpected message type 0x${type.toString(16)} during COPY from stdin` };
       }
     }
+    this.inbox = this.inbox.slice(taken);
   }
 
   endCopy() {

@@ -155,7 +155,8 @@ function isCopyFromStdin(sql) {
 // transaction block, or an idle session).
 function raising(sqlstate, text) {
   const literal = `'${text.replace(/'/g, "''")}'`;
-  return `DO $pglite_testcase$ BEGIN RAISE EXCEPTION USING ERRCODE = '${sqlstate}', MESSAGE = ${literal}; END $pglite_testcase$`;
+  const raise = `RAISE EXCEPTION USING ERRCODE = '${sqlstate}', MESSAGE = ${literal}`;
+  return `DO $pglite_testcase$ BEGIN ${raise}; END $pglite_testcase$`;
 }
 
 // The query counting the columns a COPY without a column list takes.

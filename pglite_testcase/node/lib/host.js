@@ -20,7 +20,8 @@ const ANY_PASSWORD = message('p', cstring('md5'));
 function failedInternally(err) {
   const detail = err && err.stack ? err.stack : String(err);
   process.stderr.write(
-    `pglite_testcase: PGlite failed internally and cannot be trusted any more, so this PGlite process stops: ${detail}\n`
+    'pglite_testcase: PGlite failed internally and cannot be trusted any more, so this PGlite process ' +
+      `stops: ${detail}\n`
   );
   process.exit(EXIT_PGLITE_FAILED);
 }

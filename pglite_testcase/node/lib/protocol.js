@@ -10,7 +10,8 @@ function errorResponse(severity, sqlstate, text, hint) {
     ['M', text],
   ];
   if (hint) fields.push(['H', hint]);
-  return message('E', ...fields.map(([code, value]) => Buffer.concat([Buffer.from(code), cstring(value)])), Buffer.from([0]));
+  const encoded = fields.map(([code, value]) => Buffer.concat([Buffer.from(code), cstring(value)]));
+  return message('E', ...encoded, Buffer.from([0]));
 }
 
 function fatal(sqlstate, text, hint) {
@@ -26,8 +27,10 @@ function readyForQuery(status) {
 // (mid-way through an extended-query exchange, or a COPY).
 function transactionStatus(reply) {
   const n = reply.length;
+  // ReadyForQuery: 'Z', length 5, status.
   const endsWithReady =
-    n >= 6 && reply[n - 6] === 0x5a && reply[n - 5] === 0 && reply[n - 4] === 0 && reply[n - 3] === 0 && reply[n - 2] === 5;
+    n >= 6 && reply[n - 6] === 0x5a && reply[n - 5] === 0 && reply[n - 4] === 0 && reply[n - 3] === 0 &&
+    reply[n - 2] === 5;
   return endsWithReady ? String.fromCharCode(reply[n - 1]) : null;
 }
 

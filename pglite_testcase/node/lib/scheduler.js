@@ -101,17 +101,21 @@ class Scheduler {
     if (work.kind === 'copy-end') return this.endCopy(client, work);
     const reply = await this.host.run(Buffer.concat(work.parts));
     this.answer(client, reply);
-    this.debug(`client ${client.prefix} ran ${protocol.describeBatch(work.parts)}; in transaction: ${this.owner !== null}`);
+    const batch = protocol.describeBatch(work.parts);
+    this.debug(`client ${client.prefix} ran ${batch}; in transaction: ${this.owner !== null}`);
   }
 
+  // Send PGlite's reply; its transaction status says who holds the session now.
+  // A client that left meanwhile may hold it too: its cleanup ends what it left open.
   answer(client, reply) {
     client.write(reply);
-    this.owner = protocol.holdsSession(reply) && !client.closed ? client : null;
+    this.owner = protocol.holdsSession(reply) ? client : null;
   }
 
   async runStartup(client, startup) {
     const reply = await this.host.startSession(startup);
     client.started = true;
+    if (client.closed) return;
     client.phase = 'session';
     const keyed = protocol.withBackendKey(reply, client.processId, client.secret);
     client.write(client.authenticated ? Buffer.concat([client.authenticated, keyed]) : keyed);
@@ -127,10 +131,10 @@ class Scheduler {
     let columns = plan.columns;
     if (columns === null) {
       const counted = await this.host.query(copy.columnCountQuery(plan.table));
-      if (protocol.firstError(counted)) {
+      if (client.closed || protocol.firstError(counted)) {
         // No such table, a failed transaction, ...: PGlite's own COPY says what is wrong.
         const reply = await this.host.copyFrom(plan.sql, copy.emptyInput(plan.binary));
-        if (protocol.firstError(reply)) {
+        if (client.closed || protocol.firstError(reply)) {
           this.answer(client, reply);
           return;
         }

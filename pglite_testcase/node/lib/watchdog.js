@@ -36,7 +36,8 @@ function watch({ buffer, parentPid, privateDir }) {
   for (;;) {
     Atomics.wait(slots, WAKE, 0, TICK_MS);
     const timeoutMs = Atomics.load(slots, TIMEOUT);
-    state = look(state, { running: Atomics.load(slots, RUNNING), timeoutMs, parentPid, currentParentPid: process.ppid });
+    const running = Atomics.load(slots, RUNNING);
+    state = look(state, { running, timeoutMs, parentPid, currentParentPid: process.ppid });
     if (state.action === 'orphaned') {
       if (privateDir) fs.rmSync(privateDir, { recursive: true, force: true });
       say(`the test process (pid ${parentPid}) is gone, so this PGlite process stops`);
@@ -61,7 +62,8 @@ class Watchdog {
   }
 
   start() {
-    const data = { pgliteTestcaseWatchdog: true, buffer: this.slots.buffer, parentPid: this.parentPid, privateDir: this.privateDir };
+    const { parentPid, privateDir } = this;
+    const data = { pgliteTestcaseWatchdog: true, buffer: this.slots.buffer, parentPid, privateDir };
     new Worker(__filename, { workerData: data }).unref();
     return this;
   }

@@ -32,7 +32,8 @@ class FakeSocket extends EventEmitter {
     this.emit('data', bytes);
   }
   types() {
-    return this.written.flatMap((bytes) => (bytes.length === 1 ? ['N'] : [...eachMessage(bytes)].map((m) => String.fromCharCode(m[0]))));
+    const typesOf = (bytes) => [...eachMessage(bytes)].map((part) => String.fromCharCode(part[0]));
+    return this.written.flatMap((bytes) => (bytes.length === 1 ? ['N'] : typesOf(bytes)));
   }
 }
 
@@ -50,11 +51,13 @@ class FakeHost {
       return Buffer.concat([protocol.errorResponse('ERROR', '42601', 'failed'), protocol.readyForQuery(this.status)]);
     }
     if (/count\(\*\)/.test(sql)) {
-      return Buffer.concat([message('D', Buffer.from([0, 1]), int32(1), Buffer.from('3')), protocol.readyForQuery(this.status)]);
+      const row = message('D', Buffer.from([0, 1]), int32(1), Buffer.from('3'));
+      return Buffer.concat([row, protocol.readyForQuery(this.status)]);
     }
     return Buffer.concat([message('C', cstring('OK')), protocol.readyForQuery(this.status)]);
   }
   async run(batch) {
+    if (this.delayMs) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     const parts = [...eachMessage(batch)];
     const replies = parts.map((part) => {
       if (part[0] === 0x51) {
@@ -72,7 +75,8 @@ class FakeHost {
   }
   async startSession() {
     this.log.push('startup');
-    return Buffer.concat([message('R', int32(0)), message('K', int32(0), int32(0)), protocol.readyForQuery(this.status)]);
+    const keyData = message('K', int32(0), int32(0));
+    return Buffer.concat([message('R', int32(0)), keyData, protocol.readyForQuery(this.status)]);
   }
   async copyFrom(sql, data) {
     this.log.push(`copy ${sql} <${data.toString()}>`);
@@ -123,13 +127,19 @@ test('a client in a transaction holds the session; the others wait their turn', 
   assert.deepStrictEqual(host.log.slice(-2), ['COMMIT', 'SELECT 1']);
 });
 
-test('waiting longer than graceMs ends in a FATAL error with advice', async () => {
+// One client inside a transaction, and a new connection: what the newcomer sends waits.
+async function newcomerWhileOneHoldsTheSession() {
   const { scheduler } = setup();
   const a = await connect(scheduler);
   a.socket.send(query('BEGIN'));
   await settle();
   const b = new FakeSocket();
   scheduler.accept(b);
+  return b;
+}
+
+test('waiting longer than graceMs ends in a FATAL error with advice', async () => {
+  const b = await newcomerWhileOneHoldsTheSession();
   b.send(startup());
   await new Promise((resolve) => setTimeout(resolve, 300));
   const error = protocol.firstError(Buffer.concat(b.written));
@@ -141,18 +151,13 @@ test('waiting longer than graceMs ends in a FATAL error with advice', async () =
 });
 
 test('SSLRequest is answered at once, even while another client holds the session', async () => {
-  const { scheduler } = setup();
-  const a = await connect(scheduler);
-  a.socket.send(query('BEGIN'));
-  await settle();
-  const b = new FakeSocket();
-  scheduler.accept(b);
+  const b = await newcomerWhileOneHoldsTheSession();
   b.send(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])); // SSLRequest
   await settle();
   assert.deepStrictEqual(b.written.map(String), ['N']);
 });
 
-test('a client leaving inside its transaction has it rolled back; the last one leaving resets the session', async () => {
+test('a client leaving inside its transaction has it rolled back; the last one out resets the session', async () => {
   const { host, scheduler } = setup();
   const a = await connect(scheduler);
   a.socket.send(query('BEGIN'));
@@ -222,4 +227,19 @@ test('with a password, the startup is answered with a SCRAM request and PGlite i
   assert.strictEqual(error.C, '28P01');
   assert.strictEqual(error.M, 'password authentication failed for user "postgres"');
   assert.deepStrictEqual(host.log, []);
+});
+
+test('a client that leaves while its statement runs inside its transaction has it rolled back', async () => {
+  const { host, scheduler } = setup();
+  const a = await connect(scheduler);
+  a.socket.send(query('BEGIN'));
+  await settle();
+  host.delayMs = 50;
+  a.socket.send(query('INSERT'));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  a.socket.emit('close'); // gone while PGlite runs its INSERT
+  host.delayMs = 0;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepStrictEqual(host.log.slice(-4), ['INSERT', 'S', 'ROLLBACK', 'reset']);
+  assert.strictEqual(host.status, 'I');
 });

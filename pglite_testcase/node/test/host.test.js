@@ -1,0 +1,84 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert');
+const { message, cstring, int32 } = require('../lib/framing');
+const protocol = require('../lib/protocol');
+const { Host } = require('../lib/host');
+const { Watchdog } = require('../lib/watchdog');
+
+// What Host needs of PGlite: execProtocolRaw answering from a buffer it reuses, as PGlite does.
+class FakePGlite {
+  constructor() {
+    this.shared = new Uint8Array(64);
+    this.blob = undefined;
+    this.requests = [];
+  }
+  async execProtocolRaw(batch) {
+    this.requests.push(Buffer.from(batch));
+    if (this.throwNext) throw this.throwNext;
+    const reply = this.replyTo(Buffer.from(batch));
+    this.shared.set(reply);
+    return this.shared.subarray(0, reply.length);
+  }
+  replyTo(batch) {
+    if (batch[0] === 0 && batch.readInt32BE(4) === 196608) return message('R', int32(5), Buffer.from([1, 2, 3, 4]));
+    if (batch[0] === 0x70) return Buffer.concat([message('R', int32(0)), protocol.readyForQuery('I')]);
+    const blob = this.blob ? `<${Buffer.from(this.blob).toString()}>` : '';
+    return Buffer.concat([message('C', cstring(`${protocol.queryText(batch)}${blob}`)), protocol.readyForQuery('I')]);
+  }
+  async _handleBlob(blob) {
+    this.blob = blob ? await blob.arrayBuffer() : undefined;
+  }
+  async _cleanupBlob() {
+    this.blob = undefined;
+  }
+}
+
+const command = (reply) => reply.toString('utf8', 5, reply.indexOf(0, 5));
+
+test("a reply stays intact after PGlite reuses its buffer for the next request", async () => {
+  const host = new Host(new FakePGlite(), new Watchdog());
+  const first = await host.query('SELECT 1');
+  await host.query('SELECT 2222');
+  assert.strictEqual(command(first), 'SELECT 1');
+});
+
+test('PGlite failing internally is reported, never passed on as a reply', async () => {
+  const db = new FakePGlite();
+  const failures = [];
+  const host = new Host(db, new Watchdog(), { onFailure: (err) => failures.push(err.message) });
+  db.throwNext = new Error('RuntimeError: unreachable');
+  await assert.rejects(host.query('SELECT 1'));
+  assert.deepStrictEqual(failures, ['RuntimeError: unreachable']);
+});
+
+test("a session's start answers PGlite's password request itself", async () => {
+  const db = new FakePGlite();
+  const host = new Host(db, new Watchdog());
+  const startup = Buffer.concat([int32(8 + 14), int32(196608), Buffer.from('user\0postgres\0\0')]);
+  const reply = await host.startSession(startup);
+  assert.strictEqual(reply.readInt32BE(5), 0, 'AuthenticationOk, not the MD5 request');
+  assert.strictEqual(db.requests[1][0], 0x70, 'a password message went to PGlite');
+});
+
+test('COPY data reaches PGlite as its blob, for that one statement only', async () => {
+  const db = new FakePGlite();
+  const host = new Host(db, new Watchdog());
+  const reply = await host.copyFrom("COPY t FROM '/dev/blob'", Buffer.from('1\tx\n'));
+  assert.strictEqual(command(reply), "COPY t FROM '/dev/blob'<1\tx\n>");
+  assert.strictEqual(db.blob, undefined);
+  assert.strictEqual(command(await host.query('SELECT 1')), 'SELECT 1');
+});
+
+test('the watchdog sees every request while it runs', async () => {
+  const watchdog = new Watchdog();
+  const db = new FakePGlite();
+  let seen = null;
+  db.replyTo = (batch) => {
+    seen = Atomics.load(watchdog.slots, 0);
+    return FakePGlite.prototype.replyTo.call(db, batch);
+  };
+  await new Host(db, watchdog).query('SELECT 1');
+  assert.notStrictEqual(seen, 0);
+  assert.strictEqual(Atomics.load(watchdog.slots, 0), 0);
+});
