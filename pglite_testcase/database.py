@@ -14,7 +14,6 @@ own) is decided in ``provision``.
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,7 +33,6 @@ from .urls import url_text
 if TYPE_CHECKING:
     from .pglite_process import PGliteProcess
 
-log = logging.getLogger("pglite_testcase")
 
 # A schema whose build took longer than this is loaded by restarting PGlite
 # from its snapshot instead (about what a start from a snapshot costs).
@@ -275,17 +273,8 @@ class PGliteDatabase:
             self._save_snapshot(self.snapshot_key(source.fingerprint), build_seconds)
 
     def _save_snapshot(self, fingerprint: str, build_seconds: float) -> None:
-        try:
-            self.process.dump_data_dir(self.store.path_for(fingerprint))
-            self.store.record(fingerprint, build_seconds)
-        except OSError as exc:
-            # A snapshot only saves time: go on without it, and say why.
-            log.warning(
-                "pglite_testcase: could not save a snapshot in %s (%s); the next run builds this schema "
-                "again. Free some disk space there, or point PGLITE_TESTCASE_CACHE_DIR elsewhere.",
-                self.store.root,
-                exc,
-            )
+        # A snapshot only saves time: on failure the store says why, once, and the run goes on.
+        self.store.save(self.process.dump_data_dir, fingerprint, build_seconds)
 
 
 def shared_database(fingerprint: str | None = None, extensions: frozenset[str] = frozenset()) -> PGliteDatabase:

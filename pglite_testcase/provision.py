@@ -121,7 +121,8 @@ class Registry:
         with self._lock:
             shared = self._shared
             if shared is not None and not shared.is_alive():
-                log.warning("pglite_testcase: the shared PGlite process stopped; starting a new one")
+                if getattr(shared.process, "owned_here", True):  # not a forked child's inherited one
+                    log.warning("pglite_testcase: the shared PGlite process stopped; starting a new one")
                 shared.stop()
                 shared = None
             if shared is not None and shared.extensions != extensions:

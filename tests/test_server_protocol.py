@@ -426,25 +426,19 @@ class RefusalOverTcp(unittest.TestCase):
 
 @pglite_only
 class CancelRequests(unittest.TestCase):
-    def test_a_cancel_for_a_client_stops_pglite_once_the_statement_is_over(self) -> None:
+    def test_a_cancel_that_comes_after_the_statement_is_ignored(self) -> None:
         # The CancelRequest waits while PGlite runs the statement (it runs on node's only
-        # thread); when node gets to it, it stops: what the client wanted cancelled may
-        # have left anything behind.
+        # thread); by the time node reads it there is nothing to cancel, and, as PostgreSQL
+        # does, the server ignores it: the connection and the instance carry on.
         process = start_pglite(self)
         connection = connect(process, autocommit=True)
         self.addCleanup(connection.close)
-        canceller = threading.Timer(0.3, connection.cancel_safe)
+        canceller = threading.Timer(0.3, connection.cancel_safe, kwargs={"timeout": 10})
         canceller.start()
-        try:
-            connection.execute("SELECT count(*) FROM generate_series(1, 3000000)")
-        except psycopg.OperationalError:
-            pass  # node stopped before or after answering: either is fine
+        connection.execute("SELECT count(*) FROM generate_series(1, 3000000)")
         canceller.join()
-        assert process.process is not None
-        process.process.wait(timeout=10)
-        self.assertIn("a statement was cancelled", process.output_tail())
-        with self.assertRaises(psycopg.OperationalError):
-            connection.execute("SELECT 1")
+        self.assertEqual(connection.execute("SELECT 1").fetchone(), (1,))
+        self.assertTrue(process.is_running())
 
     def test_a_cancel_that_matches_no_client_is_ignored(self) -> None:
         process = start_pglite(self)
