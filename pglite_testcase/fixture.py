@@ -140,9 +140,8 @@ class ClassFixture:
 
     # -- sessions ----------------------------------------------------------------------
 
-    def sessionmaker(self, connection: Any) -> Any:
-        """A session factory whose sessions join the test's transaction (or, truncating, plain ones)."""
-        assert self.strategy is not None
+    def session_options(self) -> dict[str, Any]:
+        """What every session the test case makes is made with (its class, the class's options)."""
         options = {**session_kwargs(), **self.settings.session_options}
         if self.settings.session_class is not None:
             options["class_"] = self.settings.session_class
@@ -150,6 +149,12 @@ class ClassFixture:
             from sqlalchemy.ext.asyncio import AsyncSession
 
             options["class_"] = AsyncSession
+        return options
+
+    def sessionmaker(self, connection: Any) -> Any:
+        """A session factory whose sessions join the test's transaction (or, truncating, plain ones)."""
+        assert self.strategy is not None
+        options = self.session_options()
         # Sessions go through the savepoint engine (self.engine): each gets a connection object of
         # its own, so sessions open at the same time, and threads, keep their transactions apart
         # (see savepoints). With truncating, that engine is a plain one.
@@ -228,7 +233,7 @@ class ClassFixture:
             )
             try:
                 async with engine.connect() as connection:
-                    maker = self.maker_class(bind=connection, expire_on_commit=False, **session_kwargs())
+                    maker = self.maker_class(bind=connection, **{**self.session_options(), "expire_on_commit": False})
                     session = maker()
                     owner.session, owner.connection = session, connection  # type: ignore[attr-defined]
                     self.committed_class_data = True

@@ -11,11 +11,13 @@ import unittest
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, Integer, String, create_engine, select, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Column, Integer, String, create_engine, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.pool import NullPool
 
 from pglite_testcase import PGliteTestCase
+from pglite_testcase.compat import SQLALCHEMY_2
 from pglite_testcase.node_packages import NodePackages, find_node
 from pglite_testcase.pglite_process import PGliteProcess
 
@@ -261,17 +263,17 @@ class CopyFromStdin(unittest.TestCase):
         self.assertEqual([tuple(row) for row in rows], [(1, "a", "x"), (2, "b", None), (3, "c", "none")])
 
 
-class Item(DeclarativeBase):
-    pass
+Item = declarative_base()
 
 
-class Numbered(Item):
+class Numbered(Item):  # type: ignore[valid-type,misc]
     __tablename__ = "numbered"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    label: Mapped[str] = mapped_column(String(20))
+    id = Column(Integer, primary_key=True)
+    label = Column(String(20))
 
 
 @pglite_only
+@unittest.skipUnless(SQLALCHEMY_2, "through SQLAlchemy's psycopg 3 dialect (SQLAlchemy 2)")
 class ServerSideCursors(unittest.TestCase):
     """psycopg's named cursors DECLARE a cursor in SQL, then describe the portal of the same name."""
 
@@ -312,31 +314,16 @@ class ServerSideCursors(unittest.TestCase):
 
 @pglite_only
 class LargeValues(unittest.TestCase):
-    def test_a_large_parameter_costs_about_the_same_per_megabyte_as_a_small_one(self) -> None:
-        # A plain socket client, not libpq: libpq itself moves its unsent output to the
-        # front of its buffer every time the socket is full, so its own cost grows faster
-        # than linearly with the message size, and would blur what is measured here.
+    def test_an_80_megabyte_parameter_arrives_whole(self) -> None:
+        # That it travels in linear time is proven by counting bytes copied, not by a clock
+        # (node/test/framing.test.js): this machine's timings are too noisy for a unit test.
         process = start_pglite(self)
         client = RawClient(process)
         self.addCleanup(client.close)
-
-        def seconds_per_megabyte(megabytes: int) -> float:
-            value = bytes(megabytes * 1024 * 1024)
-            started = time.perf_counter()
-            client.send_bytea_length_query(value)
-            rows = [body for kind, body in client.read_until_ready() if kind == b"D"]
-            elapsed = time.perf_counter() - started
-            self.assertEqual(rows, [struct.pack("!hi", 1, len(str(len(value)))) + str(len(value)).encode()])
-            return elapsed / megabytes
-
-        seconds_per_megabyte(1)  # warm up
-        small = min(seconds_per_megabyte(5) for _ in range(2))
-        large = seconds_per_megabyte(40)
-        # Linear: about the same. The buffer that grew chunk by chunk with Buffer.concat was
-        # about 9 times slower per MB at 40 MB than at 5 MB.
-        self.assertLess(
-            large, 4 * small + 0.005, f"{large * 1000:.1f} ms/MB at 40 MB vs {small * 1000:.1f} ms/MB at 5 MB"
-        )
+        value = bytes(80 * 1024 * 1024)
+        client.send_bytea_length_query(value)
+        rows = [body for kind, body in client.read_until_ready() if kind == b"D"]
+        self.assertEqual(rows, [struct.pack("!hi", 1, len(str(len(value)))) + str(len(value)).encode()])
 
     def test_an_unread_reply_is_not_overwritten_by_the_next_clients_queries(self) -> None:
         # PGlite hands out its reply as a view of a buffer that the next request reuses.
