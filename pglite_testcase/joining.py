@@ -167,6 +167,19 @@ class TestTransaction:
             return None
         return "commit" if match.group("commit") else "rollback"
 
+    def observe(self, statement: str, run: Callable[[], Any]) -> Any:
+        """Run a statement on the test connection, noting whether it ended the test's transaction."""
+        ends = self.saw_statement(statement) if statement else None
+        try:
+            result = run()
+        except BaseException:
+            if ends is not None:
+                self.transaction_ended("rollback", statement.strip())
+            raise
+        if ends is not None:
+            self.transaction_ended("committed" if ends == "commit" else "rollback", statement.strip())
+        return result
+
     def transaction_ended(self, how: str, what: str) -> None:
         """The test's transaction ended: ``how`` is 'rollback', 'refused' or 'committed'."""
         if self._driver_connection is None:
@@ -261,15 +274,12 @@ class TestTransaction:
                     for sql in self.take_queue():  # one round trip each: the adapters have no pipeline
                         cursor.execute(sql)
                 try:
-                    result = run()
+                    # Sync drivers' cursors observe their statements themselves (they see raw ones too).
+                    result = self.observe(statement, run) if flush else run()
                 except BaseException:
                     self.savepoints.statement(owner(context), statement, failed=True)
                     raise
             self.savepoints.statement(owner(context), statement)
-            if flush:
-                ended = self.saw_statement(statement)
-                if ended is not None:
-                    self.transaction_ended("committed" if ended == "commit" else "rollback", statement.strip())
             return result
 
         def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:

@@ -64,3 +64,38 @@ def private_dirs() -> set[str]:
 ON_SERVER = bool(os.environ.get("PGLITE_TESTCASE_DATABASE_URL"))
 pglite_only = unittest.skipIf(ON_SERVER, "about PGlite itself; this run uses a real PostgreSQL server")
 server_only = unittest.skipUnless(ON_SERVER, "needs a real PostgreSQL server (PGLITE_TESTCASE_DATABASE_URL)")
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process runs (a zombie does not)."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone, or going
+        return False
+
+
+def assert_death_stays_in_its_test(
+    test: unittest.TestCase, victim: type[unittest.TestCase], dying: str, *fragments: str
+) -> None:
+    """``victim``'s test ``dying`` makes PGlite stop; only that test errors, quoting ``fragments``,
+    and the next test of the class, and a plain class after it, get a working instance."""
+    from sqlalchemy import text
+
+    from pglite_testcase import PGliteTestCase
+
+    from .models import Base
+
+    class NextClass(PGliteTestCase):
+        metadata = Base
+
+        def test_works(self) -> None:
+            self.assertEqual(self.connection.scalar(text("SELECT count(*) FROM authors")), 0)
+
+    result = run_case(victim)
+    test.assertEqual(result.testsRun, 2)
+    failed = {case.id().rsplit(".", 1)[1] for case, _ in result.errors + result.failures}
+    test.assertEqual(failed, {dying}, problems(result))
+    for fragment in ("PGlite stopped during this test", *fragments):
+        test.assertIn(fragment, problems(result))
+    later = run_case(NextClass)
+    test.assertTrue(later.wasSuccessful(), problems(later))

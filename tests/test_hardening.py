@@ -28,18 +28,13 @@ from pglite_testcase.node_packages import NodePackages, find_node
 from pglite_testcase.pglite_process import PGliteProcess
 from pglite_testcase.snapshots import EMPTY, SnapshotStore
 
-from .support import pglite_only
+from .support import pglite_only, process_running
 
 ROOT = Path(__file__).resolve().parents[1]
 NEVER_ENDING = "SELECT count(*) FROM generate_series(1, 100000000000)"
 
 
-def alive(pid: int) -> bool:
-    status = Path(f"/proc/{pid}/status")
-    try:
-        return "zombie" not in status.read_text()
-    except OSError:
-        return False
+alive = process_running
 
 
 def wait_for(condition: Any, seconds: float) -> bool:

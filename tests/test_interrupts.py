@@ -10,7 +10,7 @@ import time
 import unittest
 from pathlib import Path
 
-from .support import pglite_only
+from .support import pglite_only, process_running
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,11 +30,6 @@ class Long(PGliteTestCase):
 
 unittest.main(argv=["long"])
 """
-
-
-def running(pid: int) -> bool:
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text()
 
 
 @pglite_only
@@ -64,6 +59,6 @@ class CtrlCDuringAStatement(unittest.TestCase):
         self.assertLess(took, 8, f"Ctrl-C took {took:.1f} s to end the run\n{err[-2000:]}")
         self.assertIn("KeyboardInterrupt", err)
         deadline = time.monotonic() + 10
-        while running(node) and time.monotonic() < deadline:
+        while process_running(node) and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.assertFalse(running(node), "node outlived the interrupted run")
+        self.assertFalse(process_running(node), "node outlived the interrupted run")

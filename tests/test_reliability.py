@@ -20,15 +20,13 @@ from pglite_testcase.database import PGliteDatabase
 from pglite_testcase.snapshots import SnapshotStore
 
 from .models import Author, Base
-from .support import ALEMBIC_OK, pglite_only, problems, run_case
+from .support import ALEMBIC_OK, assert_death_stays_in_its_test, pglite_only, problems, process_running, run_case
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNAWAY = "SELECT count(*) FROM generate_series(1, 200000000)"
 
 
-def alive(pid: int) -> bool:
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text()
+alive = process_running
 
 
 @pglite_only
@@ -46,20 +44,7 @@ class NodeDiesDuringATest(unittest.TestCase):
                 self.session.add(Author(name="after"))
                 self.session.commit()
 
-        class NextClass(PGliteTestCase):
-            metadata = Base
-
-            def test_works(self) -> None:
-                self.assertEqual(self.connection.scalar(text("SELECT count(*) FROM authors")), 0)
-
-        result = run_case(Victim)
-        self.assertEqual(result.testsRun, 2)
-        failed = {test.id().rsplit(".", 1)[1] for test, _ in result.errors + result.failures}
-        self.assertEqual(failed, {"test_1_kills_node"}, problems(result))
-        self.assertIn("PGlite stopped during this test", problems(result))
-        self.assertIn("was killed", problems(result))
-        later = run_case(NextClass)
-        self.assertTrue(later.wasSuccessful(), problems(later))
+        assert_death_stays_in_its_test(self, Victim, "test_1_kills_node", "was killed")
 
 
 @pglite_only

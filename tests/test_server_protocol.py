@@ -22,7 +22,7 @@ from pglite_testcase.node_packages import NodePackages, find_node
 from pglite_testcase.pglite_process import PGliteProcess
 
 from .models import Author, Base
-from .support import pglite_only, problems, run_case
+from .support import assert_death_stays_in_its_test, pglite_only
 
 try:
     import psycopg2
@@ -462,18 +462,6 @@ class PGliteFailsInternally(unittest.TestCase):
                 self.session.add(Author(name="after"))
                 self.session.commit()
 
-        class NextClass(PGliteTestCase):
-            metadata = Base
-
-            def test_works(self) -> None:
-                self.assertEqual(self.connection.scalar(text("SELECT count(*) FROM authors")), 0)
-
-        result = run_case(Trapped)
-        self.assertEqual(result.testsRun, 2)
-        failed = {test.id().rsplit(".", 1)[1] for test, _ in result.errors + result.failures}
-        self.assertEqual(failed, {"test_1_deep_recursion_traps"}, problems(result))
-        self.assertIn("PGlite stopped during this test", problems(result))
-        self.assertIn("PGlite failed internally", problems(result))
-        self.assertIn("RuntimeError", problems(result))
-        later = run_case(NextClass)
-        self.assertTrue(later.wasSuccessful(), problems(later))
+        assert_death_stays_in_its_test(
+            self, Trapped, "test_1_deep_recursion_traps", "PGlite failed internally", "RuntimeError"
+        )

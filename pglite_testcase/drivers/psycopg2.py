@@ -38,18 +38,6 @@ def _classes() -> tuple[type, type, type]:
     def flush_alone(connection: Any, transaction: TestTransaction) -> None:
         send(connection, transaction.take_queue())
 
-    def observe(transaction: TestTransaction, statement: str, run: Callable[[], Any]) -> Any:
-        ends = transaction.saw_statement(statement) if statement else None
-        try:
-            result = run()
-        except BaseException:
-            if ends is not None:
-                transaction.transaction_ended("rollback", statement.strip())
-            raise
-        if ends is not None:
-            transaction.transaction_ended("committed" if ends == "commit" else "rollback", statement.strip())
-        return result
-
     class QueueingCursor(psycopg2.extensions.cursor):  # type: ignore[misc]
         def execute(self, query: Any, vars: Any = None) -> Any:
             transaction: TestTransaction | None = getattr(self.connection, "pglite_transaction", None)
@@ -67,7 +55,7 @@ def _classes() -> tuple[type, type, type]:
                 return psycopg2.extensions.cursor.execute(self, query, vars)
 
             with transaction.lock:
-                return observe(transaction, statement, run)
+                return transaction.observe(statement, run)
 
         def _flushing(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             transaction: TestTransaction | None = getattr(self.connection, "pglite_transaction", None)
@@ -141,7 +129,7 @@ def _classes() -> tuple[type, type, type]:
                 return super().commit()  # type: ignore[no-any-return]
             with transaction.lock:
                 flush_alone(self, transaction)
-                observe(transaction, "COMMIT", super().commit)
+                transaction.observe("COMMIT", super().commit)
 
         def rollback(self) -> None:
             transaction = self.pglite_transaction
@@ -149,7 +137,7 @@ def _classes() -> tuple[type, type, type]:
                 return super().rollback()  # type: ignore[no-any-return]
             with transaction.lock:
                 transaction.forget_queue()
-                observe(transaction, "ROLLBACK", super().rollback)
+                transaction.observe("ROLLBACK", super().rollback)
 
         def cancel(self) -> None:
             if self.pglite_transaction is not None and self.pglite_transaction.on_cancel is not None:

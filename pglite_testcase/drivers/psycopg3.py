@@ -43,20 +43,6 @@ def _flush_alone(connection: psycopg.Connection[Any], transaction: TestTransacti
                 psycopg.Cursor(connection).execute(sql)
 
 
-def _observe(transaction: TestTransaction, query: Any, run: Callable[[], Any]) -> Any:
-    statement = _text(query)
-    ends = transaction.saw_statement(statement) if statement else None
-    try:
-        result = run()
-    except BaseException:
-        if ends is not None:
-            transaction.transaction_ended("rollback", statement.strip())
-        raise
-    if ends is not None:
-        transaction.transaction_ended("committed" if ends == "commit" else "rollback", statement.strip())
-    return result
-
-
 class QueueingCursor(psycopg.Cursor[Any]):
     def execute(
         self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
@@ -76,7 +62,7 @@ class QueueingCursor(psycopg.Cursor[Any]):
                 return psycopg.Cursor.execute(self, query, params, prepare=prepare, binary=binary)
 
         with transaction.lock:
-            return _observe(transaction, query, run)
+            return transaction.observe(_text(query), run)
 
     def executemany(self, query: Any, params_seq: Any, *, returning: bool = False) -> None:
         transaction: TestTransaction | None = getattr(self.connection, "pglite_transaction", None)
@@ -116,7 +102,7 @@ class QueueingConnection(psycopg.Connection[Any]):
             return super().commit()
         with transaction.lock:
             _flush_alone(self, transaction)
-            _observe(transaction, "COMMIT", super().commit)
+            transaction.observe("COMMIT", super().commit)
 
     def rollback(self) -> None:
         transaction = self.pglite_transaction
@@ -124,7 +110,7 @@ class QueueingConnection(psycopg.Connection[Any]):
             return super().rollback()
         with transaction.lock:
             transaction.forget_queue()  # a rollback discards whatever the queue would do
-            _observe(transaction, "ROLLBACK", super().rollback)
+            transaction.observe("ROLLBACK", super().rollback)
 
     def transaction(self, *args: Any, **kwargs: Any) -> Any:
         if self.pglite_transaction is not None:
