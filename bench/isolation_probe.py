@@ -10,16 +10,16 @@ import statistics
 import sys
 import time
 import unittest
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import Connection, Engine, create_engine, insert, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from pglite_testcase import PGliteTestCase
 
 sys.path.insert(0, ".")
-from bench_schema import metadata, t0  # noqa: E402
+from bench_schema import metadata, t0  # type: ignore[import-not-found]  # noqa: E402
 
 
 def body_connection(self: unittest.TestCase) -> None:
@@ -35,7 +35,9 @@ class Plain(unittest.TestCase):
 
     # The database the isolated classes use (PGlite or a server's), as their public attributes give it.
     url = ""
-    connect_args: dict[str, Any] = {}
+    connect_args: ClassVar[dict[str, Any]] = {}
+    engine: ClassVar[Engine]
+    plain_connection: ClassVar[Connection]
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -83,7 +85,7 @@ def select_one_ms() -> float:
 
 def main() -> None:
     tests, rounds = int(sys.argv[2]), int(sys.argv[3])
-    cases = {}
+    cases: dict[str, type[unittest.TestCase]] = {}
     for via, body in (("connection", body_connection), ("session", body_session)):
         tests_dict = {f"test_{n:04}": body for n in range(tests)}
         cases[f"ours_{via}"] = type(f"Ours_{via}", (PGliteTestCase,), {"metadata": metadata, **tests_dict})
@@ -101,8 +103,9 @@ def main() -> None:
     )
     per_test_ms(cases["ours_connection"], tests)  # builds the schema; warms everything up
     first = cases["ours_connection"]
+    assert issubclass(first, PGliteTestCase)
     first.setUpClass()
-    Plain.url, Plain.connect_args = first.database_url, dict(first.connect_args)  # type: ignore[attr-defined]
+    Plain.url, Plain.connect_args = first.database_url, dict(first.connect_args)
     first.tearDownClass()
     samples: dict[str, list[float]] = {name: [] for name in [*cases, "truncate_session", "select1"]}
     for _ in range(rounds):

@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,15 +80,27 @@ def paired(
     return Row(key, scenario, variant, unit, samples, note or f"from '{left.key}' and '{right.key}', run by run")
 
 
+class RunFailed(RuntimeError):
+    """A benchmark child exited with an error; ``summary`` is the last line it wrote."""
+
+    def __init__(self, message: str, summary: str) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
 def samples_of(measure: Callable[[], float], count: int) -> tuple[list[float], str]:
-    """``count`` runs of ``measure``; a run killed at its timeout gives no sample, only a note."""
-    samples, killed, limit = [], 0, 0.0
+    """``count`` runs of ``measure``, for the alternatives' rows, where a run can hang or fail on its own
+    (py-pglite's single connection slot): such a run gives no sample, only a note."""
+    samples: list[float] = []
+    problems: list[str] = []
     for _ in range(count):
         try:
             samples.append(measure())
         except subprocess.TimeoutExpired as expired:
-            killed, limit = killed + 1, expired.timeout
-    return samples, f"{killed} of {count} runs killed after {limit:.0f} s" if killed else ""
+            problems.append(f"killed after {expired.timeout:.0f} s")
+        except RunFailed as failed:
+            problems.append(f"failed: {failed.summary}")
+    return samples, "; ".join(f"{n} of {count} runs {problem}" for problem, n in Counter(problems).items())
 
 
 def run_python(
@@ -147,7 +160,9 @@ def start_python(args: list[str], cwd: Path, env: dict[str, str] | None = None) 
 
 def check(process: subprocess.Popen[str], args: list[str], cwd: Path, stdout: str, stderr: str) -> None:
     if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} in {cwd} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+        lines = [line.strip() for line in (stderr + stdout).splitlines() if line.strip()]
+        error = next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "no output")
+        raise RunFailed(f"{' '.join(args)} in {cwd} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}", error[:200])
 
 
 def value(stdout: str, key: str) -> float:

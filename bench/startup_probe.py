@@ -28,7 +28,7 @@ if MODE == "imports":
 
 attributes: dict[str, object] = {}
 if MODE == "metadata":
-    from bench_schema import metadata
+    from bench_schema import metadata  # type: ignore[import-not-found]
 
     attributes["metadata"] = metadata
 elif MODE == "alembic":

@@ -7,7 +7,7 @@ import subprocess
 
 from .. import workloads
 from ..context import PY_PGLITE_PYTEST, Context, scratch
-from ..measure import Row, run_python, value, values
+from ..measure import Row, RunFailed, run_python, value, values
 
 SCENARIO = "1 isolation overhead per test"
 
@@ -88,6 +88,9 @@ def py_pglite_cleanup(tests: int, ours_ms: float) -> Row:
         out = run_python(["-m", "pytest", *PY_PGLITE_PYTEST, "-p", "bench.pytest_timing"], directory, timeout=600)[1]
     except subprocess.TimeoutExpired:
         row.note = "its run was killed after 600 s"
+        return row
+    except RunFailed as failed:
+        row.note = f"its run failed: {failed.summary}"
         return row
     per_class = {line.split()[1]: float(line.split()[2]) for line in out.splitlines() if line.startswith("class_ms ")}
     row.samples = [per_class["TestPyPglite"] - per_class["TestPlain"]]

@@ -14,7 +14,7 @@ def run(context: Context) -> list[Row]:
     revisions = context.size(50, 10)
     projects = {"chain": f"{revisions}-revision chain", "inventory": "examples/inventory (3 revisions)"}
     rounds = context.repeat
-    backends = {"pglite": ("PGlite", {})}
+    backends: dict[str, tuple[str, dict[str, str]]] = {"pglite": ("PGlite", {})}
     if context.server_url:
         backends["server"] = ("PostgreSQL server", {"PGLITE_TESTCASE_DATABASE_URL": context.server_url})
     directory = scratch("migrations")

@@ -70,91 +70,69 @@ def run(context: Context) -> list[Row]:
         walls["unittest_parallel"].append(run_python(command, large)[0])
     for directory in (small, large):
         shutil.rmtree(directory, ignore_errors=True)
+    return [
+        *per_test_rows(outs, small_label, large_label),
+        *parallel_rows(walls, large_label),
+        *memory_rows(outs["large"], large_label),
+    ]
 
+
+def per_test_rows(outs: dict[str, list[str]], small_label: str, large_label: str) -> list[Row]:
     def per_test_ms(out: str) -> float:
         return value(out, "steady_seconds") / value(out, "tests_run") * 1000
 
-    small_row = Row(
-        "scale.small.per_test", SCENARIO, f"per test, {small_label}", "ms", [per_test_ms(o) for o in outs["small"]]
+    small = Row(
+        "scale.small.per_test", SCENARIO, f"per test, {small_label}", "ms", list(map(per_test_ms, outs["small"]))
     )
-    large_row = Row(
-        "scale.large.per_test", SCENARIO, f"per test, {large_label}", "ms", [per_test_ms(o) for o in outs["large"]]
+    large = Row(
+        "scale.large.per_test", SCENARIO, f"per test, {large_label}", "ms", list(map(per_test_ms, outs["large"]))
     )
+    ratio = paired("scale.per_test_ratio", SCENARIO, "per test: large suite / small suite", "x", large, small, divide)
+    return [small, large, ratio]
+
+
+def parallel_rows(walls: dict[str, list[float]], large_label: str) -> list[Row]:
     one = Row("scale.large.wall", SCENARIO, f"one process, {large_label}", "s", walls["large"])
-    two = Row(
-        "scale.halves.wall", SCENARIO, "two unittest processes over its halves, started together", "s", walls["halves"]
-    )
-    parallel = Row(
-        "scale.unittest_parallel.wall",
-        SCENARIO,
-        "unittest-parallel -j 2 --level class",
-        "s",
-        walls["unittest_parallel"],
-    )
-    rss = {
-        name: [value(out, f"node_{name}_mb") for out in outs["large"]]
-        for name in ("peak_rss", "rss_first_tenth", "rss_end")
-    }
-    first_tenth = Row(
+    rows = [one]
+    for key, label in (
+        ("halves", "two unittest processes over its halves, started together"),
+        ("unittest_parallel", "unittest-parallel -j 2 --level class"),
+    ):
+        split = Row(f"scale.{key}.wall", SCENARIO, label, "s", walls[key])
+        speedup = f"speed-up: one process / {label}"
+        rows += [split, paired(f"scale.{key}.speedup", SCENARIO, speedup, "x", one, split, divide, "run by run")]
+    return rows
+
+
+def memory_rows(outs: list[str], label: str) -> list[Row]:
+    def mb(name: str) -> list[float]:
+        return [value(out, f"node_{name}_mb") for out in outs]
+
+    first = Row(
         "memory.scale.rss_first_tenth",
         MEMORY,
-        f"node RSS after the first tenth of the classes, {large_label}",
+        f"node RSS after the first tenth of the classes, {label}",
         "MB",
-        rss["rss_first_tenth"],
+        mb("rss_first_tenth"),
     )
-    end = Row("memory.scale.rss_end", MEMORY, f"node RSS after all the classes, {large_label}", "MB", rss["rss_end"])
-    speedup = "one process / this, run by run"
+    end = Row("memory.scale.rss_end", MEMORY, f"node RSS after all the classes, {label}", "MB", mb("rss_end"))
     return [
-        small_row,
-        large_row,
-        paired(
-            "scale.per_test_ratio",
-            SCENARIO,
-            "per test: large suite / small suite",
-            "x",
-            large_row,
-            small_row,
-            lambda a, b: a / b,
-        ),
-        one,
-        two,
-        paired(
-            "scale.halves.speedup",
-            SCENARIO,
-            "speed-up of the two processes",
-            "x",
-            one,
-            two,
-            lambda a, b: a / b,
-            speedup,
-        ),
-        parallel,
-        paired(
-            "scale.unittest_parallel.speedup",
-            SCENARIO,
-            "speed-up of unittest-parallel",
-            "x",
-            one,
-            parallel,
-            lambda a, b: a / b,
-            speedup,
-        ),
         Row(
-            "memory.scale.peak",
-            MEMORY,
-            f"PGlite node process peak RSS during the {large_label} suite",
-            "MB",
-            rss["peak_rss"],
+            "memory.scale.peak", MEMORY, f"PGlite node process peak RSS during the {label} suite", "MB", mb("peak_rss")
         ),
-        first_tenth,
+        first,
         end,
         paired(
             "memory.scale.growth",
             MEMORY,
-            "node RSS growth: after all / after the first tenth of the classes",
+            "node RSS: after all / after the first tenth of the classes",
             "x",
             end,
-            first_tenth,
-            lambda a, b: a / b,
+            first,
+            divide,
         ),
     ]
+
+
+def divide(a: float, b: float) -> float:
+    return a / b

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 import unittest
+from collections.abc import Callable
+from pathlib import Path
 
 from bench.__main__ import compare, parse
-from bench.measure import Row, paired, values
+from bench.measure import Row, paired, run_python, samples_of, values
 from bench.server import libpq_parameters
 from bench.suite_runner import NodeMemory, node_children
 from bench.targets import TARGETS, attach
@@ -42,6 +47,51 @@ class RowTests(unittest.TestCase):
         self.assertEqual(values(out, "class_seconds chain"), [3.5, 3.25])
         with self.assertRaisesRegex(RuntimeError, "class_seconds inventory not found"):
             values(out, "class_seconds inventory")
+
+
+class SamplesOfTests(unittest.TestCase):
+    def test_a_hung_or_failed_run_gives_a_note_instead_of_a_sample(self) -> None:
+        outcomes: list[Callable[[], float]] = [
+            lambda: 1.5,
+            lambda: run_python(["-c", "import time; time.sleep(30)"], Path.cwd(), timeout=0.5)[0],
+            lambda: run_python(["-c", "raise ValueError('slot taken')"], Path.cwd())[0],
+            lambda: run_python(["-c", "raise ValueError('slot taken')"], Path.cwd())[0],
+        ]
+        samples, note = samples_of(lambda: outcomes.pop(0)(), 4)
+        self.assertEqual(samples, [1.5])
+        self.assertEqual(note, "1 of 4 runs killed after 0 s; 2 of 4 runs failed: ValueError: slot taken")
+
+    def test_a_killed_run_leaves_no_process_behind(self) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            pid_file = Path(directory) / "grandchild"
+            script = (
+                "import pathlib, subprocess, time; "
+                "sleeper = subprocess.Popen(['sleep', '60'], start_new_session=True, "
+                "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+                f"pathlib.Path({str(pid_file)!r}).write_text(str(sleeper.pid)); time.sleep(60)"
+            )
+            with self.assertRaises(subprocess.TimeoutExpired):
+                run_python(["-c", script], Path(directory), timeout=5)
+            grandchild = int(pid_file.read_text())
+        self.addCleanup(kill_if_alive, grandchild)
+        deadline = time.monotonic() + 5
+        while alive(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(alive(grandchild), "the killed run's grandchild (in a session of its own) still runs")
+
+
+def kill_if_alive(pid: int) -> None:
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 class NodeMemoryTests(unittest.TestCase):
