@@ -111,10 +111,9 @@ def targets_table(rows: list[dict[str, Any]]) -> str:
         verdict = {True: "met", False: "**missed**", None: "reported"}[met({**row, "target": {"limit": limit}})]
         if row.get("median") is None:
             verdict = "not measured (its runs failed)"
-        median = f"{figure(row['median'], row['unit'])} {row['unit']}"
-        lines.append(
-            f"| {goal} | {row['variant']} | {median} | {'' if limit is None else f'<= {limit:g}'} | {verdict} |"
-        )
+        unit = row["unit"]
+        bound = "" if limit is None else f"<= {limit:g} {unit}"
+        lines.append(f"| {goal} | {row['variant']} | {figure(row['median'], unit)} {unit} | {bound} | {verdict} |")
     return "\n".join(lines)
 
 
