@@ -90,9 +90,12 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     context = Context(quick=args.quick, repeat=2 if args.quick else args.repeat, server_url=server_url)
     facts = machine.describe(server_url)
     rows: list[Row] = []
+    durations: dict[str, float] = {}
     for name in args.scenarios:
         print(f"[{time.time() - started:6.0f} s] {name} ...", file=sys.stderr, flush=True)
+        scenario_started = time.time()
         rows += SCENARIOS[name](context)
+        durations[name] = round(time.time() - scenario_started, 1)
     print(f"[{time.time() - started:6.0f} s] done", file=sys.stderr, flush=True)
     rows.sort(key=lambda row: row.scenario.split()[0])
     targets.attach(rows)
@@ -106,6 +109,7 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "scenarios": args.scenarios,
         "machine": facts,
         "seconds": round(time.time() - started, 1),
+        "scenario_seconds": durations,
         "rows": [row.as_dict() for row in rows],
     }
 

@@ -110,21 +110,19 @@ def pytest_postgresql(context: Context, server_url: str, timeout: float) -> Row:
     dbname = f"pgtc_bench_pytest_postgresql_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     workloads.write_pytest_postgresql(directory, *sizes(context), libpq_parameters(server_url), dbname)
     args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:py_pglite", "-p", "bench.pytest_timing"]
-    per_test: list[float] = []
+    per_test: list[str] = []
 
     def run() -> float:
         seconds, out = run_python(args, directory, timeout=timeout)
-        per_test.append(statistics.mean(values_ms(out)))
+        per_test.append(f"{statistics.mean(values_ms(out)):.1f} ms per test")
         return seconds
 
-    samples, note = samples_of(run, suite_repeat(context))
-    if per_test:
-        note = "; ".join(filter(None, [f"{min(per_test):.1f}-{max(per_test):.1f} ms per test", note]))
+    samples, note = samples_of(run, 1)
     return alternative(
         "suite.pytest_postgresql",
         f"pytest-postgresql on PostgreSQL server (database per test from a template), {label(context)}",
         samples,
-        note,
+        "; ".join(per_test + [note] if note else per_test),
     )
 
 
