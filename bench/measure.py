@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .processes import descendants
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -131,19 +133,7 @@ def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
 
 def kill_tree(pid: int) -> None:
     """SIGKILL ``pid`` and every process descending from it (py-pglite's node runs in a session of its own)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError):
-            continue
-    tree, grew = {pid}, True
-    while grew:
-        found = {child for child, parent in parents.items() if parent in tree} - tree
-        tree |= found
-        grew = bool(found)
-    for member in tree:
+    for member in [pid, *descendants(pid)]:
         try:
             os.kill(member, signal.SIGKILL)
         except OSError:

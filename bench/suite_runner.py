@@ -5,12 +5,14 @@
 - ``run_seconds`` and ``tests_run``: the suite's run (class set-ups included, imports not);
 - ``steady_seconds``: the same from the first test's start, so without the first class's set-up
   (which waits for PGlite's start and loads the schema);
-- ``node_peak_rss_mb``: the highest peak RSS (VmHWM) of any node child of this process;
 - ``node_rss_first_tenth_mb`` / ``node_rss_end_mb``: node's RSS after the first tenth of the classes
-  and after all of them.
+  and after all of them;
+- ``node_peak_rss_mb``: node's peak RSS (VmHWM, the kernel's high-water mark), the highest of the
+  two samples (a node process that ended between them is not seen).
 
-Node processes are found in /proc as this process's children, so the runner needs nothing from
-the package beyond its public classes.
+Node processes are found in /proc as this process's descendants, so the runner needs nothing from
+the package beyond its public classes. Two samples a run, since a look through /proc takes
+milliseconds, which would show in the per-test time if taken after every class.
 """
 
 from __future__ import annotations
@@ -22,22 +24,12 @@ import unittest
 from collections.abc import Iterator
 from typing import Any
 
+from bench.processes import descendants
 
-def node_children() -> list[int]:
-    me = os.getpid()
-    children = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat_file:
-                stat = stat_file.read()
-        except OSError:
-            continue
-        command, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        if command == "node" and int(rest[1]) == me:
-            children.append(int(entry))
-    return children
+
+def node_processes() -> list[int]:
+    """The node processes this process started, directly or through others."""
+    return [pid for pid, command in descendants(os.getpid()).items() if command == "node"]
 
 
 def status_kb(pid: int) -> dict[str, int]:
@@ -59,7 +51,7 @@ class NodeMemory:
     def sample(self) -> float:
         """The node children's RSS now (MB); remembers their highest peak so far."""
         rss = 0.0
-        for pid in node_children():
+        for pid in node_processes():
             fields = status_kb(pid)
             self.peak_mb = max(self.peak_mb, fields.get("VmHWM", 0) / 1024)
             rss += fields.get("VmRSS", 0) / 1024
@@ -75,7 +67,7 @@ def test_classes(suite: unittest.TestSuite) -> Iterator[type]:
 
 
 class SamplingResult(unittest.TextTestResult):
-    """Samples node's memory each time a class has finished (at the next class's first test)."""
+    """Samples node's memory when the first tenth of the classes has finished (at the next class's first test)."""
 
     first_tenth = 1  # classes after which the first sample is kept; set before the run
 
@@ -93,9 +85,8 @@ class SamplingResult(unittest.TextTestResult):
         if type(test) is not self.current:
             if self.current is not None:
                 self.classes_done += 1
-                rss = self.memory.sample()
                 if self.classes_done == self.first_tenth:
-                    self.rss_first_tenth = rss
+                    self.rss_first_tenth = self.memory.sample()
             self.current = type(test)
         super().startTest(test)
 

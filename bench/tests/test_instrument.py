@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.__main__ import compare, parse
-from bench.measure import Row, paired, run_python, samples_of, values
+from bench.measure import Row, kill_tree, paired, run_python, samples_of, values
 from bench.server import libpq_parameters
-from bench.suite_runner import NodeMemory, node_children
+from bench.suite_runner import NodeMemory, node_processes
 from bench.targets import TARGETS, attach
 
 
@@ -96,15 +96,15 @@ def alive(pid: int) -> bool:
 
 class NodeMemoryTests(unittest.TestCase):
     @unittest.skipIf(shutil.which("node") is None, "no node on PATH")
-    def test_finds_this_process_node_children_and_their_memory(self) -> None:
-        node = subprocess.Popen(
-            ["node", "-e", "const a = Buffer.alloc(64 * 1024 * 1024, 1); setTimeout(() => {}, 30000)"]
-        )
+    def test_finds_node_started_through_another_process_and_its_memory(self) -> None:
+        script = "const a = Buffer.alloc(64 * 1024 * 1024, 1); setTimeout(() => {}, 30000)"
+        shell = subprocess.Popen(["sh", "-c", f"node -e '{script}'; exit 0"])
         try:
             deadline = time.monotonic() + 10
-            while node.pid not in node_children() and time.monotonic() < deadline:
+            while not node_processes() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            self.assertEqual(node_children(), [node.pid])
+            (node,) = node_processes()
+            self.assertNotEqual(node, shell.pid)
             memory = NodeMemory()
             while memory.sample() < 64 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -112,14 +112,14 @@ class NodeMemoryTests(unittest.TestCase):
             self.assertGreater(rss, 64)
             self.assertGreaterEqual(memory.peak_mb, rss)
         finally:
-            node.kill()
-            node.wait()
-        self.assertEqual(node_children(), [])
+            kill_tree(shell.pid)
+            shell.wait()
+        self.assertEqual(node_processes(), [])
 
     def test_a_child_that_is_not_node_is_not_counted(self) -> None:
         sleeper = subprocess.Popen(["sleep", "30"])
         try:
-            self.assertNotIn(sleeper.pid, node_children())
+            self.assertEqual(node_processes(), [])
         finally:
             sleeper.kill()
             sleeper.wait()
