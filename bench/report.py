@@ -37,9 +37,11 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [header + (" target |" if with_targets else ""), "|---" * (7 if with_targets else 6) + "|"]
     for row in rows:
         unit = row["unit"]
-        line = (
-            f"| {row['scenario']} | {row['variant']} | {figure(row['median'], unit)} {unit} | "
-            f"{figure(row['min'], unit)}-{figure(row['max'], unit)} | {len(row['samples'])} | {row.get('vs', '')} |"
-        )
+        if row["median"] is None:  # its runs failed or hung: the note says how
+            measured = f"not measured | - | 0 | {row.get('note', '')}"
+        else:
+            spread = f"{figure(row['min'], unit)}-{figure(row['max'], unit)}"
+            measured = f"{figure(row['median'], unit)} {unit} | {spread} | {len(row['samples'])} | {row.get('vs', '')}"
+        line = f"| {row['scenario']} | {row['variant']} | {measured} |"
         lines.append(line + (f" {target_text(row)} |" if with_targets else ""))
     return "\n".join(lines)

@@ -96,6 +96,12 @@ class RenderTests(unittest.TestCase):
         self.assertIn("| 7 migration checks | chain: PGlite / server | 3.10 x |", text)
         self.assertIn("<= 2 x: missed", text)
 
+    def test_a_row_whose_runs_failed_shows_why_and_meets_no_target(self) -> None:
+        failed = Row("first_run.first_query", "8 first run", "empty cache", "s", [], "1 of 1 runs killed after 300 s")
+        text = section(readme.render(README, results([failed]), "r.json"), "performance")
+        self.assertIn("| 8 first run | empty cache | not measured | - | 0 | 1 of 1 runs killed after 300 s |", text)
+        self.assertIn("| empty cache | - s |  | not measured (its runs failed) |", text)
+
     def test_without_markers_the_error_names_them(self) -> None:
         with self.assertRaisesRegex(SystemExit, "bench:performance:begin"):
             readme.render("# no markers\n", results([]), "r.json")
