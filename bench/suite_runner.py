@@ -27,9 +27,9 @@ from typing import Any
 from bench.processes import descendants
 
 
-def node_processes() -> list[int]:
-    """The node processes this process started, directly or through others."""
-    return [pid for pid, command in descendants(os.getpid()).items() if command == "node"]
+def node_processes(root: int | None = None) -> list[int]:
+    """The node processes ``root`` (default: this process) started, directly or through others."""
+    return [pid for pid, command in descendants(root or os.getpid()).items() if command == "node"]
 
 
 def status_kb(pid: int) -> dict[str, int]:
@@ -45,13 +45,14 @@ def status_kb(pid: int) -> dict[str, int]:
 
 
 class NodeMemory:
-    def __init__(self) -> None:
+    def __init__(self, root: int | None = None) -> None:
+        self.root = root
         self.peak_mb = 0.0
 
     def sample(self) -> float:
-        """The node children's RSS now (MB); remembers their highest peak so far."""
+        """The node processes' RSS now (MB); remembers their highest peak so far."""
         rss = 0.0
-        for pid in node_processes():
+        for pid in node_processes(self.root):
             fields = status_kb(pid)
             self.peak_mb = max(self.peak_mb, fields.get("VmHWM", 0) / 1024)
             rss += fields.get("VmRSS", 0) / 1024

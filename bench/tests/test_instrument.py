@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.__main__ import compare, parse
 from bench.measure import Row, kill_tree, paired, run_python, samples_of, values
+from bench.processes import descendants
 from bench.server import libpq_parameters
 from bench.suite_runner import NodeMemory, node_processes
 from bench.targets import TARGETS, attach
@@ -101,11 +102,11 @@ class NodeMemoryTests(unittest.TestCase):
         shell = subprocess.Popen(["sh", "-c", f"node -e '{script}'; exit 0"])
         try:
             deadline = time.monotonic() + 10
-            while not node_processes() and time.monotonic() < deadline:
+            while not node_processes(shell.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            (node,) = node_processes()
-            self.assertNotEqual(node, shell.pid)
-            memory = NodeMemory()
+            (node,) = node_processes(shell.pid)
+            self.assertIn(node, node_processes())  # a descendant of this process too, through the shell
+            memory = NodeMemory(shell.pid)
             while memory.sample() < 64 and time.monotonic() < deadline:
                 time.sleep(0.05)
             rss = memory.sample()
@@ -114,15 +115,19 @@ class NodeMemoryTests(unittest.TestCase):
         finally:
             kill_tree(shell.pid)
             shell.wait()
-        self.assertEqual(node_processes(), [])
+        self.assertNotIn(node, node_processes())
 
-    def test_a_child_that_is_not_node_is_not_counted(self) -> None:
-        sleeper = subprocess.Popen(["sleep", "30"])
+    def test_a_process_that_is_not_node_is_not_counted(self) -> None:
+        shell = subprocess.Popen(["sh", "-c", "sleep 30; exit 0"])
         try:
-            self.assertEqual(node_processes(), [])
+            deadline = time.monotonic() + 10
+            while not descendants(shell.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(list(descendants(shell.pid).values()), ["sleep"])
+            self.assertEqual(node_processes(shell.pid), [])
         finally:
-            sleeper.kill()
-            sleeper.wait()
+            kill_tree(shell.pid)
+            shell.wait()
 
 
 class ServerTests(unittest.TestCase):
