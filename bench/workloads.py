@@ -6,6 +6,7 @@ in its own interpreter exactly as a user's would.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -34,6 +35,11 @@ BODY = """
 
 def write_schema(directory: Path, tables: int) -> None:
     (directory / "bench_schema.py").write_text(SCHEMA_MODULE.replace("{tables}", str(tables)))
+
+
+def write_startup_probe(directory: Path) -> None:
+    """``startup_probe.py`` next to the schema, run as ``python startup_probe.py MODE``."""
+    shutil.copy(Path(__file__).with_name("startup_probe.py"), directory)
 
 
 def write_ours(directory: Path, classes: int, tests: int, parts: int = 1) -> list[str]:
@@ -113,13 +119,7 @@ def write_py_pglite(directory: Path, classes: int, tests: int) -> None:
             """
         )
     )
-    body = BODY.replace("self.session", "pglite_session")
-    lines = ["from sqlalchemy import func, select", "from bench_schema import t0"]
-    for c in range(classes):
-        lines.append(f"\nclass TestSuite{c:03}:")
-        for t in range(tests):
-            lines.append(f"    def test_{t:03}(self, pglite_session):{body}")
-    (directory / "test_suite.py").write_text("\n".join(lines) + "\n")
+    write_pytest_tests(directory, classes, tests, "pglite_session")
 
 
 def write_pytest_postgresql(directory: Path, classes: int, tests: int, server: dict[str, str], dbname: str) -> None:
@@ -165,12 +165,17 @@ def write_pytest_postgresql(directory: Path, classes: int, tests: int, server: d
             """
         )
     )
-    body = BODY.replace("self.session", "session")
+    write_pytest_tests(directory, classes, tests, "session")
+
+
+def write_pytest_tests(directory: Path, classes: int, tests: int, fixture: str) -> None:
+    """The suite's tests as pytest test classes, the session coming from ``fixture``."""
+    body = BODY.replace("self.session", fixture)
     lines = ["from sqlalchemy import func, select", "from bench_schema import t0"]
     for c in range(classes):
         lines.append(f"\nclass TestSuite{c:03}:")
         for t in range(tests):
-            lines.append(f"    def test_{t:03}(self, session):{body}")
+            lines.append(f"    def test_{t:03}(self, {fixture}):{body}")
     (directory / "test_suite.py").write_text("\n".join(lines) + "\n")
 
 

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from .. import workloads
 from ..context import Context, scratch
 from ..measure import Row, run_python, value
 
 SCENARIO = "8 first run"
-HERE = Path(__file__).resolve().parents[1]
 
 
 def run(context: Context) -> list[Row]:
     directory = scratch("first-run")
     workloads.write_schema(directory, 20)
-    shutil.copy(HERE / "startup_probe.py", directory)
+    workloads.write_startup_probe(directory)
     first_query, walls = [], []
     for _ in range(context.size(3, 1)):
         cache = scratch("first-run-cache")

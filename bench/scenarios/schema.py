@@ -11,7 +11,6 @@ from ..context import Context, scratch
 from ..measure import Row, paired, run_python, value
 
 SCENARIO = "3 schema: class set-up"
-HERE = Path(__file__).resolve().parents[1]
 
 
 def run(context: Context) -> list[Row]:
@@ -22,7 +21,7 @@ def run(context: Context) -> list[Row]:
     with open(migrated / "migrations" / "env.py", "a") as env:
         env.write(f"# bench run {uuid.uuid4()}\n")
     for directory in (migrated, empty):
-        shutil.copy(HERE / "startup_probe.py", directory)
+        workloads.write_startup_probe(directory)
 
     def class_setup(mode: str, directory: Path) -> float:
         return value(run_python(["startup_probe.py", mode], directory)[1], "class_setup")

@@ -10,14 +10,13 @@ from ..context import PY_PGLITE_PYTEST, Context, scratch
 from ..measure import Row, paired, run_python, samples_of, text_value, value
 
 SCENARIO = "2 start-up to first query"
-HERE = Path(__file__).resolve().parents[1]
 LABELS = {"empty": "empty database", "metadata": "20-table create_all schema"}
 
 
 def run(context: Context) -> list[Row]:
     directory = scratch("startup")
     workloads.write_schema(directory, 20)
-    shutil.copy(HERE / "startup_probe.py", directory)
+    workloads.write_startup_probe(directory)
     for mode in LABELS:  # warm: snapshot saved, last schema remembered
         out = run_python(["startup_probe.py", mode], directory)[1]
     context.facts["pglite_postgresql"] = text_value(out, "server_version")
