@@ -5,6 +5,7 @@ with models that match it) and the inventory example's three migrations.
 Each class runs ``--rounds`` times in this process, as a suite would run it;
 every check starts its own fresh database, so every round pays those starts.
 The backend is PGlite, or the server in ``PGLITE_TESTCASE_DATABASE_URL``.
+``python -m bench`` runs it on both (scenario 7) and reads its ``class_seconds`` lines.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from sqlalchemy import Column, Index, Integer, MetaData, String, Table
 
 from examples.inventory.models import Base as InventoryBase
 from pglite_testcase import AlembicMigrationsTestCase
-from pglite_testcase.migration_checks import CHECKS
 
 from . import workloads
 from .measure import ROOT
@@ -78,12 +78,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--revisions", type=int, default=50)
+    parser.add_argument("--project", choices=["chain", "inventory"], help="only this project (default: both)")
     arguments = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="pgtc-bench-migration-checks-"))
     try:
         projects = {
-            f"{arguments.revisions}-revision chain": type(
+            "chain": type(
                 "ChainChecks",
                 (AlembicMigrationsTestCase,),
                 {
@@ -91,7 +92,7 @@ def main() -> None:
                     "metadata": chain_metadata(arguments.revisions),
                 },
             ),
-            "examples/inventory (3 revisions)": type(
+            "inventory": type(
                 "InventoryChecks",
                 (AlembicMigrationsTestCase,),
                 {
@@ -107,16 +108,20 @@ def main() -> None:
             f"load average {os.getloadavg()[0]:.2f} at start; {arguments.rounds} rounds"
         )
         for name, case in projects.items():
+            if arguments.project not in (None, name):
+                continue
+            checks = [test.removeprefix("test_") for test in unittest.defaultTestLoader.getTestCaseNames(case)]
             totals: list[float] = []
-            per_check: dict[str, list[float]] = {check: [] for check in CHECKS}
+            per_check: dict[str, list[float]] = {check: [] for check in checks}
             for _ in range(arguments.rounds):
                 elapsed, seconds = run_class(case)
                 totals.append(elapsed)
-                for check in CHECKS:
+                for check in checks:
                     per_check[check].append(seconds[check])
             print(f"\n{name}: whole class {summary(totals)}; rounds: {', '.join(f'{t:.2f}' for t in totals)}")
-            for check in CHECKS:
+            for check in checks:
                 print(f"  {check:<28} {summary(per_check[check])}")
+            print("class_seconds", name, *totals)
         print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -3,7 +3,8 @@
 The benchmark copies this file next to a generated schema and runs it with
 ``python startup_probe.py MODE``; the process's own start time comes from
 /proc, so the figure covers interpreter start, imports, PGlite's start and
-the schema, up to the first test's first query.
+the schema, up to the first test's first query. MODE ``imports`` stops after
+importing SQLAlchemy and the package (no test class, so no PGlite).
 """
 
 from __future__ import annotations
@@ -13,32 +14,28 @@ import sys
 import time
 import unittest
 
-from sqlalchemy import text
+from bench.process_clock import process_started_at
 
 MODE = sys.argv[1]
 
-
-def process_started_at() -> float:
-    """When this process started, in time.time() terms (from /proc/self/stat)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    with open("/proc/self/stat") as stat:
-        start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
-    with open("/proc/uptime") as uptime:
-        booted_at = time.time() - float(uptime.read().split()[0])
-    return booted_at + start_ticks / ticks
-
+from sqlalchemy import text  # noqa: E402
 
 from pglite_testcase import PGliteTestCase  # noqa: E402
 
+if MODE == "imports":
+    print("imports_done", time.time() - process_started_at())
+    raise SystemExit(0)
+
 attributes: dict[str, object] = {}
 if MODE == "metadata":
-    from bench_schema import metadata
+    from bench_schema import metadata  # type: ignore[import-not-found]
 
     attributes["metadata"] = metadata
 elif MODE == "alembic":
     attributes["alembic_config"] = os.path.join(os.getcwd(), "alembic.ini")
 
 timings: dict[str, float] = {}
+facts: dict[str, str] = {}
 
 
 def set_up_class(cls: type) -> None:
@@ -50,6 +47,7 @@ def set_up_class(cls: type) -> None:
 def test_first_query(self: PGliteTestCase) -> None:
     self.connection.execute(text("SELECT 1"))
     timings["first_query"] = time.time() - process_started_at()
+    facts["server_version"] = str(self.connection.scalar(text("SHOW server_version")))
 
 
 First = type(
@@ -66,3 +64,5 @@ if __name__ == "__main__":
         raise SystemExit(str(result.errors + result.failures))
     for key, seconds in timings.items():
         print(key, seconds)
+    for key, fact in facts.items():
+        print(key, fact)

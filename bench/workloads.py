@@ -6,6 +6,7 @@ in its own interpreter exactly as a user's would.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -36,18 +37,27 @@ def write_schema(directory: Path, tables: int) -> None:
     (directory / "bench_schema.py").write_text(SCHEMA_MODULE.replace("{tables}", str(tables)))
 
 
-def write_ours(directory: Path, classes: int, tests: int) -> None:
-    """The suite on pglite_testcase."""
-    lines = [
-        "from sqlalchemy import func, select",
-        "from pglite_testcase import PGliteTestCase",
-        "from bench_schema import metadata, t0",
-    ]
-    for c in range(classes):
-        lines.append(f"\nclass Suite{c:03}(PGliteTestCase):\n    metadata = metadata")
-        for t in range(tests):
-            lines.append(f"    def test_{t:03}(self):{BODY}")
-    (directory / "test_suite.py").write_text("\n".join(lines) + "\n")
+def write_startup_probe(directory: Path) -> None:
+    """``startup_probe.py`` next to the schema, run as ``python startup_probe.py MODE``."""
+    shutil.copy(Path(__file__).with_name("startup_probe.py"), directory)
+
+
+def write_ours(directory: Path, classes: int, tests: int, parts: int = 1) -> list[str]:
+    """The suite on pglite_testcase, its classes spread over ``parts`` modules; returns their file names."""
+    names = []
+    for part in range(parts):
+        lines = [
+            "from sqlalchemy import func, select",
+            "from pglite_testcase import PGliteTestCase",
+            "from bench_schema import metadata, t0",
+        ]
+        for c in range(part, classes, parts):
+            lines.append(f"\nclass Suite{c:03}(PGliteTestCase):\n    metadata = metadata")
+            for t in range(tests):
+                lines.append(f"    def test_{t:03}(self):{BODY}")
+        names.append(f"test_suite_{part}.py")
+        (directory / names[-1]).write_text("\n".join(lines) + "\n")
+    return names
 
 
 def write_naive(directory: Path, classes: int, tests: int) -> None:
@@ -109,12 +119,63 @@ def write_py_pglite(directory: Path, classes: int, tests: int) -> None:
             """
         )
     )
-    body = BODY.replace("self.session", "pglite_session").replace("        ", "        ", 1)
+    write_pytest_tests(directory, classes, tests, "pglite_session")
+
+
+def write_pytest_postgresql(directory: Path, classes: int, tests: int, server: dict[str, str], dbname: str) -> None:
+    """The same tests on pytest-postgresql: its ``postgresql`` fixture, a database per test from a template.
+
+    ``postgresql_noproc`` uses the server at ``server`` (libpq keywords) and loads the schema into the
+    template once; each test's ``session`` is a SQLAlchemy session on the ``postgresql`` fixture's connection.
+    """
+    (directory / "conftest.py").write_text(
+        textwrap.dedent(
+            f"""
+            import psycopg
+            import pytest
+            from pytest_postgresql import factories
+            from sqlalchemy import create_engine
+            from sqlalchemy.orm import Session
+            from sqlalchemy.pool import NullPool, StaticPool
+            from bench_schema import metadata
+
+            SERVER = {server!r}
+
+            def load_schema(host, port, user, dbname, password, **_):
+                engine = create_engine(
+                    "postgresql+psycopg://",
+                    creator=lambda: psycopg.connect(host=host, port=port, user=user, password=password, dbname=dbname),
+                    poolclass=NullPool,
+                )
+                metadata.create_all(engine)
+                engine.dispose()
+
+            postgresql_server = factories.postgresql_noproc(
+                host=SERVER["host"], port=SERVER["port"], user=SERVER["user"], password=SERVER.get("password"),
+                maintenance_dbname=SERVER["dbname"], dbname={dbname!r}, load=[load_schema],
+            )
+            postgresql = factories.postgresql("postgresql_server")
+
+            @pytest.fixture
+            def session(postgresql):
+                engine = create_engine("postgresql+psycopg://", creator=lambda: postgresql, poolclass=StaticPool)
+                with Session(engine) as session:
+                    yield session
+                engine.dispose()
+            """
+        )
+    )
+    write_pytest_tests(directory, classes, tests, "session")
+
+
+def write_pytest_tests(directory: Path, classes: int, tests: int, fixture: str) -> None:
+    """The suite's tests as pytest test classes, the session coming from ``fixture``."""
+    body = BODY.replace("self.session", fixture)
     lines = ["from sqlalchemy import func, select", "from bench_schema import t0"]
     for c in range(classes):
         lines.append(f"\nclass TestSuite{c:03}:")
         for t in range(tests):
-            lines.append(f"    def test_{t:03}(self, pglite_session):{body}")
+            lines.append(f"    def test_{t:03}(self, {fixture}):{body}")
     (directory / "test_suite.py").write_text("\n".join(lines) + "\n")
 
 

@@ -1,0 +1,202 @@
+"""``python -m bench.readme RESULTS.json``: rewrite the README's benchmark figures from a results file.
+
+Two parts of README.md are generated, each between its marker comments: the Performance section
+(machine, command, targets met or missed, what the rows mean, the table) and the "What it costs"
+paragraph of the Migration checks section. Every figure there comes from the JSON; ``--check``
+exits 1 when the README differs from what the JSON gives (nothing is written then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from .measure import ROOT
+from .report import figure, met, table
+from .targets import TARGETS
+
+PERFORMANCE = "performance"
+MIGRATION_COST = "migration-cost"
+
+SCENARIO_MEANINGS = {
+    "1": "**Isolation overhead per test**: a test whose body runs one INSERT (through `self.connection`, or "
+    "through `self.session`), minus the same body on an autocommit connection nobody isolates, on the same "
+    "database in the same run, divided by a `SELECT 1` round trip measured in that run: a ratio, not a time. "
+    'The truncate rows are `isolation = "truncate"` with the session body. The py-pglite row is its '
+    "`pglite_session` fixture's cleanup (per-test time minus a plain session's, under pytest) in milliseconds, "
+    "with its ratio to our session-body overhead.",
+    "2": "**Start-up**: from the test process's start (read from `/proc`, to the clock tick) to the first test's "
+    "first query, warm cache. The imports-only row is the same kind of process stopping once SQLAlchemy and the "
+    'package are imported, before any test class exists (so before PGlite starts); the "minus imports" rows '
+    "subtract it run by run. py-pglite's row is the same first query through its pytest fixtures.",
+    "3": "**Schema**: `setUpClass` of a class migrated by an Alembic chain vs. an empty class, each the first class "
+    "of a fresh process, warm cache (the first row is the first run ever, which builds and saves the snapshot).",
+    "4": "**Suite**: wall time of a process running small tests (INSERT, commit, count) in classes on a schema of "
+    "the size the row names. (d) is the same suite on the real server; the pytest-postgresql row runs the same "
+    "tests as pytest tests on its `postgresql` fixture (a database per test, created from a template that holds "
+    'the schema) on the same server. "vs" is the ratio to pglite_testcase on PGlite.',
+    "5": "**Memory**: the PGlite node process's peak RSS (`VmHWM`) during the suite of scenario 4 and during the "
+    "large suite of scenario 6; for the latter also its RSS after the first tenth of the classes and after all of "
+    "them, and the ratio of the two.",
+    "6": "**Scale**: per-test time is the suite's run from its first test on (later classes' set-ups included; "
+    "interpreter start, imports, discovery and the first class's set-up, which waits for PGlite, not) divided "
+    "by its tests, for the suite of scenario 4 and the larger suite on the wider schema "
+    "that the rows name, measured in alternation. The large suite then runs split over two processes: its two "
+    "halves started together, and unittest-parallel at class level; speed-up is one process's wall time "
+    "divided by the split run's, run by run.",
+    "7": "**Migration checks**: `AlembicMigrationsTestCase` with every check, the whole class, each check on a "
+    "fresh database of its own, several rounds in one process per backend; the ratio pairs the rounds.",
+    "8": "**First run**: an empty `PGLITE_TESTCASE_CACHE_DIR`, so that `npm ci` fetches PGlite's packages from "
+    "the registry, then the process start to the first test's first query.",
+}
+
+
+def machine_sentence(data: dict[str, Any]) -> str:
+    facts = data.get("machine", {})
+    machine = [f"{facts['cpus']} CPUs" if facts.get("cpus") else ""]
+    machine += [f"({facts['cpu_model']})" if facts.get("cpu_model") else ""]
+    machine += [f"{facts['memory_gb']} GB of memory" if facts.get("memory_gb") else ""]
+    machine += [facts.get("platform", "")]
+    software = [f"Python {facts['python']}" if facts.get("python") else ""]
+    software += [f"Node.js {facts['node']}" if facts.get("node") else ""]
+    software += [f"PGlite's PostgreSQL {facts['pglite_postgresql']}" if facts.get("pglite_postgresql") else ""]
+    if facts.get("postgresql_server"):
+        software.append(f"a local PostgreSQL {facts['postgresql_server']} server on a Unix socket")
+    sentence = (
+        f"Measured by the project's benchmark on {data['date']} (UTC), all rows side by side in one run of "
+        f"{data.get('seconds', 0) / 60:.0f} minutes, on this project's machine kind: "
+        + ", ".join(part for part in machine if part).replace(", (", " (")
+        + "; "
+        + ", ".join(part for part in software if part)
+    )
+    if facts.get("load_average_start") is not None:
+        sentence += (
+            f". Load average {facts['load_average_start']:.2f} at the start, "
+            f"{facts.get('load_average_end', float('nan')):.2f} at the end"
+        )
+    if facts.get("packages"):
+        sentence += ". Packages: " + ", ".join(f"{name} {version}" for name, version in facts["packages"].items())
+    if "cpu_model" not in facts:
+        sentence += " (this results file records nothing more about the machine)"
+    return sentence + "."
+
+
+def command_block(data: dict[str, Any], results: str) -> str:
+    server = "PGLITE_TESTCASE_DATABASE_URL=postgresql+psycopg://postgres@/postgres?host=/tmp/pgdev "
+    return "\n".join(
+        [
+            "```bash",
+            'python -m pip install -e ".[bench]"',
+            (server if data.get("server", True) else "") + data["command"].strip(),
+            f"python -m bench.readme {results}      # writes this section from the results",
+            "```",
+        ]
+    )
+
+
+def targets_table(rows: list[dict[str, Any]]) -> str:
+    by_key = {row.get("key"): row for row in rows}
+    lines = ["| target | row | median | limit | |", "|---|---|---|---|---|"]
+    for key, target in TARGETS.items():
+        row = by_key.get(key)
+        if row is None:
+            lines.append(f"| {target.goal} | not in this results file | | | |")
+            continue
+        goal = (row.get("target") or {}).get("goal", target.goal)
+        limit = (row.get("target") or {}).get("limit", target.limit)
+        verdict = {True: "met", False: "**missed**", None: "reported"}[met({**row, "target": {"limit": limit}})]
+        if row.get("median") is None:
+            verdict = "not measured (its runs failed)"
+        unit = row["unit"]
+        bound = "" if limit is None else f"<= {limit:g} {unit}"
+        lines.append(f"| {goal} | {row['variant']} | {figure(row['median'], unit)} {unit} | {bound} | {verdict} |")
+    return "\n".join(lines)
+
+
+def performance(data: dict[str, Any], results: str) -> str:
+    rows = data["rows"]
+    scenarios = sorted({row["scenario"].split()[0] for row in rows})
+    parts = [
+        machine_sentence(data) + f" The results are in `{results}`.",
+        command_block(data, results),
+        "`PGLITE_TESTCASE_DATABASE_URL` names the real PostgreSQL server of the server rows (left out, those rows "
+        "are not run); every other row runs on PGlite. `--quick` runs every scenario in a smaller form, "
+        "`--only startup,scale` (for example) only some.",
+        "Targets set for the project (`bench/targets.py`), each checked against its row's median:",
+        targets_table(rows),
+        "What the rows mean:",
+        "\n".join(f"{n}. {SCENARIO_MEANINGS[n]}" for n in scenarios if n in SCENARIO_MEANINGS),
+        table(rows),
+    ]
+    return "\n\n".join(parts)
+
+
+def migration_cost(data: dict[str, Any], results: str) -> str:
+    rows = [row for row in data["rows"] if row["scenario"].startswith("7 ")]
+    how = (
+        "On PGlite each check that needs a database starts a PGlite process of its own (from the cached empty "
+        "snapshot); on a server it creates a database. The steps run what `alembic.command.upgrade` / "
+        "`downgrade` run, with the script directory read once per class instead of once per command. "
+        "`python -m bench --only migrations` measures this alone (with `PGLITE_TESTCASE_DATABASE_URL` for the "
+        "server rows); `python -m bench.migration_checks` also prints each check's time."
+    )
+    if not rows:
+        return (
+            "**What it costs.** The benchmark times the whole class on PGlite and on a PostgreSQL server in the same "
+            f"run (scenario 7 of [Performance](#performance)); the results shown there (`{results}`, "
+            f"{data['date']}) predate those rows. " + how
+        )
+    return "\n\n".join(
+        [
+            f"**What it costs.** Measured by the benchmark on {data['date']} (UTC), in the run shown under "
+            f"[Performance](#performance) (`{results}`): the whole class, every check on a fresh database.",
+            table(rows),
+            how,
+        ]
+    )
+
+
+def replace_between(text: str, name: str, body: str, results: str) -> str:
+    pattern = re.compile(rf"<!-- bench:{name}:begin[^>]*-->\n(.*?\n)?(<!-- bench:{name}:end -->)", re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no <!-- bench:{name}:begin ... --> / <!-- bench:{name}:end --> markers")
+    begin = (
+        f"<!-- bench:{name}:begin: generated by `python -m bench.readme {results}`; "
+        "edit bench/readme.py or re-run the benchmark, not this text -->\n"
+    )
+    return pattern.sub(lambda match: begin + "\n" + body + "\n\n" + match.group(2), text, count=1)
+
+
+def render(readme: str, data: dict[str, Any], results: str) -> str:
+    readme = replace_between(readme, PERFORMANCE, performance(data, results), results)
+    return replace_between(readme, MIGRATION_COST, migration_cost(data, results), results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.readme", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("results", type=Path, help="a results JSON written by python -m bench")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--check", action="store_true", help="only check that the README is up to date")
+    args = parser.parse_args(argv)
+    data = json.loads(args.results.read_text())
+    if data.get("quick"):
+        parser.error(f"{args.results} is from a --quick run, a smoke test: its figures do not go into the README")
+    results = args.results.resolve()
+    shown = str(results.relative_to(ROOT)) if results.is_relative_to(ROOT) else str(args.results)
+    before = args.readme.read_text()
+    after = render(before, data, shown)
+    if args.check:
+        if after != before:
+            print(f"{args.readme} differs from what {shown} gives: run python -m bench.readme {shown}")
+            return 1
+        return 0
+    args.readme.write_text(after)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
