@@ -9,6 +9,15 @@ from __future__ import annotations
 from .measure import Row, Target
 
 TARGETS: dict[str, Target] = {
+    # Robustness must not cost the one-round-trip design (containment), on either driver.
+    **{
+        f"isolation.{backend}.{tables}.{via}": Target(
+            f"isolation overhead, {label}, {tables} tables, via self.{via} (x SELECT 1)", 1.5
+        )
+        for backend, label in (("pglite", "psycopg 3"), ("pglite-psycopg2", "psycopg2"))
+        for tables in (1, 20, 100)
+        for via in ("connection", "session")
+    },
     "startup.empty.minus_imports": Target("1. start-up minus imports, empty database", 0.4),
     "startup.metadata.minus_imports": Target("1. start-up minus imports, 20-table schema", 0.4),
     "memory.suite.peak": Target("2. node peak RSS during the 1,000-test suite", 200),

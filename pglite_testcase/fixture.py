@@ -41,6 +41,12 @@ def fixture_of(owner: type) -> ClassFixture:
     return fixture
 
 
+def close_fixture_of(owner: type) -> None:
+    fixture: ClassFixture | None = owner.__dict__.get(FIXTURE_ATTRIBUTE)
+    if fixture is not None:
+        fixture.close()
+
+
 def _tracking(maker_class: type) -> type:
     return type(f"Tracking{maker_class.__name__}", (RemembersSessions, maker_class), {})
 

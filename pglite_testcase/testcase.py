@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import helpers
-from .fixture import ClassFixture, fixture_of
+from .fixture import ClassFixture, close_fixture_of, fixture_of
 from .queries import Query, capture_queries, expect_num_queries
 
 if TYPE_CHECKING:
@@ -117,6 +117,15 @@ class PGliteMixin(PGliteDatabaseMixin):
         fixture = ClassFixture(cls, is_async=False)
         cls.addClassCleanup(fixture.close)  # type: ignore[attr-defined]
         fixture.open()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        # The class cleanup closes the fixture too (when tearDownClass is overridden without
+        # super(), or setUpClass failed); closing here serves code that calls this by hand.
+        try:
+            super().tearDownClass()  # type: ignore[misc]
+        finally:
+            close_fixture_of(cls)
 
     @classmethod
     def setUpTestData(cls) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 
@@ -16,6 +17,9 @@ def run(context: Context) -> list[Row]:
     tests = context.size(300, 100)
     rows, overhead_ms = probe(context, tests, "pglite", "pglite_testcase", {})
     rows.append(py_pglite_cleanup(context.size(200, 50), ours_ms=overhead_ms["isolation.pglite.20.session"]))
+    if importlib.util.find_spec("psycopg2") is not None:  # the legacy driver: its queue travels as text
+        env = {"PGLITE_TESTCASE_DRIVER": "psycopg2"}
+        rows += probe(context, tests, "pglite-psycopg2", "pglite_testcase with psycopg2", env)[0]
     if context.server_url:
         env = {"PGLITE_TESTCASE_DATABASE_URL": context.server_url}
         rows += probe(context, tests, "server", "pglite_testcase on PostgreSQL server", env)[0]
