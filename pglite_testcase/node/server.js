@@ -62,12 +62,12 @@ async function main() {
     parentPid: config.parentPid || 0,
     privateDir: config.privateDir,
   }).start();
-  const { PGlite } = require('@electric-sql/pglite');
+  const { PGlite, MemoryFS } = require('@electric-sql/pglite');
   const extensions = {};
   for (const [name, spec] of Object.entries(config.extensions || {})) {
     extensions[name] = require(spec.module)[spec.export];
   }
-  const host = await Host.start({ PGlite, extensions, loadDataDir: config.loadDataDir, watchdog });
+  const host = await Host.start({ PGlite, MemoryFS, extensions, loadDataDir: config.loadDataDir, watchdog, debug });
   const scheduler = new Scheduler(host, {
     graceMs: config.graceMs,
     verifier: password ? new ScramVerifier(password) : null,

@@ -10,6 +10,10 @@
 const fs = require('fs');
 const { message, cstring } = require('./framing');
 const protocol = require('./protocol');
+const { snapshotFileSystem, moduleWithSharedBuffers, withoutSpareWal } = require('./snapshot');
+
+// Enough for a test database's catalogs and rows; PGlite's own 128 MB is resident from the start.
+const SHARED_BUFFERS = '16MB';
 
 const EXIT_PGLITE_FAILED = 70;
 
@@ -37,11 +41,18 @@ class Host {
     }
   }
 
-  static async start({ PGlite, extensions = {}, loadDataDir = null, watchdog }) {
-    const options = { extensions };
-    if (loadDataDir) options.loadDataDir = new Blob([fs.readFileSync(loadDataDir)]);
+  static async start({ PGlite, MemoryFS, extensions = {}, loadDataDir = null, watchdog, debug }) {
+    const options = { extensions, wasmModule: await moduleWithSharedBuffers(SHARED_BUFFERS, debug) };
+    if (loadDataDir) options.fs = snapshotFileSystem(MemoryFS, fs.readFileSync(loadDataDir));
     const db = new PGlite(options);
     await db.waitReady;
+    if (!loadDataDir) {
+      // A new database (initdb): the session runs in template1, so `postgres` and
+      // `template0` are never used; without them a snapshot is a third of the size.
+      await db.exec('DROP DATABASE postgres');
+      await db.exec("UPDATE pg_database SET datistemplate = false WHERE datname = 'template0'");
+      await db.exec('DROP DATABASE template0');
+    }
     const host = new Host(db, watchdog);
     // PGlite starts sessions at client_min_messages = debug3 and log_min_messages =
     // debug1: every statement would send clients DEBUG notices and log. Use
@@ -103,8 +114,13 @@ class Host {
 
   // The data directory as a tarball at `path` (a new file, readable by its owner only).
   async dump(path) {
+    // After a checkpoint a start replays nothing, and needs only the WAL from its redo point on.
+    await this.db.exec('CHECKPOINT');
+    const { rows } = await this.db.query(
+      'SELECT redo_wal_file AS first, pg_walfile_name(pg_current_wal_lsn()) AS last FROM pg_control_checkpoint()'
+    );
     const blob = await this.db.dumpDataDir('none');
-    const data = Buffer.from(await blob.arrayBuffer());
+    const data = withoutSpareWal(Buffer.from(await blob.arrayBuffer()), rows[0].first, rows[0].last);
     const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
     try {
       for (let written = 0; written < data.length; ) written += fs.writeSync(fd, data, written);

@@ -1,0 +1,107 @@
+// Start-up and memory of a PGlite 0.3 instance: how a snapshot gets in, how a
+// snapshot is cut down, and postgres's shared buffers.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+// Where PGlite 0.3 keeps its data directory in its in-memory file system.
+const PGDATA = '/tmp/pglite/base';
+
+function field(tar, start, length) {
+  let end = start;
+  while (end < start + length && tar[end] !== 0) end++;
+  return tar.toString('utf8', start, end);
+}
+
+// Each entry of a ustar archive: name, type byte, offsets of its data and of the next header.
+function* entries(tar) {
+  let offset = 0;
+  while (offset + 512 <= tar.length && tar[offset] !== 0) {
+    const prefix = tar.toString('latin1', offset + 257, offset + 262) === 'ustar' ? field(tar, offset + 345, 155) : '';
+    const name = (prefix ? `${prefix}/` : '') + field(tar, offset, 100);
+    const size = parseInt(field(tar, offset + 124, 12).trim() || '0', 8);
+    const data = offset + 512;
+    const next = data + Math.ceil(size / 512) * 512;
+    yield { name, type: tar[offset + 156], data, size, header: offset, next };
+    offset = next;
+  }
+}
+
+// PGlite's own `loadDataDir` copies the tarball four times and looks every path
+// component up again for each of its ~1,000 files (~250 ms for the 28 MB empty
+// database). Here each directory is made once and each file keeps a view of the
+// tarball (canOwn: no copy).
+function untarInto(FS, tar, root) {
+  const made = new Set();
+  const mkdirs = (dir) => {
+    if (made.has(dir)) return;
+    const parent = dir.slice(0, dir.lastIndexOf('/'));
+    if (parent) mkdirs(parent);
+    if (!FS.analyzePath(dir).exists) FS.mkdir(dir);
+    made.add(dir);
+  };
+  mkdirs(root);
+  for (const { name, type, data, size } of entries(tar)) {
+    const target = `${root}/${name.replace(/^\/+|\/+$/g, '')}`;
+    if (type === 0x35) mkdirs(target); // '5': a directory
+    else if (type === 0x30 || type === 0) {
+      mkdirs(target.slice(0, target.lastIndexOf('/')));
+      FS.writeFile(target, tar.subarray(data, data + size), { canOwn: true });
+    } else throw new Error(`the snapshot holds an entry of type ${type} (${name}): not a PGlite data directory`);
+  }
+}
+
+// A file system option for PGlite (its documented `fs`): the in-memory one,
+// with the snapshot written into it before postgres starts.
+function snapshotFileSystem(MemoryFS, tar) {
+  class SnapshotFS extends MemoryFS {
+    async init(pg, emscriptenOptions) {
+      const { emscriptenOpts } = await super.init(pg, emscriptenOptions);
+      const load = (module) => untarInto(module.FS, tar, PGDATA);
+      return { emscriptenOpts: { ...emscriptenOpts, preRun: [...(emscriptenOpts.preRun || []), load] } };
+    }
+  }
+  return new SnapshotFS();
+}
+
+// PGlite 0.3 starts postgres with `-c shared_buffers=128MB`, built into its
+// WebAssembly module: a command-line setting, so postgresql.conf cannot lower it,
+// and an option to pass start parameters only exists from PGlite 0.4. The
+// segment is zeroed at start, so all of it is resident: ~110 MB of a 370 MB node
+// process, and ~80 ms of the start; a test database needs a few MB. The setting
+// is a NUL-terminated string in the module's data section: the module is compiled
+// here with that string replaced by one no longer, NUL-padded, and handed to
+// PGlite (its documented `wasmModule`). Another PGlite build without the string:
+// undefined, and PGlite loads its own module as before.
+const BUILT_IN_SHARED_BUFFERS = 'shared_buffers=128MB';
+
+async function moduleWithSharedBuffers(setting, debug = () => {}) {
+  const file = path.join(path.dirname(require.resolve('@electric-sql/pglite')), 'pglite.wasm');
+  const bytes = fs.readFileSync(file);
+  const needle = Buffer.from(`${BUILT_IN_SHARED_BUFFERS}\0`);
+  const wanted = `shared_buffers=${setting}`;
+  const at = bytes.indexOf(needle);
+  if (at < 0 || bytes.indexOf(needle, at + 1) >= 0 || wanted.length > BUILT_IN_SHARED_BUFFERS.length) {
+    debug(`${BUILT_IN_SHARED_BUFFERS} is not in ${file} once: PGlite keeps its own shared_buffers`);
+    return undefined;
+  }
+  const replacement = Buffer.alloc(needle.length);
+  replacement.write(wanted);
+  replacement.copy(bytes, at);
+  return WebAssembly.compile(bytes);
+}
+
+// A data-directory tarball without the WAL segments a start cannot need: those
+// before the last checkpoint's redo segment, and the recycled ones after the
+// current one (PGlite keeps up to min_wal_size = 80 MB of them).
+function withoutSpareWal(tar, first, last) {
+  const kept = [];
+  for (const { name, header, next } of entries(tar)) {
+    const segment = /\/pg_wal\/([0-9A-F]{24})$/.exec(name);
+    if (!segment || (segment[1] >= first && segment[1] <= last)) kept.push(tar.subarray(header, next));
+  }
+  kept.push(Buffer.alloc(1024)); // end of archive
+  return Buffer.concat(kept);
+}
+
+module.exports = { PGDATA, untarInto, snapshotFileSystem, moduleWithSharedBuffers, withoutSpareWal, entries };
