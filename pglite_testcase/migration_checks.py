@@ -3,15 +3,19 @@
 One head; an upgrade from an empty database; the migrated database matches
 the models; a stairway walk (up, down one, up again at every revision); a
 downgrade to base that leaves nothing behind. Every check that touches a
-database gets a fresh, empty one of its own (``fresh.fresh_database``), never
-the database other test classes share.
+database gets an empty one, never the database other test classes share: on
+PGlite, one instance per class (``fresh.fresh_database``), emptied between
+checks the way a schema switch empties the shared one (every schema and
+extension dropped); a new instance when a check changed anything outside the
+schemas (roles, database settings, event triggers, ...). On a server, a new
+database per check.
 """
 
 from __future__ import annotations
 
 import unittest
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -21,11 +25,12 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
+from .database import TestDatabase
 from .drivers import Driver, choose_sync_driver
 from .errors import ConfigurationError
 from .extensions import read_extensions
 from .provision import fresh_database
-from .schema import AlembicEnvironment, alembic_run, applied_revisions, failed_revision
+from .schema import AlembicEnvironment, alembic_run, applied_revisions, failed_revision, reset_database
 from .settings import check_environment, read_alembic_config, read_metadata, read_server_url
 from .urls import url_text
 
@@ -207,6 +212,67 @@ def _version_table(owner: type) -> str:
     return value
 
 
+# What emptying a database (dropping its schemas and extensions) does not undo: database- and
+# cluster-level objects. A check that changed any of them gets a new PGlite for the next check.
+OUTSIDE_SCHEMAS_SQL = """
+SELECT (SELECT count(*) FROM pg_roles), (SELECT count(*) FROM pg_database),
+       (SELECT count(*) FROM pg_db_role_setting), (SELECT count(*) FROM pg_default_acl),
+       (SELECT count(*) FROM pg_event_trigger), (SELECT count(*) FROM pg_publication),
+       (SELECT count(*) FROM pg_subscription), (SELECT count(*) FROM pg_foreign_data_wrapper),
+       (SELECT count(*) FROM pg_foreign_server), (SELECT count(*) FROM pg_user_mapping),
+       (SELECT count(*) FROM pg_largeobject_metadata), (SELECT count(*) FROM pg_cast),
+       (SELECT count(*) FROM pg_language), (SELECT count(*) FROM pg_tablespace),
+       (SELECT count(*) FROM pg_shdescription)
+"""
+
+
+class EmptiedPGlite:
+    """One PGlite for a class's checks, emptied between them (a PGlite start costs more than all but the
+    longest checks)."""
+
+    def __init__(self, extensions: frozenset[str]) -> None:
+        self.extensions = extensions
+        self.database: TestDatabase | None = None
+        self._stack = ExitStack()
+        self._outside: tuple[Any, ...] = ()
+
+    def take(self, driver: Driver) -> TestDatabase:
+        """An empty database: the kept one emptied, or a new one."""
+        if self.database is not None:
+            if self.database.is_alive() and self._emptied(driver):
+                return self.database
+            self.release()
+        self.database = self._stack.enter_context(fresh_database(driver=driver, extensions=self.extensions))
+        self._outside = self._query_outside(driver)
+        return self.database
+
+    def _emptied(self, driver: Driver) -> bool:
+        assert self.database is not None
+        engine = self.database.create_engine(driver, poolclass=NullPool)
+        try:
+            with engine.begin() as connection:
+                reset_database(connection)
+        except Exception:
+            return False  # could not empty it: a new one
+        finally:
+            engine.dispose()
+        return self._query_outside(driver) == self._outside
+
+    def _query_outside(self, driver: Driver) -> tuple[Any, ...]:
+        assert self.database is not None
+        engine = self.database.create_engine(driver, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                return tuple(connection.execute(text(OUTSIDE_SCHEMAS_SQL)).one())
+        finally:
+            engine.dispose()
+
+    def release(self) -> None:
+        self.database = None
+        self._stack.close()
+        self._stack = ExitStack()
+
+
 class AlembicMigrationsTestCase(unittest.TestCase):
     """Checks of the Alembic migrations in ``alembic_config`` (against the models in ``metadata``).
 
@@ -239,6 +305,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     _checks_server_url: ClassVar[URL | None]
     _checks_extensions: ClassVar[frozenset[str]]
     _checks_driver: ClassVar[Driver]
+    _checks_pglite: ClassVar[EmptiedPGlite | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -257,6 +324,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
+        cls.addClassCleanup(cls._release_kept_pglite)  # the checks' PGlite, whatever happens after
         check_environment()
         config = read_alembic_config(cls)
         if config is None:
@@ -282,6 +350,13 @@ class AlembicMigrationsTestCase(unittest.TestCase):
         cls._checks_server_url = read_server_url(cls)
         cls._checks_extensions = frozenset(read_extensions(cls))
         cls._checks_driver = choose_sync_driver(cls, cls.driver, cls._checks_server_url)
+
+    @classmethod
+    def _release_kept_pglite(cls) -> None:
+        kept = cls.__dict__.get("_checks_pglite")
+        if kept is not None:
+            cls._checks_pglite = None
+            kept.release()
 
     def setUp(self) -> None:
         super().setUp()
@@ -368,10 +443,10 @@ class AlembicMigrationsTestCase(unittest.TestCase):
 
     @contextmanager
     def migrator(self) -> Iterator[Migrator]:
-        """A fresh, empty database and a ``Migrator`` on it, for one check."""
+        """An empty database and a ``Migrator`` on it, for one check."""
         cls = type(self)
         driver = cls._checks_driver
-        with fresh_database(cls._checks_server_url, driver=driver, extensions=cls._checks_extensions) as database:
+        with self._empty_database() as database:
             engine = database.create_engine(driver, poolclass=NullPool)
             environment: AlembicEnvironment = cls.alembic_environment
             try:
@@ -382,6 +457,20 @@ class AlembicMigrationsTestCase(unittest.TestCase):
                     yield Migrator(cls._checks_config, cls._checks_script, connection)
             finally:
                 engine.dispose()
+
+    @contextmanager
+    def _empty_database(self) -> Iterator[TestDatabase]:
+        cls = type(self)
+        if cls._checks_server_url is not None:
+            url, driver, extensions = cls._checks_server_url, cls._checks_driver, cls._checks_extensions
+            with fresh_database(url, driver=driver, extensions=extensions) as database:
+                yield database
+            return
+        if cls.__dict__.get("_checks_pglite") is None:
+            cls._checks_pglite = EmptiedPGlite(cls._checks_extensions)
+        kept = cls._checks_pglite
+        assert kept is not None
+        yield kept.take(cls._checks_driver)
 
     def run_step(self, step: Callable[[str], None], target: str, what: str) -> None:
         """Run one Alembic step; its failure fails the check, naming the step and the revision that raised."""

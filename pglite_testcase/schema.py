@@ -321,7 +321,10 @@ BEGIN
   FOR name IN SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' LOOP
     EXECUTE 'DROP EXTENSION ' || quote_ident(name) || ' CASCADE';
   END LOOP;
-  CREATE SCHEMA public;
+  -- As initdb makes it (PostgreSQL 15+): owner, privileges and comment.
+  CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+  GRANT USAGE ON SCHEMA public TO PUBLIC;
+  COMMENT ON SCHEMA public IS 'standard public schema';
 END
 $$
 """

@@ -25,6 +25,7 @@ from sqlalchemy.pool import NullPool
 from pglite_testcase import AlembicMigrationsTestCase, migration_checks
 from pglite_testcase.fresh import fresh_database
 from pglite_testcase.migration_checks import CHECKS
+from pglite_testcase.server_database import SERVER_URL_ENV
 
 from .migration_sets import models
 from .support import ALEMBIC_OWN_ENGINE, run_case, server_only
@@ -198,15 +199,41 @@ class ChecksFailWhenTheyShould(unittest.TestCase):
 
 
 class ChecksPassOnSoundMigrations(unittest.TestCase):
-    def test_every_check_passes_each_on_a_fresh_database_of_its_own(self) -> None:
+    def test_every_check_passes_each_on_an_empty_database_of_its_own(self) -> None:
         """Tables, a foreign key, an index, an enum, a view, a sequence, a version table of its own name."""
         with recorded_databases() as databases:
             fates, messages = run_checks(checks_for("clean", metadata=models.clean, version_table="schema_history"))
         self.assertEqual(fates, ALL_PASSED, messages)
         # upgrade, models, stairway (one database for its whole walk), downgrade; the head check needs none.
-        self.assertEqual(len(databases), 4)
-        self.assertEqual(len({database.url for database in databases}), 4)
+        # On a server each gets a database; on PGlite the class keeps one instance, emptied between checks.
+        expected = 4 if os.environ.get(SERVER_URL_ENV) else 1
+        self.assertEqual(len(databases), expected)
+        self.assertEqual(len({database.url for database in databases}), expected)
         self.assertTrue(all(database.is_gone() for database in databases))
+
+    def test_a_check_that_changes_more_than_schemas_gives_the_next_one_a_new_pglite(self) -> None:
+        """Emptying drops schemas and extensions: a role left behind means the next check starts a new instance."""
+        if os.environ.get(SERVER_URL_ENV):
+            self.skipTest("on a server every check gets a database of its own")
+        kept = migration_checks.EmptiedPGlite(frozenset())
+        driver = migration_checks.choose_sync_driver(type(self), None, None)
+        try:
+            first = kept.take(driver)
+            engine = first.create_engine(driver, poolclass=NullPool)
+            with engine.begin() as connection:
+                connection.execute(text("CREATE TABLE leftover (id int)"))
+            engine.dispose()
+            self.assertIs(kept.take(driver), first)  # schemas only: emptied, kept
+            engine = first.create_engine(driver, poolclass=NullPool)
+            with engine.begin() as connection:
+                self.assertIsNone(connection.execute(text("SELECT to_regclass('public.leftover')")).scalar())
+                connection.execute(text("CREATE ROLE pgtc_leftover_role"))
+            engine.dispose()
+            second = kept.take(driver)
+            self.assertIsNot(second, first)
+            self.assertFalse(first.is_alive())
+        finally:
+            kept.release()
 
     def test_the_version_table_attribute_names_what_is_left_out(self) -> None:
         """The clean set's env.py names its version table schema_history: by default, it counts."""
