@@ -19,7 +19,7 @@ DEFAULT_EXCLUDE = ("alembic_version",)
 _TABLES_SQL = """
 SELECT quote_ident(table_schema) || '.' || quote_ident(table_name), table_schema, table_name
 FROM information_schema.tables
-WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
+WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema', 'pglite_testcase_truncate')
 ORDER BY table_schema, table_name
 """
 

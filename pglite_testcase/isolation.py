@@ -27,7 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
+from . import truncation
 from .compat import create_joined_async_engine, new_engine
 from .errors import PGliteTestCaseError
 from .guard import ARM_SQL
@@ -273,8 +276,14 @@ class TruncateIsolation:
 
     def end_test(self, connection: Connection) -> TestOutcome:
         connection.close()
-        with self.plain_engine.begin() as cleanup:
-            empty_written_tables(cleanup)
+        try:
+            with self.plain_engine.connect() as cleanup:
+                truncation.empty_written_tables(cleanup.execution_options(isolation_level="AUTOCOMMIT"))
+        except DBAPIError as exc:
+            if not truncation.tracking_missing(exc):
+                raise
+            with self.plain_engine.begin() as cleanup:
+                empty_all_tables_and_track(cleanup)
         return TestOutcome()
 
     async def begin_async_test(self) -> AsyncConnection:
@@ -284,44 +293,40 @@ class TruncateIsolation:
 
     async def end_async_test(self, connection: AsyncConnection) -> TestOutcome:
         await connection.close()
-        async with self.plain_engine.begin() as cleanup:
-            await cleanup.run_sync(empty_written_tables)
+        try:
+            async with self.plain_engine.connect() as cleanup:
+                await cleanup.execution_options(isolation_level="AUTOCOMMIT")
+                await cleanup.run_sync(truncation.empty_written_tables)
+        except DBAPIError as exc:
+            if not truncation.tracking_missing(exc):
+                raise
+            async with self.plain_engine.begin() as cleanup:
+                await cleanup.run_sync(empty_all_tables_and_track)
         return TestOutcome()
 
     def close(self) -> None:
         engine = getattr(self, "_autocommit", None)
         if engine is not None:
             engine.dispose()
+        database = self.fixture.database
+        if self.plain_engine is not None and database.is_alive():
+            admin = database.create_engine(self.fixture.settings.admin_driver, poolclass=NullPool)
+            try:
+                with admin.begin() as connection:
+                    truncation.remove_write_tracking(connection)
+            finally:
+                admin.dispose()
         if self.plain_engine is not None and not self.fixture.settings.driver.is_async:
             self.plain_engine.dispose()
         self.plain_engine = None
 
 
-# One statement: TRUNCATE only the tables written since they were last emptied. A table
-# that got rows (even rows deleted again, or a failed insert) has at least one page on
-# disk; TRUNCATE gives it a new, empty file. So the cost follows what a test wrote, not
-# the size of the schema. Alembic's version table and temporary tables are left alone.
-# (No '%' anywhere: psycopg would read it as a placeholder.)
-EMPTY_WRITTEN_TABLES_SQL = """
-DO $pglite_testcase$
-DECLARE written text;
-BEGIN
-  SELECT string_agg(c.oid::regclass::text, ', ') INTO written
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind = 'r'
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
-    AND c.relname <> 'alembic_version'
-    AND pg_relation_size(c.oid) > 0;
-  IF written IS NOT NULL THEN
-    EXECUTE 'TRUNCATE ' || written || ' RESTART IDENTITY CASCADE';
-  END IF;
-END
-$pglite_testcase$
-"""
+def empty_all_tables_and_track(connection: Connection) -> None:
+    """Empty every table (the writes were not tracked: the first test, or a test dropped the tracking), then track."""
+    from . import helpers
 
-
-def empty_written_tables(connection: Connection) -> None:
-    connection.exec_driver_sql(EMPTY_WRITTEN_TABLES_SQL)
+    helpers.delete_all_data(connection)
+    truncation.install_write_tracking(connection)
 
 
 STRATEGIES: dict[str, type[TransactionIsolation] | type[TruncateIsolation]] = {

@@ -267,3 +267,30 @@ class BadExtensions(unittest.TestCase):
         self.assertIn("Unknown.extensions", str(caught.exception))
         self.assertIn("postgis", str(caught.exception))
         self.assertIn("pgvector", str(caught.exception))
+
+
+class TruncateLeavesNothingBehind(unittest.TestCase):
+    def test_a_later_class_finds_the_schema_as_built(self) -> None:
+        class Truncating(PGliteTestCase):
+            metadata = Base
+            isolation = "truncate"
+
+            def test_writes(self) -> None:
+                self.session.add(Author(name="committed"))
+                self.session.commit()
+
+        class After(PGliteTestCase):
+            metadata = Base
+
+            def test_no_tracking_left(self) -> None:
+                triggers = self.connection.scalar(text("SELECT count(*) FROM pg_trigger WHERE tgname = 'pglite_testcase_written'"))
+                self.assertEqual(triggers, 0)
+                schemas = self.connection.scalar(
+                    text("SELECT count(*) FROM pg_namespace WHERE nspname = 'pglite_testcase_truncate'")
+                )
+                self.assertEqual(schemas, 0)
+                self.assertDatabaseEmpty()
+
+        for case in (Truncating, After):
+            result = run_case(case)
+            self.assertTrue(result.wasSuccessful(), problems(result))

@@ -1,0 +1,206 @@
+"""``isolation = "truncate"``: after each test, empty the tables the test wrote to, and only those.
+
+Emptying every table costs one ``TRUNCATE`` of all of them per test, which grows
+with the schema (tens of milliseconds at 100 tables). Instead, a statement-level
+trigger on every user table records the tables a statement inserted into or
+updated (``pglite_testcase_truncate.written``, in the test's own transaction, so
+a rolled-back write leaves no record either), and the cleanup empties just those
+with ``DELETE``, referencing tables before the tables they reference (an order
+worked out once, from the foreign keys), restarting their owned sequences as
+``RESTART IDENTITY`` would. A table grown past 1 MB (dead rows: nothing vacuums
+in PGlite) is truncated instead. Tables created after the triggers were
+installed (noticed by a higher ``pg_class`` OID) get a trigger and are emptied
+at the next cleanup.
+
+When the foreign keys form a cycle, or a table has DELETE triggers of its own
+(which a TRUNCATE would not fire), the deletes run with
+``session_replication_role = replica`` (superuser only; it also costs every
+cached plan); without superuser rights, the written tables are then truncated
+together (``TRUNCATE ... CASCADE``).
+
+A transaction that rolled back records nothing, but may have advanced sequences
+(a failed INSERT): when one did since the last cleanup (``pg_xact_status`` of the
+transaction ids in between), every used sequence of the tracked tables is
+restarted too. Not noticed: a statement that failed before it got a transaction
+id (a NOT NULL violation after ``nextval``, within the 32 values a sequence
+hands out without WAL); a TRUNCATE of tables with pages would not notice it either.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ARRAY, Text, bindparam, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+SCHEMA = "pglite_testcase_truncate"
+
+# (No '%' anywhere: psycopg would read it as a placeholder.)
+INSTALL_SQL = f"""
+DO $install$
+BEGIN
+  IF to_regclass('{SCHEMA}.state') IS NOT NULL THEN
+    RETURN;
+  END IF;
+  CREATE SCHEMA {SCHEMA};
+  CREATE TABLE {SCHEMA}.written (relid oid PRIMARY KEY);
+  -- Every user table: its place in the delete order, and the sequences RESTART IDENTITY restarts.
+  CREATE TABLE {SCHEMA}.tracked (relid oid PRIMARY KEY, ord integer NOT NULL, seqs regclass[], starts bigint[]);
+  CREATE TABLE {SCHEMA}.state (
+    max_class_oid oid NOT NULL, superuser boolean NOT NULL, cyclic boolean NOT NULL, replica boolean NOT NULL,
+    last_xid bigint
+  );
+  INSERT INTO {SCHEMA}.state SELECT 0, rolsuper, false, false, NULL FROM pg_roles WHERE rolname = current_user;
+
+  CREATE FUNCTION {SCHEMA}.record() RETURNS trigger LANGUAGE plpgsql AS $f$
+  BEGIN
+    INSERT INTO {SCHEMA}.written VALUES (TG_RELID) ON CONFLICT DO NOTHING;
+    RETURN NULL;
+  END $f$;
+
+  CREATE FUNCTION {SCHEMA}.track_new_tables() RETURNS void LANGUAGE plpgsql AS $f$
+  DECLARE
+    t regclass;
+    remaining oid[];
+    leaves oid[];
+    rels oid[] := '{{}}';
+    levels integer[] := '{{}}';
+    level integer := 0;
+  BEGIN
+    FOR t IN
+      SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('information_schema', '{SCHEMA}') AND n.nspname !~ '^pg_'
+        AND NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = 'pglite_testcase_written')
+    LOOP
+      EXECUTE 'CREATE TRIGGER pglite_testcase_written AFTER INSERT OR UPDATE ON ' || t
+        || ' FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.record()';
+    END LOOP;
+    -- The delete order, level by level: tables no remaining table references come first.
+    remaining := ARRAY(
+      SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('information_schema', '{SCHEMA}') AND n.nspname !~ '^pg_');
+    LOOP
+      leaves := ARRAY(
+        SELECT r FROM unnest(remaining) r
+        WHERE NOT EXISTS (SELECT FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = r
+                            AND f.conrelid <> r AND f.conrelid = ANY (remaining)));
+      EXIT WHEN cardinality(leaves) = 0;
+      rels := rels || leaves;
+      levels := levels || array_fill(level, ARRAY[cardinality(leaves)]);
+      remaining := ARRAY(SELECT unnest(remaining) EXCEPT SELECT unnest(leaves));
+      level := level + 1;
+    END LOOP;
+    -- Tables in a foreign-key cycle (left in remaining) go last.
+    rels := rels || remaining;
+    levels := levels || array_fill(level, ARRAY[cardinality(remaining)]);
+    DELETE FROM {SCHEMA}.tracked;
+    INSERT INTO {SCHEMA}.tracked (relid, ord, seqs, starts)
+      SELECT o.relid, o.ord,
+             array_agg(d.objid::regclass ORDER BY d.objid) FILTER (WHERE s.seqrelid IS NOT NULL),
+             array_agg(s.seqstart ORDER BY d.objid) FILTER (WHERE s.seqrelid IS NOT NULL)
+      FROM unnest(rels, levels) AS o (relid, ord)
+      LEFT JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = o.relid
+        AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+      LEFT JOIN pg_sequence s ON s.seqrelid = d.objid
+      GROUP BY o.relid, o.ord;
+    UPDATE {SCHEMA}.state SET
+      max_class_oid = (SELECT max(oid) FROM pg_class),
+      cyclic = cardinality(remaining) > 0,
+      replica = superuser AND (cardinality(remaining) > 0 OR EXISTS (
+        SELECT FROM pg_trigger g JOIN {SCHEMA}.tracked k ON k.relid = g.tgrelid
+        WHERE NOT g.tgisinternal AND g.tgname <> 'pglite_testcase_written' AND (g.tgtype & 8) <> 0));
+  END $f$;
+
+  CREATE FUNCTION {SCHEMA}.empty_written(excluded text[]) RETURNS void LANGUAGE plpgsql AS $f$
+  DECLARE
+    t regclass;
+    seqs regclass[];
+    starts bigint[];
+    to_truncate text;
+    tables oid[] := '{{}}';
+    levels integer[] := '{{}}';
+    level integer;
+    st {SCHEMA}.state;
+    xid bigint := pg_current_xact_id()::text::bigint;
+  BEGIN
+    SELECT * INTO st FROM {SCHEMA}.state;
+    -- A transaction that rolled back since the last cleanup recorded nothing, but may have
+    -- advanced sequences (a failed INSERT): then every used sequence is restarted. On a server
+    -- other sessions' transactions are in the range too; past 1,000 of them, restart anyway.
+    IF st.last_xid IS NOT NULL AND xid - st.last_xid > 1 AND (xid - st.last_xid > 1000 OR EXISTS (
+        SELECT FROM generate_series(st.last_xid + 1, xid - 1) x
+        WHERE pg_xact_status(x::text::xid8) IS DISTINCT FROM 'committed')) THEN
+      PERFORM setval(q.seq, q.start, false)
+      FROM (SELECT unnest(k.seqs) AS seq, unnest(k.starts) AS start FROM {SCHEMA}.tracked k) q
+      WHERE pg_sequence_last_value(q.seq) IS NOT NULL;
+    END IF;
+    UPDATE {SCHEMA}.state SET last_xid = xid;
+    IF (SELECT max(oid) FROM pg_class) > st.max_class_oid THEN
+      -- New tables since the last look: empty them now (they may hold rows), track them from now on.
+      INSERT INTO {SCHEMA}.written
+        SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('information_schema', '{SCHEMA}') AND n.nspname !~ '^pg_'
+          AND NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = 'pglite_testcase_written')
+      ON CONFLICT DO NOTHING;
+      PERFORM {SCHEMA}.track_new_tables();
+      SELECT * INTO st FROM {SCHEMA}.state;
+    END IF;
+    IF st.replica THEN
+      SET LOCAL session_replication_role = replica;
+    END IF;
+    -- Row by row, by index: written is small, tracked and pg_class are not (a join plans scans of both).
+    FOR t IN DELETE FROM {SCHEMA}.written RETURNING relid LOOP
+      SELECT k.ord INTO level FROM {SCHEMA}.tracked k WHERE k.relid = t;
+      CONTINUE WHEN NOT FOUND OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t);  -- dropped since
+      tables := tables || t::oid;
+      levels := levels || level;
+    END LOOP;
+    tables := ARRAY(SELECT x.relid FROM unnest(tables, levels) AS x (relid, level) ORDER BY x.level);
+    FOREACH t IN ARRAY tables LOOP
+      CONTINUE WHEN t::text = ANY (excluded);
+      SELECT k.seqs, k.starts INTO seqs, starts FROM {SCHEMA}.tracked k WHERE k.relid = t;
+      IF (st.cyclic AND NOT st.replica) OR pg_relation_size(t) > 1048576 THEN
+        to_truncate := concat_ws(', ', to_truncate, t::text);
+      ELSE
+        EXECUTE 'DELETE FROM ' || t;
+      END IF;
+      FOR i IN 1 .. coalesce(array_length(seqs, 1), 0) LOOP
+        PERFORM setval(seqs[i], starts[i], false);
+      END LOOP;
+    END LOOP;
+    IF to_truncate IS NOT NULL THEN
+      EXECUTE 'TRUNCATE ' || to_truncate || ' CASCADE';
+    END IF;
+  END $f$;
+
+  PERFORM {SCHEMA}.track_new_tables();
+END
+$install$
+"""
+
+
+def install_write_tracking(connection: Connection) -> None:
+    """Put the triggers and the cleanup function in place (once per database; later calls return at once)."""
+    connection.exec_driver_sql(INSTALL_SQL)
+
+
+def remove_write_tracking(connection: Connection) -> None:
+    """Take the triggers and the schema away again (when the truncating class ends): classes that
+    come after it on the same database must find the schema as it was built."""
+    connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+
+
+def empty_written_tables(connection: Connection, exclude: tuple[str, ...] = ("alembic_version",)) -> None:
+    """Empty the tables written since the last call. Raises ``DBAPIError`` if the tracking is not installed."""
+    statement = text(f"SELECT {SCHEMA}.empty_written(:excluded)").bindparams(
+        bindparam("excluded", list(exclude), type_=ARRAY(Text()))
+    )
+    connection.execute(statement)
+
+
+def tracking_missing(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the tracking is gone (a test reset the database, or it was never installed)."""
+    original = exc.orig
+    code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if code is None and original is not None:  # asyncpg, behind SQLAlchemy's adapter
+        code = getattr(original.__cause__, "sqlstate", None)
+    return code in ("42883", "3F000", "42P01")  # undefined function, schema, table
