@@ -283,7 +283,9 @@ class TruncateLeavesNothingBehind(unittest.TestCase):
             metadata = Base
 
             def test_no_tracking_left(self) -> None:
-                triggers = self.connection.scalar(text("SELECT count(*) FROM pg_trigger WHERE tgname = 'pglite_testcase_written'"))
+                triggers = self.connection.scalar(
+                    text("SELECT count(*) FROM pg_trigger WHERE tgname = 'pglite_testcase_written'")
+                )
                 self.assertEqual(triggers, 0)
                 schemas = self.connection.scalar(
                     text("SELECT count(*) FROM pg_namespace WHERE nspname = 'pglite_testcase_truncate'")

@@ -10,6 +10,8 @@ import time
 import unittest
 from pathlib import Path
 
+from pglite_testcase.compat import SQLALCHEMY_2
+
 from .support import pglite_only, process_running
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,7 @@ unittest.main(argv=["long"])
 
 
 @pglite_only
+@unittest.skipUnless(SQLALCHEMY_2, "psycopg 3 (SQLAlchemy 2): psycopg2 cannot be interrupted inside a query")
 class CtrlCDuringAStatement(unittest.TestCase):
     def test_psycopg_exits_within_seconds(self) -> None:
         child = subprocess.Popen(

@@ -329,7 +329,7 @@ class Configuration(unittest.TestCase):
                     self.assertIn(expected, result.errors[0][1])
 
     def test_metadata_may_be_a_declarative_base(self) -> None:
-        from examples.inventory.models import Base
+        from .models import Base  # declarative_base(): both SQLAlchemy lines
 
         case = checks_for("clean", metadata=Base, skip_checks=set(CHECKS) - {"single_head_revision"})
         case.setUpClass()
