@@ -64,6 +64,8 @@ class ClassFixture:
         self.routing = Routing(self.settings.database_objects)
         self.committed_class_data = False  # async classes: setUpTestData committed, the schema is rebuilt after
         self.maker_class = _tracking(sessionmaker_class(is_async))
+        self._maker: Any = None
+        self._maker_for: Any = None
 
     @property
     def database(self) -> TestDatabase:
@@ -157,14 +159,28 @@ class ClassFixture:
             options["class_"] = AsyncSession
         return options
 
-    def sessionmaker(self, connection: Any) -> Any:
-        """A session factory whose sessions join the test's transaction (or, truncating, plain ones)."""
+    def test_session(self, test: Any) -> Any:
+        """``self.session``: on SQLAlchemy 2, joined to the test's connection itself (SQLAlchemy's
+        recipe: no connection object of its own to check out, the cheapest session there is);
+        sessions from ``self.sessionmaker`` each get one from the savepoint engine instead, so that
+        several can be open at once."""
+        maker = test.sessionmaker
+        if SQLALCHEMY_2 and isinstance(self.strategy, TransactionIsolation):
+            return maker(bind=test.__dict__["_pglite_test_connection"], join_transaction_mode="create_savepoint")
+        return maker()
+
+    def sessionmaker(self) -> Any:
+        """The class's session factory, made once (a sessionmaker makes a Session subclass of its own,
+        which is not cheap): its sessions join the running test's transaction (or, truncating, are
+        plain ones), and it remembers them so that each test's end can close them."""
         assert self.strategy is not None
-        options = self.session_options()
-        # Sessions go through the savepoint engine (self.engine): each gets a connection object of
-        # its own, so sessions open at the same time, and threads, keep their transactions apart
-        # (see savepoints). With truncating, that engine is a plain one.
-        return self.maker_class(bind=self.strategy.joined_engine, **options)
+        if self._maker is None or self._maker_for is not self.strategy:
+            # Sessions go through the savepoint engine (self.engine): each gets a connection object
+            # of its own, so sessions open at the same time, and threads, keep their transactions
+            # apart (see savepoints). With truncating, that engine is a plain one.
+            self._maker = self.maker_class(bind=self.strategy.joined_engine, **self.session_options())
+            self._maker_for = self.strategy
+        return self._maker
 
     # -- class data (setUpTestData) ----------------------------------------------------
 
@@ -190,7 +206,7 @@ class ClassFixture:
         refuse_class_data_when_truncating(owner, self.settings)
         assert isinstance(self.strategy, TransactionIsolation)
         transaction = self.strategy.transaction
-        maker = self.sessionmaker(connection)
+        maker = self.sessionmaker()
         session = maker(expire_on_commit=False)
         before = set(owner.__dict__)
         owner.session, owner.connection = session, connection  # type: ignore[attr-defined]
@@ -206,6 +222,7 @@ class ClassFixture:
             for made in list(maker.sessions):
                 made.expunge_all()
                 made.close()
+            maker.sessions.clear()
         self.raise_for_class_data(outcome)
         wrap_new_attributes(owner, before, self.settings.shared_test_data)
 
@@ -290,9 +307,9 @@ class ClassFixture:
         assert self.strategy is not None
         test.connection = connection
         test.engine = self.strategy.joined_engine
-        test.sessionmaker = self.sessionmaker(connection)
+        test.sessionmaker = self.sessionmaker()
         if self.is_async:
-            test.session = test.sessionmaker()  # sync classes make theirs on first use
+            test.session = self.test_session(test)  # sync classes make theirs on first use
         self.routing.route(test.engine, test.sessionmaker)
         if self.settings.factories or self.settings.faker_seed is not None:
             session = test.session
@@ -315,6 +332,7 @@ class ClassFixture:
         try:
             for session in list(test.sessionmaker.sessions):
                 session.close()
+            test.sessionmaker.sessions.clear()
         finally:
             test.__dict__.pop("_pglite_session", None)
             outcome = self.strategy.end_test(connection)
@@ -343,6 +361,7 @@ class ClassFixture:
         try:
             for session in list(test.sessionmaker.sessions):
                 await session.close()
+            test.sessionmaker.sessions.clear()
         finally:
             outcome = await self.strategy.end_async_test(connection)
         self._report(test, outcome)

@@ -149,7 +149,7 @@ class PGliteMixin(PGliteDatabaseMixin):
         """The test's ``Session``, made on first use."""
         session: Session | None = self.__dict__.get("_pglite_session")
         if session is None:
-            session = self.__dict__["_pglite_session"] = self.sessionmaker()
+            session = self.__dict__["_pglite_session"] = fixture_of(type(self)).test_session(self)
         return session
 
     @session.setter
