@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import unittest
+from unittest import mock
 
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
-from pglite_testcase import ConfigurationError, PGliteTestCase, SchemaBuildError
+from pglite_testcase import ConfigurationError, PGliteTestCase, SchemaBuildError, schema
 from pglite_testcase.database import shared_database
 
 from .models import Base, other_metadata
@@ -115,6 +116,32 @@ class SchemaReuseAndRebuild(unittest.TestCase):
             self.assertTrue(result.wasSuccessful(), problems(result))
         self.assertEqual(seen["first"], seen["second"], "an identical schema was built again")
         self.assertNotEqual(seen["second"], seen["back"], "a changed schema was not rebuilt")
+
+    def test_metadata_compiled_once_and_again_when_it_changes(self) -> None:
+        metadata = MetaData()
+        Table("first", metadata, Column("id", Integer, primary_key=True))
+        seen: list[list[str]] = []
+
+        def case() -> type[PGliteTestCase]:
+            class Tables(PGliteTestCase):
+                def test_tables(self) -> None:
+                    seen.append(public_tables(self.connection))
+
+            Tables.metadata = metadata
+            return Tables
+
+        with mock.patch.object(schema, "metadata_ddl", wraps=schema.metadata_ddl) as compiled:
+            for _ in range(3):
+                self.assertTrue(run_case(case()).wasSuccessful())
+            self.assertEqual(compiled.call_count, 1, "create_all's DDL was compiled for every class")
+            Table("second", metadata, Column("id", Integer, primary_key=True))
+            self.assertTrue(run_case(case()).wasSuccessful())
+            metadata.tables["second"].append_column(Column("name", String))
+            result = run_case(case())
+            self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(seen[2], ["first"])
+        self.assertEqual(seen[3], ["first", "second"], "a table added later was not built")
+        self.assertEqual(compiled.call_count, 3)
 
 
 @pglite_only
