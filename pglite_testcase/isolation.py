@@ -283,7 +283,7 @@ class TruncateIsolation:
             if not truncation.tracking_missing(exc):
                 raise
             with self.plain_engine.begin() as cleanup:
-                empty_all_tables_and_track(cleanup)
+                truncation.empty_every_table(cleanup)
         return TestOutcome()
 
     async def begin_async_test(self) -> AsyncConnection:
@@ -301,7 +301,7 @@ class TruncateIsolation:
             if not truncation.tracking_missing(exc):
                 raise
             async with self.plain_engine.begin() as cleanup:
-                await cleanup.run_sync(empty_all_tables_and_track)
+                await cleanup.run_sync(truncation.empty_every_table)
         return TestOutcome()
 
     def close(self) -> None:
@@ -319,14 +319,6 @@ class TruncateIsolation:
         if self.plain_engine is not None and not self.fixture.settings.driver.is_async:
             self.plain_engine.dispose()
         self.plain_engine = None
-
-
-def empty_all_tables_and_track(connection: Connection) -> None:
-    """Empty every table (the writes were not tracked: the first test, or a test dropped the tracking), then track."""
-    from . import helpers
-
-    helpers.delete_all_data(connection)
-    truncation.install_write_tracking(connection)
 
 
 STRATEGIES: dict[str, type[TransactionIsolation] | type[TruncateIsolation]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unittest
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import DDL, Column, ForeignKey, Integer, MetaData, String, Table, event, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
@@ -198,6 +198,68 @@ class TruncateIsolation(PGliteTestCase):
         self.session.add(book)
         self.session.commit()
         self.assertEqual((book.id, book.author_id), (1, 1))
+
+
+# Created in the order that makes an id-ordered delete fail: each table references the one before.
+chained = MetaData()
+chain_parent = Table("chain_parent", chained, Column("id", Integer, primary_key=True), Column("name", String))
+chain_child = Table(
+    "chain_child", chained, Column("id", Integer, primary_key=True), Column("parent_id", ForeignKey("chain_parent.id"))
+)
+chain_grandchild = Table(
+    "chain_grandchild",
+    chained,
+    Column("id", Integer, primary_key=True),
+    Column("child_id", ForeignKey("chain_child.id")),
+)
+event.listen(chain_parent, "after_create", DDL("INSERT INTO chain_parent (name) VALUES ('seeded by the schema')"))
+
+cyclic = MetaData()
+cycle_a = Table(
+    "cycle_a",
+    cyclic,
+    Column("id", Integer, primary_key=True),
+    Column("b_id", Integer, ForeignKey("cycle_b.id", use_alter=True, name="cycle_a_b")),
+)
+cycle_b = Table("cycle_b", cyclic, Column("id", Integer, primary_key=True), Column("a_id", ForeignKey("cycle_a.id")))
+
+
+class TruncateIsolationForeignKeyChain(PGliteTestCase):
+    """Tables are emptied referencing tables first, seed rows included."""
+
+    metadata = chained
+    isolation = "truncate"
+
+    def test_1_sees_the_seed_row_and_commits_a_chain(self) -> None:
+        self.assertEqual(self.connection.scalar(select(func.count()).select_from(chain_parent)), 1)
+        with self.engine.begin() as connection:
+            parent = connection.scalar(insert(chain_parent).values(name="p").returning(chain_parent.c.id))
+            child = connection.scalar(insert(chain_child).values(parent_id=parent).returning(chain_child.c.id))
+            connection.execute(insert(chain_grandchild).values(child_id=child))
+
+    def test_2_starts_empty_with_sequences_restarted(self) -> None:
+        self.assertDatabaseEmpty()
+        with self.engine.begin() as connection:
+            self.assertEqual(connection.scalar(insert(chain_parent).values(name="p").returning(chain_parent.c.id)), 1)
+            connection.execute(insert(chain_child).values(parent_id=1))
+            connection.execute(insert(chain_grandchild).values(child_id=1))
+
+    def test_3_the_chain_was_emptied_again(self) -> None:
+        self.assertDatabaseEmpty()
+
+
+class TruncateIsolationForeignKeyCycle(PGliteTestCase):
+    metadata = cyclic
+    isolation = "truncate"
+
+    def test_1_commits_rows_that_reference_each_other(self) -> None:
+        with self.engine.begin() as connection:
+            a = connection.scalar(insert(cycle_a).values().returning(cycle_a.c.id))
+            b = connection.scalar(insert(cycle_b).values(a_id=a).returning(cycle_b.c.id))
+            connection.execute(cycle_a.update().values(b_id=b))
+
+    def test_2_starts_empty(self) -> None:
+        self.assertDatabaseEmpty()
 
 
 class AsyncTruncateIsolation(AsyncPGliteTestCase):
