@@ -89,9 +89,11 @@ class TestTransaction:
         self.pending: list[str] = []  # this test's savepoint statements: dropped when it ends
         self.after_test: list[str] = []  # the last test's end: always sent, first
         self.class_savepoint: str | None = None
+        # Nothing has run since the class's savepoint was made or went back to (queued or not).
+        self.at_class_savepoint = False
         self.lock = threading.RLock()  # one statement at a time on the wire, queue included
         self._turn = threading.Lock()  # one transaction at a time for threads other than the test's
-        self.savepoints = SavepointStack(self.queue, self._turn.release)
+        self.savepoints = SavepointStack(self.queue, self._turn.release, self._unchanged_since_class_savepoint)
         self._connections: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
         self.turn_timeout = 30.0
         self.guarded = False  # whether each transaction carries the commit guard (see guard.py)
@@ -131,6 +133,12 @@ class TestTransaction:
         resets = [reset.format(user=user) for name, (_, reset) in _SESSION_STATE.items() if name in self._state]
         self.after_test = [f"ROLLBACK TO SAVEPOINT {self.class_savepoint}", *resets]
         self.pending.clear()
+        self.at_class_savepoint = True
+
+    def _unchanged_since_class_savepoint(self) -> str | None:
+        if self.at_class_savepoint and not self.pending and self._driver_connection is not None:
+            return self.class_savepoint
+        return None
 
     def current_driver_connection(self) -> Any:
         if self._driver_connection is None:
@@ -143,12 +151,15 @@ class TestTransaction:
     # -- the queue -----------------------------------------------------------------------
 
     def take_queue(self) -> list[str]:
+        """The queued statements, taken by a driver to send before the statement it is about to run."""
+        self.at_class_savepoint = False
         statements = self.after_test + self.pending
         self.after_test, self.pending = [], []
         return statements
 
     def forget_queue(self) -> None:
         """The connection is rolled back for good: nothing queued matters any more."""
+        self.at_class_savepoint = False
         self.after_test, self.pending = [], []
 
     def queue(self, sql: str) -> None:
@@ -185,6 +196,7 @@ class TestTransaction:
         if self._driver_connection is None:
             return  # the library's own doing, between tests
         self.outcome.ended = True
+        self.at_class_savepoint = False
         if how == "committed" and what not in self.outcome.committed:
             self.outcome.committed.append(what)
         if how == "refused":

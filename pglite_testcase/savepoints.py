@@ -20,6 +20,11 @@ every newer one too. So the stack here keeps the order PostgreSQL needs:
 
 Each savepoint also remembers the thread that opened it and whether it holds
 the turn other threads wait for (see ``TestTransaction``).
+
+A savepoint opened when nothing has run since the test went back to the
+class's savepoint would mark the very same state: it is not sent at all, and
+rolling back to it rolls back to the class's savepoint instead. A session's
+transaction in a test (its first savepoint) then costs no statement.
 """
 
 from __future__ import annotations
@@ -55,12 +60,19 @@ class Savepoint:
     holds_others: bool = False  # another owner's work now lives inside it
     misplaced: bool = False  # its owner wrote while another owner's newer savepoint was open: inside that one
     released: bool = False  # released while newer savepoints were open: sent when they have ended
+    alias: str | None = None  # never sent: it stands for this savepoint, made at the same state
 
 
 class SavepointStack:
-    def __init__(self, send: Callable[[str], None], release_turn: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        send: Callable[[str], None],
+        release_turn: Callable[[], None],
+        same_state_as: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self._send = send
         self._release_turn = release_turn
+        self._same_state_as = same_state_as  # a savepoint made at the state a new one would mark, if any
         self.open: list[Savepoint] = []
 
     def clear(self) -> None:
@@ -73,8 +85,10 @@ class SavepointStack:
         return any(savepoint.thread == thread for savepoint in self.open)
 
     def push(self, name: str, owner: str, *, holds_turn: bool = False) -> None:
-        self._send(f"SAVEPOINT {name}")
-        self.open.append(Savepoint(name, owner, threading.get_ident(), holds_turn))
+        alias = None if self.open else self._same_state_as()
+        if alias is None:
+            self._send(f"SAVEPOINT {name}")
+        self.open.append(Savepoint(name, owner, threading.get_ident(), holds_turn, alias=alias))
 
     def _index(self, name: str) -> int | None:
         for index in range(len(self.open) - 1, -1, -1):
@@ -124,8 +138,11 @@ class SavepointStack:
                 + "In a test every session shares one connection, so let the session begun later finish "
                 "(commit, roll back or close it) before the earlier one writes again or rolls back."
             )
-        self._send(f"ROLLBACK TO SAVEPOINT {savepoint.name}")
-        self._send(f"RELEASE SAVEPOINT {savepoint.name}")
+        if savepoint.alias is not None:
+            self._send(f"ROLLBACK TO SAVEPOINT {savepoint.alias}")
+        else:
+            self._send(f"ROLLBACK TO SAVEPOINT {savepoint.name}")
+            self._send(f"RELEASE SAVEPOINT {savepoint.name}")
         for ended in self.open[index:]:
             if ended.holds_turn:
                 self._release_turn()
@@ -135,7 +152,8 @@ class SavepointStack:
     def _end_released(self) -> None:
         while self.open and self.open[-1].released:
             ended = self.open.pop()
-            self._send(f"RELEASE SAVEPOINT {ended.name}")
+            if ended.alias is None:
+                self._send(f"RELEASE SAVEPOINT {ended.name}")
             if ended.holds_turn:
                 self._release_turn()
             if self.open:

@@ -8,6 +8,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from pglite_testcase import PGliteTestCase
+from pglite_testcase.savepoints import SavepointStack
 
 from .models import Author, Base, Book
 
@@ -212,6 +213,104 @@ class TestsThatHandleTheConnectionThemselves(PGliteTestCase):
         self.session.add(Author(name="y"))
         self.session.commit()
         self.assertEqual(count(self.session), 1)
+
+
+class FirstSavepointOfATest(PGliteTestCase):
+    """A transaction begun before anything ran in the test marks the class's state: its savepoint is
+    never sent, and rolling it back goes back to the class's savepoint. These tests check the
+    state it goes back to, and that work done before it is never taken for the class's state."""
+
+    metadata = Base
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.session.add(Author(name="class"))
+
+    def names(self) -> list[str]:
+        return sorted(self.connection.scalars(select(Author.name)))
+
+    def test_session_rollback_keeps_the_class_data_and_the_session_usable(self) -> None:
+        self.session.add(Author(name="rolled back"))
+        self.session.flush()
+        self.session.rollback()
+        self.assertEqual(self.names(), ["class"])
+        self.session.add(Author(name="kept"))
+        self.session.commit()
+        self.assertEqual(self.names(), ["class", "kept"])
+
+    def test_engine_block_rolled_back_first_thing(self) -> None:
+        with self.engine.connect() as connection:
+            with connection.begin() as transaction:
+                connection.execute(insert(Author).values(name="rolled back"))
+                transaction.rollback()
+        self.assertEqual(self.names(), ["class"])
+
+    def test_work_on_the_connection_before_the_session_is_kept(self) -> None:
+        self.connection.execute(insert(Author).values(name="connection"))
+        self.session.add(Author(name="rolled back"))
+        self.session.flush()
+        self.session.rollback()
+        self.assertEqual(self.names(), ["class", "connection"])
+
+    def test_raw_work_before_the_session_is_kept(self) -> None:
+        cursor = self.connection.connection.dbapi_connection.cursor()
+        cursor.execute("INSERT INTO authors (name) VALUES ('raw')")
+        cursor.close()
+        self.session.add(Author(name="rolled back"))
+        self.session.flush()
+        self.session.rollback()
+        self.assertEqual(self.names(), ["class", "raw"])
+
+    def test_connection_work_inside_a_session_that_only_read_survives_its_rollback(self) -> None:
+        with self.sessionmaker() as session:  # a session of its own (self.session shares self.connection's)
+            self.assertEqual(session.scalar(select(func.count()).select_from(Author)), 1)
+            self.connection.execute(insert(Author).values(name="connection"))
+            session.rollback()
+        self.assertEqual(self.names(), ["class", "connection"])
+
+    def test_a_committed_session_then_a_rolled_back_one(self) -> None:
+        first, second = self.sessionmaker(), self.sessionmaker()
+        first.add(Author(name="first"))
+        first.commit()
+        second.add(Author(name="second"))
+        second.flush()
+        second.rollback()
+        first.close()
+        second.close()
+        self.assertEqual(self.names(), ["class", "first"])
+
+
+class SavepointStatements(unittest.TestCase):
+    """What the savepoint stack sends, when a new savepoint would mark the class's savepoint's state."""
+
+    def stack(self) -> tuple[SavepointStack, list[str]]:
+        sent: list[str] = []
+        return SavepointStack(sent.append, lambda: None, lambda: "cls"), sent
+
+    def test_the_first_savepoint_is_not_sent_and_its_rollback_goes_to_the_class_savepoint(self) -> None:
+        stack, sent = self.stack()
+        stack.push("s1", "session")
+        self.assertEqual(sent, [])
+        stack.statement("session", "INSERT INTO t VALUES (1)")
+        stack.rollback("s1")
+        self.assertEqual(sent, ["ROLLBACK TO SAVEPOINT cls"])
+
+    def test_its_release_sends_nothing_and_newer_savepoints_are_real(self) -> None:
+        stack, sent = self.stack()
+        stack.push("s1", "session")
+        stack.push("s2", "engine")
+        stack.statement("engine", "INSERT INTO t VALUES (1)")
+        stack.release("s2")
+        stack.release("s1")
+        self.assertEqual(sent, ["SAVEPOINT s2", "RELEASE SAVEPOINT s2"])
+
+    def test_without_the_class_state_every_savepoint_is_sent(self) -> None:
+        sent: list[str] = []
+        stack = SavepointStack(sent.append, lambda: None)
+        stack.push("s1", "session")
+        stack.statement("session", "INSERT INTO t VALUES (1)")
+        stack.rollback("s1")
+        self.assertEqual(sent, ["SAVEPOINT s1", "ROLLBACK TO SAVEPOINT s1", "RELEASE SAVEPOINT s1"])
 
 
 class SessionsAndEngineShareTheTransaction(PGliteTestCase):
