@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 
