@@ -237,6 +237,7 @@ class TruncateIsolation:
     def __init__(self, fixture: ClassFixture) -> None:
         self.fixture = fixture
         self.plain_engine: Any = None
+        self._held: Connection | None = None  # the clean-ups' connection
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -274,12 +275,21 @@ class TruncateIsolation:
         connection: Connection = engine.connect()
         return connection
 
+    def _cleanup_connection(self) -> Connection:
+        """The class's own connection for the clean-ups, kept from test to test (not the test's: that
+        one may carry the test's session settings, such as a role)."""
+        held = self._held
+        if held is None or held.closed or held.invalidated:
+            held = self._held = self.plain_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return held
+
     def end_test(self, connection: Connection) -> TestOutcome:
         connection.close()
         try:
-            with self.plain_engine.connect() as cleanup:
-                truncation.empty_written_tables(cleanup.execution_options(isolation_level="AUTOCOMMIT"))
+            truncation.empty_written_tables(self._cleanup_connection())
         except DBAPIError as exc:
+            if self._held is not None:
+                self._held.rollback()  # SQLAlchemy's side of it: the connection is autocommit
             if not truncation.tracking_missing(exc):
                 raise
             with self.plain_engine.begin() as cleanup:
@@ -305,6 +315,12 @@ class TruncateIsolation:
         return TestOutcome()
 
     def close(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            try:
+                held.close()
+            except Exception:  # its database died: disposing the engine below is all that is left
+                pass
         engine = getattr(self, "_autocommit", None)
         if engine is not None:
             engine.dispose()
