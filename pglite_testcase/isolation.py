@@ -237,6 +237,7 @@ class TruncateIsolation:
     def __init__(self, fixture: ClassFixture) -> None:
         self.fixture = fixture
         self.plain_engine: Any = None
+        self._autocommit: Engine | None = None  # sync classes: the tests' and the clean-ups' connections
         self._held: Connection | None = None  # the clean-ups' connection
 
     @property
@@ -263,8 +264,8 @@ class TruncateIsolation:
                 fixture.database.url_for(driver), connect_args=fixture.database.connect_args_for(driver)
             )
 
-    def begin_test(self) -> Connection:
-        engine = getattr(self, "_autocommit", None)
+    def _autocommit_engine(self) -> Engine:
+        engine = self._autocommit
         if engine is None:
             fixture, driver = self.fixture, self.fixture.settings.driver
             engine = self._autocommit = new_engine(
@@ -272,7 +273,10 @@ class TruncateIsolation:
                 connect_args=fixture.database.connect_args_for(driver),
                 isolation_level="AUTOCOMMIT",
             )
-        connection: Connection = engine.connect()
+        return engine
+
+    def begin_test(self) -> Connection:
+        connection: Connection = self._autocommit_engine().connect()
         return connection
 
     def _cleanup_connection(self) -> Connection:
@@ -280,7 +284,7 @@ class TruncateIsolation:
         one may carry the test's session settings, such as a role)."""
         held = self._held
         if held is None or held.closed or held.invalidated:
-            held = self._held = self.plain_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            held = self._held = self._autocommit_engine().connect()
         return held
 
     def end_test(self, connection: Connection) -> TestOutcome:
@@ -321,7 +325,7 @@ class TruncateIsolation:
                 held.close()
             except Exception:  # its database died: disposing the engine below is all that is left
                 pass
-        engine = getattr(self, "_autocommit", None)
+        engine, self._autocommit = self._autocommit, None
         if engine is not None:
             engine.dispose()
         database = self.fixture.database
