@@ -10,6 +10,7 @@
 const fs = require('fs');
 const { message, cstring } = require('./framing');
 const protocol = require('./protocol');
+const { piecesOf, expectsReady } = require('./batches');
 const { snapshotFileSystem, moduleWithSharedBuffers, withoutSpareWal } = require('./snapshot');
 
 // Enough for a test database's catalogs and rows; PGlite's own 128 MB is resident from the start.
@@ -66,14 +67,44 @@ class Host {
   // Run protocol messages; PGlite's reply, copied (PGlite hands out a view of a
   // buffer it reuses for the next request), without its abort notices.
   async run(batch) {
+    const pieces = piecesOf(batch);
     let reply;
+    if (pieces.length === 1) {
+      reply = Buffer.from(await this.runOnce(batch));
+    } else {
+      const replies = [];
+      for (const piece of pieces) replies.push(Buffer.from(await this.runOnce(piece)));
+      reply = Buffer.concat(replies);
+    }
+    if (expectsReady(batch) && protocol.transactionStatus(reply) === null && !protocol.startsCopy(reply)) reply = await this.readyAfter(reply);
+    return protocol.withoutAbortNotices(reply);
+  }
+
+  async runOnce(batch) {
     try {
-      reply = await this.watchdog.watched(() => this.db.execProtocolRaw(batch, { syncToFs: false }));
+      return await this.watchdog.watched(() => this.db.execProtocolRaw(batch, { syncToFs: false }));
     } catch (err) {
       this.onFailure(err);
       throw err;
     }
-    return protocol.withoutAbortNotices(Buffer.from(reply));
+  }
+
+  // After some internal errors PGlite answers a Sync or a Query without the
+  // ReadyForQuery it owes, and sends nothing more: the client would wait forever.
+  // The statement ends with an error instead, and a Sync gets the session's state.
+  async readyAfter(reply) {
+    const ready = Buffer.from(await this.runOnce(protocol.SYNC));
+    const error = protocol.errorResponse(
+      'ERROR',
+      'XX000',
+      'pglite_testcase: PGlite ended this statement without ReadyForQuery; the statement is treated as failed'
+    );
+    if (protocol.transactionStatus(ready) === null) {
+      const failure = new Error('PGlite answered neither the statement nor a Sync with ReadyForQuery');
+      this.onFailure(failure);
+      throw failure;
+    }
+    return Buffer.concat([reply, error, ready]);
   }
 
   query(sql) {

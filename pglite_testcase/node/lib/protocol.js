@@ -18,6 +18,8 @@ function fatal(sqlstate, text, hint) {
   return errorResponse('FATAL', sqlstate, text, hint);
 }
 
+const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
+
 function readyForQuery(status) {
   return message('Z', status);
 }
@@ -32,6 +34,13 @@ function transactionStatus(reply) {
     n >= 6 && reply[n - 6] === 0x5a && reply[n - 5] === 0 && reply[n - 4] === 0 && reply[n - 3] === 0 &&
     reply[n - 2] === 5;
   return endsWithReady ? String.fromCharCode(reply[n - 1]) : null;
+}
+
+// Whether `reply` ends by starting a COPY with the client (CopyInResponse, CopyBothResponse).
+function startsCopy(reply) {
+  let last = -1;
+  for (const part of eachMessage(reply)) last = part[0];
+  return last === 0x47 || last === 0x57;
 }
 
 // Whether the client that got `reply` keeps the session for its next messages.
@@ -192,8 +201,10 @@ module.exports = {
   errorResponse,
   fatal,
   readyForQuery,
+  SYNC,
   transactionStatus,
   holdsSession,
+  startsCopy,
   withoutAbortNotices,
   firstError,
   firstRow,

@@ -15,8 +15,6 @@ const { Connection } = require('./connection');
 const protocol = require('./protocol');
 const copy = require('./copy');
 
-const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
-
 const WAIT_HINT =
   'PGlite serves one session: while a test runs, its transaction holds it. Reach the ' +
   'database through the test case (self.engine, self.sessionmaker, self.session, ' +
@@ -205,7 +203,7 @@ class Scheduler {
     try {
       if (this.owner === client) {
         // Finish any half-sent extended-protocol exchange, then end its transaction.
-        const reply = await this.host.run(SYNC);
+        const reply = await this.host.run(protocol.SYNC);
         if (protocol.holdsSession(reply)) await this.host.query('ROLLBACK');
         this.owner = null;
       }

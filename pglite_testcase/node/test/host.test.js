@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
-const { message, cstring, int32 } = require('../lib/framing');
+const { message, cstring, int32, eachMessage } = require('../lib/framing');
 const protocol = require('../lib/protocol');
 const { Host } = require('../lib/host');
 const { Watchdog } = require('../lib/watchdog');
@@ -81,4 +81,34 @@ test('the watchdog sees every request while it runs', async () => {
   await new Host(db, watchdog).query('SELECT 1');
   assert.notStrictEqual(seen, 0);
   assert.strictEqual(Atomics.load(watchdog.slots, 0), 0);
+});
+
+test('a Query that PGlite answers without ReadyForQuery ends with an error and the Sync\'s ReadyForQuery', async () => {
+  const db = new FakePGlite();
+  db.replyTo = (batch) =>
+    batch[0] === 0x53 ? protocol.readyForQuery('I') : message('C', cstring(protocol.queryText(batch)));
+  const host = new Host(db, new Watchdog(), { onFailure: assert.fail });
+  const reply = await host.query('SELECT 1');
+  const parts = [...eachMessage(reply)].map((part) => String.fromCharCode(part[0]));
+  assert.deepStrictEqual(parts, ['C', 'E', 'Z']);
+  assert.strictEqual(protocol.firstError(reply).C, 'XX000');
+  assert.strictEqual(protocol.transactionStatus(reply), 'I');
+});
+
+test('PGlite answering neither the statement nor a Sync with ReadyForQuery is a failure, never a wait', async () => {
+  const db = new FakePGlite();
+  db.replyTo = () => message('C', cstring('SELECT 1'));
+  const failures = [];
+  const host = new Host(db, new Watchdog(), { onFailure: (err) => failures.push(err.message) });
+  await assert.rejects(host.query('SELECT 1'));
+  assert.match(failures[0], /neither the statement nor a Sync/);
+});
+
+test('a batch that ends without Sync, or starts a COPY, owes no ReadyForQuery', async () => {
+  const db = new FakePGlite();
+  db.replyTo = (batch) => (batch[0] === 0x48 ? Buffer.alloc(0) : message('G', Buffer.from([0, 0, 0])));
+  const host = new Host(db, new Watchdog(), { onFailure: assert.fail });
+  assert.strictEqual((await host.run(message('H'))).length, 0);
+  assert.strictEqual((await host.query('COPY t FROM STDIN'))[0], 0x47);
+  assert.strictEqual(db.requests.length, 2, 'no Sync sent');
 });
