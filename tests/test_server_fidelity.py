@@ -45,7 +45,9 @@ class BulkInsertsNeverHang(FidelityTestCase):
         def insert() -> list[int]:
             with self.conn.transaction():
                 cursor = self.conn.cursor()
-                cursor.executemany("INSERT INTO rows (name, n) VALUES (%s, %s) RETURNING n", [ROW] * 1000, returning=True)
+                cursor.executemany(
+                    "INSERT INTO rows (name, n) VALUES (%s, %s) RETURNING n", [ROW] * 1000, returning=True
+                )
                 values = []
                 while True:
                     values.extend(row[0] for row in cursor.fetchall())
@@ -53,3 +55,162 @@ class BulkInsertsNeverHang(FidelityTestCase):
                         return values
 
         self.assertEqual(self.within(120, insert), [1000] * 1000)
+
+
+class ClientEncodings(FidelityTestCase):
+    """PGlite died (node exit 70) on the first query after a non-UTF8 client_encoding."""
+
+    def test_latin1_is_refused_with_postgresqls_error_or_served(self) -> None:
+        conn = self.connect()
+        try:
+            conn.execute("SET client_encoding TO 'LATIN1'")
+        except psycopg.errors.FeatureNotSupported as exc:  # 0A000, as PostgreSQL says it in a transaction
+            self.assertTrue(self.target.on_pglite, "PostgreSQL serves LATIN1")
+            self.assertIn('invalid value for parameter "client_encoding": "LATIN1"', str(exc))
+            self.assertEqual(exc.diag.message_detail, "Conversion between LATIN1 and UTF8 is not supported.")
+        else:
+            self.assertEqual(conn.info.encoding, "iso8859-1")
+            self.assertEqual(conn.execute("SELECT 'é'").fetchone(), ("é",))
+        self.assertEqual(self.connect().execute("SELECT 1").fetchone(), (1,), "the server is still up")
+
+    def test_latin1_at_startup_is_refused_or_served(self) -> None:
+        try:
+            conn = self.connect(client_encoding="LATIN1")
+        except psycopg.OperationalError as exc:
+            self.assertTrue(self.target.on_pglite)
+            self.assertIn('"client_encoding"', str(exc))
+        else:
+            self.assertEqual(conn.execute("SELECT 'é'").fetchone(), ("é",))
+        self.assertEqual(self.connect().execute("SELECT 1").fetchone(), (1,))
+
+    def test_sql_ascii_and_utf8_are_served(self) -> None:
+        conn = self.connect()
+        conn.execute("SET client_encoding TO 'SQL_ASCII'")
+        self.assertEqual(conn.execute("SELECT 'abc'").fetchone(), (b"abc",))  # SQL_ASCII: psycopg gives bytes
+        conn.execute("SET client_encoding TO 'UTF8'")
+        self.assertEqual(conn.execute("SELECT 'é'").fetchone(), ("é",))
+
+
+class ParameterStatusAfterSet(FidelityTestCase):
+    """The driver learns of a setting change, as PostgreSQL tells it: ParameterStatus."""
+
+    def test_time_zone_reaches_the_driver(self) -> None:
+        conn = self.connect()
+        conn.execute("SET TIME ZONE 'Asia/Tokyo'")
+        self.assertEqual(conn.info.parameter_status("TimeZone"), "Asia/Tokyo")
+        value = conn.execute("SELECT '2026-12-03 20:00:00-05'::timestamptz").fetchone()[0]
+        self.assertEqual((value.date().isoformat(), value.hour), ("2026-12-04", 10))
+
+    def test_datestyle_reaches_the_driver(self) -> None:
+        conn = self.connect()
+        conn.execute("SET DateStyle TO 'SQL, DMY'")
+        self.assertEqual(conn.info.parameter_status("DateStyle"), "SQL, DMY")
+        self.assertEqual(str(conn.execute("SELECT '2026-12-03'::date").fetchone()[0]), "2026-12-03")
+
+    def test_application_name_and_set_config(self) -> None:
+        conn = self.connect()
+        conn.execute("SET application_name TO 'fidelity'")
+        self.assertEqual(conn.info.parameter_status("application_name"), "fidelity")
+        conn.execute("SELECT set_config('application_name', 'by function', false)")
+        self.assertEqual(conn.info.parameter_status("application_name"), "by function")
+
+    def test_set_local_is_reported_and_undone_at_commit(self) -> None:
+        conn = self.connect()
+        before = conn.info.parameter_status("TimeZone")
+        with conn.transaction():
+            conn.execute("SET LOCAL TIME ZONE 'America/New_York'")
+            self.assertEqual(conn.info.parameter_status("TimeZone"), "America/New_York")
+        self.assertEqual(conn.info.parameter_status("TimeZone"), before)
+
+    def test_a_set_in_a_rolled_back_transaction_is_undone(self) -> None:
+        conn = self.connect(autocommit=False)
+        before = conn.info.parameter_status("TimeZone")
+        conn.execute("SET TIME ZONE 'Europe/Paris'")
+        self.assertEqual(conn.info.parameter_status("TimeZone"), "Europe/Paris")
+        conn.rollback()
+        conn.execute("SELECT 1")
+        self.assertEqual(conn.info.parameter_status("TimeZone"), before)
+        conn.rollback()
+
+    def test_reset_all_and_discard_all_give_the_defaults(self) -> None:
+        conn = self.connect()
+        fresh = self.connect().execute("SHOW search_path").fetchone()
+        conn.execute("SET search_path TO pg_catalog, public")
+        conn.execute("RESET ALL")
+        self.assertEqual(conn.execute("SHOW search_path").fetchone(), fresh)
+        conn.execute("SET application_name TO 'x'")
+        conn.execute("DISCARD ALL")
+        self.assertEqual(conn.execute("SHOW search_path").fetchone(), fresh)
+        self.assertEqual(conn.info.parameter_status("application_name"), "")
+        self.assertEqual(conn.execute("SHOW client_min_messages").fetchone(), ("notice",))
+
+
+class StartupParameters(FidelityTestCase):
+    def test_options_application_name_and_time_zone(self) -> None:
+        conn = self.connect(
+            application_name="from startup",
+            options="-c DateStyle=SQL,DMY --statement-timeout=12345 -c search_path=pg_catalog",
+        )
+        self.assertEqual(conn.info.parameter_status("application_name"), "from startup")
+        self.assertEqual(conn.info.parameter_status("DateStyle"), "SQL, DMY")
+        self.assertEqual(conn.execute("SHOW statement_timeout").fetchone(), ("12345ms",))
+        self.assertEqual(conn.execute("SHOW search_path").fetchone(), ("pg_catalog",))
+        tz = self.connect(options="-c TimeZone=Asia/Tokyo")
+        self.assertEqual(tz.info.parameter_status("TimeZone"), "Asia/Tokyo")
+
+    def test_a_bad_setting_at_startup_is_fatal(self) -> None:
+        with self.assertRaisesRegex(psycopg.OperationalError, 'invalid value for parameter "TimeZone"'):
+            self.connect(options="-c TimeZone=Nowhere/Special")
+        with self.assertRaisesRegex(psycopg.OperationalError, 'unrecognized configuration parameter "no_such_thing"'):
+            self.connect(options="-c no_such_thing=1")
+
+    def test_an_unknown_database_is_fatal_3D000(self) -> None:
+        with self.assertRaises(psycopg.OperationalError) as caught:
+            self.connect(dbname="nosuchdb")
+        self.assertIn('database "nosuchdb" does not exist', str(caught.exception))
+
+    def test_an_unknown_role_is_fatal(self) -> None:
+        with self.assertRaisesRegex(psycopg.OperationalError, 'role "nosuchrole" does not exist'):
+            self.connect(user="nosuchrole")
+
+    def test_a_role_that_exists_is_the_session_user(self) -> None:
+        admin = self.connect()
+        admin.execute("DROP ROLE IF EXISTS fidelity_user")
+        admin.execute("CREATE ROLE fidelity_user LOGIN")
+        conn = self.connect(user="fidelity_user")
+        self.addCleanup(admin.execute, "DROP ROLE IF EXISTS fidelity_user")
+        self.assertEqual(conn.execute("SELECT session_user, current_user").fetchone(), ("fidelity_user",) * 2)
+        self.assertEqual(conn.info.parameter_status("is_superuser"), "off")
+        conn.close()
+        self.assertEqual(self.connect().execute("SELECT session_user").fetchone(), ("postgres",))
+
+
+class EachConnectionItsOwnSession(FidelityTestCase):
+    def test_a_set_on_one_connection_is_not_seen_by_another(self) -> None:
+        a, b = self.connect(), self.connect()
+        a.execute("SET TIME ZONE 'Asia/Tokyo'")
+        a.execute("SET search_path TO pg_catalog")
+        a.execute("SET statement_timeout TO 4321")
+        self.assertNotEqual(b.execute("SHOW TimeZone").fetchone(), ("Asia/Tokyo",))
+        self.assertNotEqual(b.execute("SHOW search_path").fetchone(), ("pg_catalog",))
+        self.assertEqual(b.execute("SHOW statement_timeout").fetchone(), ("0",))
+        b.execute("SET TIME ZONE 'Europe/Paris'")
+        self.assertEqual(a.execute("SHOW TimeZone").fetchone(), ("Asia/Tokyo",))
+        self.assertEqual(a.execute("SHOW statement_timeout").fetchone(), ("4321ms",))
+        self.assertEqual(b.execute("SHOW TimeZone").fetchone(), ("Europe/Paris",))
+
+    def test_role_stays_with_its_connection(self) -> None:
+        a, b = self.connect(), self.connect()
+        a.execute("DROP ROLE IF EXISTS fidelity_reader")
+        a.execute("CREATE ROLE fidelity_reader")
+        self.addCleanup(b.execute, "DROP ROLE IF EXISTS fidelity_reader")
+        a.execute("SET ROLE fidelity_reader")
+        self.assertEqual(b.execute("SELECT current_user").fetchone(), ("postgres",))
+        self.assertEqual(a.execute("SELECT current_user").fetchone(), ("fidelity_reader",))
+        a.execute("RESET ROLE")
+
+    def test_a_closed_connections_settings_are_gone(self) -> None:
+        a = self.connect()
+        a.execute("SET application_name TO 'left behind'")
+        a.close()
+        self.assertEqual(self.connect().execute("SHOW application_name").fetchone(), ("",))

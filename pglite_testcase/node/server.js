@@ -72,6 +72,7 @@ async function main() {
     graceMs: config.graceMs,
     verifier: password ? new ScramVerifier(password) : null,
     onCancel: cancelled,
+    databases: host.databaseNames,
     debug,
   });
   process.on('unhandledRejection', serverError);

@@ -10,6 +10,7 @@ const { ReceiveBuffer, SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST } = require('
 const protocol = require('./protocol');
 const { StatementNames } = protocol;
 const copy = require('./copy');
+const { MAY_CHANGE_SETTINGS, MAY_RESET } = require('./session');
 
 const MAX_STARTUP_LENGTH = 10000; // as PostgreSQL's
 
@@ -42,6 +43,9 @@ class Connection {
     this.statements = new StatementNames(this.prefix);
     this.waitTimer = null;
     this.copyState = null;
+    this.savedSettings = null; // its settings while another client has the backend (SQL), null: none
+    this.reported = new Map(); // the reported settings' values it was last told
+    this.settingsChanged = false; // it ran something that may have changed a setting
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.receive(chunk));
     socket.on('error', () => {});
@@ -103,8 +107,11 @@ class Connection {
         if (part.length >= 16) this.hooks.onCancel(part.readInt32BE(8), part.readInt32BE(12));
         this.end();
       } else {
-        this.startup = part;
-        this.user = startupParameters(part).user || '';
+        this.parameters = startupParameters(part);
+        // PGlite's one session stays postgres's: the server applies the client's role and
+        // settings itself (session.js), and keeps them for this client only.
+        this.startup = protocol.startupMessage({ user: 'postgres', database: 'postgres' });
+        this.user = this.parameters.user || '';
         if (this.verifier) {
           this.exchange = this.verifier.exchange();
           this.phase = 'auth';
@@ -150,6 +157,7 @@ class Connection {
     const parts = [];
     let taken = 0;
     let work = null;
+    let mayReset = false;
     for (; taken < this.inbox.length; taken += 1) {
       const part = this.inbox[taken];
       const type = part[0];
@@ -162,6 +170,13 @@ class Connection {
       }
       // CopyData, CopyDone, CopyFail outside a COPY: ignored, as PostgreSQL does.
       if (type === 0x64 || type === 0x63 || type === 0x66) continue;
+      if (type === 0x51 || type === 0x50) {
+        const sql = type === 0x51 ? protocol.queryText(part) : protocol.parseFields(part).query;
+        if (MAY_CHANGE_SETTINGS.test(sql)) {
+          this.settingsChanged = true;
+          if (MAY_RESET.test(sql)) mayReset = true;
+        }
+      }
       if (type === 0x51) {
         const plan = copy.planQuery(protocol.queryText(part));
         if (plan && plan.kind === 'copy') {
@@ -178,7 +193,7 @@ class Connection {
     }
     this.inbox = this.inbox.slice(taken);
     if (work) return work;
-    return parts.length > 0 ? { kind: 'batch', parts } : null;
+    return parts.length > 0 ? { kind: 'batch', parts, mayReset } : null;
   }
 
   withoutExtendedCopy(parse) {

@@ -11,6 +11,7 @@ const fs = require('fs');
 const { message, cstring } = require('./framing');
 const protocol = require('./protocol');
 const { piecesOf, expectsReady } = require('./batches');
+const { BASELINE_SQL } = require('./session');
 const { snapshotFileSystem, moduleWithSharedBuffers, withoutSpareWal } = require('./snapshot');
 
 // Enough for a test database's catalogs and rows; PGlite's own 128 MB is resident from the start.
@@ -36,7 +37,7 @@ class Host {
     this.db = db;
     this.watchdog = watchdog;
     this.onFailure = onFailure;
-    this.sessionSettings = [];
+    this.databaseNames = ['postgres'];
     if (typeof db._handleBlob !== 'function' || typeof db._cleanupBlob !== 'function') {
       throw new Error('this PGlite has no _handleBlob/_cleanupBlob: COPY FROM STDIN cannot be served');
     }
@@ -58,9 +59,13 @@ class Host {
     // PGlite starts sessions at client_min_messages = debug3 and log_min_messages =
     // debug1: every statement would send clients DEBUG notices and log. Use
     // PostgreSQL's defaults.
-    await host.query('SET client_min_messages TO notice; SET log_min_messages TO warning');
-    const { rows } = await db.query("SELECT name, setting FROM pg_settings WHERE source = 'session'");
-    host.sessionSettings = rows;
+    await host.query(BASELINE_SQL);
+    // PGlite cannot load PostgreSQL's encoding conversions (they are loadable modules), and
+    // dies on the first one it tries: without a default conversion, PostgreSQL itself refuses
+    // a client_encoding other than UTF8 and SQL_ASCII, with its own error.
+    await host.query('UPDATE pg_catalog.pg_conversion SET condefault = false WHERE condefault');
+    const { rows } = await db.query('SELECT current_database() AS name');
+    host.databaseNames = ['postgres', rows[0].name];
     return host;
   }
 
@@ -131,15 +136,6 @@ class Host {
       return await this.query(sql);
     } finally {
       await this.db._cleanupBlob();
-    }
-  }
-
-  // Back to a fresh session: DISCARD ALL returns to the boot values, and PGlite
-  // sets some per session (search_path).
-  async resetSession() {
-    await this.query('DISCARD ALL');
-    for (const { name, setting } of this.sessionSettings) {
-      await this.query(`SELECT pg_catalog.set_config('${name}', '${setting.replace(/'/g, "''")}', false)`);
     }
   }
 

@@ -101,6 +101,15 @@ function firstRow(reply) {
   return null;
 }
 
+// A StartupMessage (protocol 3.0) with `parameters`.
+function startupMessage(parameters) {
+  const body = Buffer.concat([
+    ...Object.entries(parameters).flatMap(([name, value]) => [cstring(name), cstring(value)]),
+    Buffer.from([0]),
+  ]);
+  return Buffer.concat([int32(8 + body.length), int32(196608), body]);
+}
+
 function simpleQuery(sql) {
   return message('Q', cstring(sql));
 }
@@ -209,6 +218,7 @@ module.exports = {
   firstError,
   firstRow,
   simpleQuery,
+  startupMessage,
   queryText,
   parseFields,
   parseMessage,

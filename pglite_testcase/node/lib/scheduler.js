@@ -14,6 +14,7 @@
 const { Connection } = require('./connection');
 const protocol = require('./protocol');
 const copy = require('./copy');
+const { Sessions } = require('./session');
 
 const WAIT_HINT =
   'PGlite serves one session: while a test runs, its transaction holds it. Reach the ' +
@@ -21,7 +22,7 @@ const WAIT_HINT =
   'self.connection) instead of an engine or connection of your own.';
 
 class Scheduler {
-  // host: run(batch), query(sql), copyFrom(sql, data), startSession(startup), resetSession()
+  // host: run(batch), query(sql), copyFrom(sql, data), startSession(startup)
   // options: graceMs, verifier (SCRAM, or null), onCancel(), debug(text)
   constructor(host, options) {
     this.host = host;
@@ -36,6 +37,7 @@ class Scheduler {
     this.idle = Promise.resolve(); // settles when the queued cleanups are done
     this.pendingCleanups = 0;
     this.nextId = 1;
+    this.sessions = new Sessions(host, { databases: options.databases });
   }
 
   accept(socket) {
@@ -97,8 +99,9 @@ class Scheduler {
     if (work.kind === 'startup') return this.runStartup(client, work.message);
     if (work.kind === 'copy-start') return this.startCopy(client, work.plan);
     if (work.kind === 'copy-end') return this.endCopy(client, work);
+    if (this.owner === null) await this.sessions.switchTo(client);
     const reply = await this.host.run(Buffer.concat(work.parts));
-    this.answer(client, reply);
+    this.answer(client, await this.sessions.report(client, reply, work.mayReset));
     const batch = protocol.describeBatch(work.parts);
     this.debug(`client ${client.prefix} ran ${batch}; in transaction: ${this.owner !== null}`);
   }
@@ -111,9 +114,18 @@ class Scheduler {
   }
 
   async runStartup(client, startup) {
-    const reply = await this.host.startSession(startup);
+    await this.sessions.switchTo(client);
+    let reply = await this.host.startSession(startup);
     client.started = true;
     if (client.closed) return;
+    if (!protocol.firstError(reply)) {
+      const started = await this.sessions.start(client, client.parameters || {}, reply);
+      if (started.fatal) {
+        client.end(Buffer.concat([client.authenticated || Buffer.alloc(0), started.fatal]));
+        return;
+      }
+      reply = started.reply;
+    }
     client.phase = 'session';
     const keyed = protocol.withBackendKey(reply, client.processId, client.secret);
     client.write(client.authenticated ? Buffer.concat([client.authenticated, keyed]) : keyed);
@@ -126,6 +138,7 @@ class Scheduler {
   }
 
   async startCopy(client, plan) {
+    if (this.owner === null) await this.sessions.switchTo(client);
     let columns = plan.columns;
     if (columns === null) {
       const counted = await this.host.query(copy.columnCountQuery(plan.table));
@@ -208,8 +221,9 @@ class Scheduler {
         this.owner = null;
       }
       if (lastOne) {
-        await this.host.resetSession();
+        await this.sessions.reset();
       } else {
+        this.sessions.forget(client);
         for (const name of client.statements.prepared) {
           await this.host.query(`DEALLOCATE "${name.replace(/"/g, '""')}"`);
         }

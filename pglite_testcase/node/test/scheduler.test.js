@@ -62,7 +62,12 @@ class FakeHost {
     const replies = parts.map((part) => {
       if (part[0] === 0x51) {
         const sql = protocol.queryText(part);
-        this.log.push(sql);
+        // The session layer's own queries (session.test.js covers them): 'reset', 'load', or unlogged.
+        if (sql === 'DISCARD ALL') this.log.push('reset');
+        else if (sql.startsWith('SELECT pg_catalog.set_config')) return this.reply(sql);
+        else if (sql.startsWith('SET SESSION AUTHORIZATION postgres; RESET')) this.log.push('load');
+        else if (sql.startsWith('SET SESSION AUTHORIZATION postgres')) return this.reply(sql);
+        else if (!/pg_catalog\.(current_setting|concat_ws)/.test(sql)) this.log.push(sql);
         return this.reply(sql);
       }
       this.log.push(String.fromCharCode(part[0]));
@@ -81,9 +86,6 @@ class FakeHost {
   async copyFrom(sql, data) {
     this.log.push(`copy ${sql} <${data.toString()}>`);
     return this.reply('COPY');
-  }
-  async resetSession() {
-    this.log.push('reset');
   }
 }
 
@@ -124,7 +126,8 @@ test('a client in a transaction holds the session; the others wait their turn', 
   assert.ok(!host.log.includes('SELECT 1'), 'b ran inside a\'s transaction');
   a.socket.send(query('COMMIT'));
   await settle();
-  assert.deepStrictEqual(host.log.slice(-2), ['COMMIT', 'SELECT 1']);
+  // b's turn: its own session settings are loaded first.
+  assert.deepStrictEqual(host.log.slice(-3), ['COMMIT', 'load', 'SELECT 1']);
 });
 
 // One client inside a transaction, and a new connection: what the newcomer sends waits.
