@@ -214,3 +214,35 @@ class EachConnectionItsOwnSession(FidelityTestCase):
         a.execute("SET application_name TO 'left behind'")
         a.close()
         self.assertEqual(self.connect().execute("SHOW application_name").fetchone(), ("",))
+
+
+class ListenNotifyAcrossConnections(FidelityTestCase):
+    def test_a_notification_reaches_another_connection_with_the_senders_pid(self) -> None:
+        listener, sender = self.connect(), self.connect()
+        listener.execute("LISTEN fidelity_channel")
+        sender.execute("NOTIFY fidelity_channel, 'hello'")
+        sender_pid = sender.execute("SELECT pg_backend_pid()").fetchone()[0]
+        self.assertEqual(sender_pid, sender.info.backend_pid)
+        received = list(listener.notifies(timeout=5, stop_after=1))
+        self.assertEqual([(n.channel, n.payload, n.pid) for n in received], [("fidelity_channel", "hello", sender_pid)])
+
+    def test_each_connection_has_its_own_backend_pid(self) -> None:
+        a, b = self.connect(), self.connect()
+        pids = {a.execute("SELECT pg_backend_pid()").fetchone()[0], b.execute("SELECT pg_backend_pid()").fetchone()[0]}
+        self.assertEqual(pids, {a.info.backend_pid, b.info.backend_pid})
+        self.assertEqual(len(pids), 2)
+
+    def test_a_notification_inside_the_listeners_transaction_waits_for_its_end(self) -> None:
+        listener, sender = self.connect(), self.connect()
+        listener.execute("LISTEN fidelity_later")
+        sender.execute("SELECT pg_notify('fidelity_later', 'after commit')")
+        self.assertEqual([n.payload for n in listener.notifies(timeout=5, stop_after=1)], ["after commit"])
+
+    def test_unlisten_on_one_connection_leaves_the_others_listening(self) -> None:
+        a, b, sender = self.connect(), self.connect(), self.connect()
+        a.execute('LISTEN "Mixed Case"')
+        b.execute('LISTEN "Mixed Case"')
+        a.execute('UNLISTEN "Mixed Case"')
+        sender.execute("""NOTIFY "Mixed Case", 'still here'""")
+        self.assertEqual([n.payload for n in b.notifies(timeout=5, stop_after=1)], ["still here"])
+        self.assertEqual(list(a.notifies(timeout=0.5)), [])

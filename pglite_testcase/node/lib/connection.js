@@ -11,6 +11,7 @@ const protocol = require('./protocol');
 const { StatementNames } = protocol;
 const copy = require('./copy');
 const { MAY_CHANGE_SETTINGS, MAY_RESET } = require('./session');
+const { listenStatements } = require('./notify');
 
 const MAX_STARTUP_LENGTH = 10000; // as PostgreSQL's
 
@@ -46,6 +47,9 @@ class Connection {
     this.savedSettings = null; // its settings while another client has the backend (SQL), null: none
     this.reported = new Map(); // the reported settings' values it was last told
     this.settingsChanged = false; // it ran something that may have changed a setting
+    this.listening = new Set(); // LISTEN channels
+    this.pendingNotifications = []; // for after its transaction
+    this.inTransaction = false;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.receive(chunk));
     socket.on('error', () => {});
@@ -158,6 +162,7 @@ class Connection {
     let taken = 0;
     let work = null;
     let mayReset = false;
+    const listens = [];
     for (; taken < this.inbox.length; taken += 1) {
       const part = this.inbox[taken];
       const type = part[0];
@@ -172,6 +177,7 @@ class Connection {
       if (type === 0x64 || type === 0x63 || type === 0x66) continue;
       if (type === 0x51 || type === 0x50) {
         const sql = type === 0x51 ? protocol.queryText(part) : protocol.parseFields(part).query;
+        listens.push(...listenStatements(sql));
         if (MAY_CHANGE_SETTINGS.test(sql)) {
           this.settingsChanged = true;
           if (MAY_RESET.test(sql)) mayReset = true;
@@ -193,7 +199,7 @@ class Connection {
     }
     this.inbox = this.inbox.slice(taken);
     if (work) return work;
-    return parts.length > 0 ? { kind: 'batch', parts, mayReset } : null;
+    return parts.length > 0 ? { kind: 'batch', parts, mayReset, listens } : null;
   }
 
   withoutExtendedCopy(parse) {

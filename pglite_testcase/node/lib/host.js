@@ -11,7 +11,7 @@ const fs = require('fs');
 const { message, cstring } = require('./framing');
 const protocol = require('./protocol');
 const { piecesOf, expectsReady } = require('./batches');
-const { BASELINE_SQL } = require('./session');
+const { BASELINE_SQL, BACKEND_PID } = require('./session');
 const { snapshotFileSystem, moduleWithSharedBuffers, withoutSpareWal } = require('./snapshot');
 
 // Enough for a test database's catalogs and rows; PGlite's own 128 MB is resident from the start.
@@ -59,11 +59,17 @@ class Host {
     // PGlite starts sessions at client_min_messages = debug3 and log_min_messages =
     // debug1: every statement would send clients DEBUG notices and log. Use
     // PostgreSQL's defaults.
-    await host.query(BASELINE_SQL);
+    await host.setUp(BASELINE_SQL);
     // PGlite cannot load PostgreSQL's encoding conversions (they are loadable modules), and
     // dies on the first one it tries: without a default conversion, PostgreSQL itself refuses
     // a client_encoding other than UTF8 and SQL_ASCII, with its own error.
-    await host.query('UPDATE pg_catalog.pg_conversion SET condefault = false WHERE condefault');
+    await host.setUp('UPDATE pg_catalog.pg_conversion SET condefault = false WHERE condefault');
+    // PGlite's pg_backend_pid() is 0 for everyone: each client gets the process id of its
+    // BackendKeyData (the server sets it per client; NOTIFY names the sender by it too).
+    await host.setUp(
+      'CREATE OR REPLACE FUNCTION pg_catalog.pg_backend_pid() RETURNS integer LANGUAGE sql STABLE ' +
+        `AS $$ SELECT coalesce(nullif(pg_catalog.current_setting('${BACKEND_PID}', true), ''), '0')::integer $$`
+    );
     const { rows } = await db.query('SELECT current_database() AS name');
     host.databaseNames = ['postgres', rows[0].name];
     return host;
@@ -114,6 +120,12 @@ class Host {
 
   query(sql) {
     return this.run(protocol.simpleQuery(sql));
+  }
+
+  // A statement of the server's own set-up, which must work.
+  async setUp(sql) {
+    const error = protocol.firstError(await this.query(sql));
+    if (error) throw new Error(`setting PGlite up failed: ${error.M} (${sql})`);
   }
 
   // A client's session begins: PGlite's reply to its startup message and to

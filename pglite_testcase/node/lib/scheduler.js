@@ -15,6 +15,7 @@ const { Connection } = require('./connection');
 const protocol = require('./protocol');
 const copy = require('./copy');
 const { Sessions } = require('./session');
+const { Notifications } = require('./notify');
 
 const WAIT_HINT =
   'PGlite serves one session: while a test runs, its transaction holds it. Reach the ' +
@@ -38,6 +39,7 @@ class Scheduler {
     this.pendingCleanups = 0;
     this.nextId = 1;
     this.sessions = new Sessions(host, { databases: options.databases });
+    this.notifications = new Notifications(this.clients, host);
   }
 
   accept(socket) {
@@ -100,8 +102,9 @@ class Scheduler {
     if (work.kind === 'copy-start') return this.startCopy(client, work.plan);
     if (work.kind === 'copy-end') return this.endCopy(client, work);
     if (this.owner === null) await this.sessions.switchTo(client);
-    const reply = await this.host.run(Buffer.concat(work.parts));
-    this.answer(client, await this.sessions.report(client, reply, work.mayReset));
+    const reply = await this.sessions.report(client, await this.host.run(Buffer.concat(work.parts)), work.mayReset);
+    await this.notifications.afterBatch(client, work.listens, reply);
+    this.answer(client, reply);
     const batch = protocol.describeBatch(work.parts);
     this.debug(`client ${client.prefix} ran ${batch}; in transaction: ${this.owner !== null}`);
   }
@@ -109,8 +112,10 @@ class Scheduler {
   // Send PGlite's reply; its transaction status says who holds the session now.
   // A client that left meanwhile may hold it too: its cleanup ends what it left open.
   answer(client, reply) {
-    client.write(reply);
+    const routed = this.notifications.flush(client, this.notifications.route(client, reply));
+    client.write(routed);
     this.owner = protocol.holdsSession(reply) ? client : null;
+    client.inTransaction = this.owner === client;
   }
 
   async runStartup(client, startup) {

@@ -65,6 +65,9 @@ const SAVED_QUERY =
   "CASE WHEN pg_catalog.current_setting('role') <> 'none' " +
   "THEN pg_catalog.format('SET ROLE %I', pg_catalog.current_setting('role')) END)";
 
+// pg_backend_pid() reads it (see Host.start): each client its own process id.
+const BACKEND_PID = 'pglite_testcase.backend_pid';
+
 const setConfig = (name, value) => `pg_catalog.set_config(${literal(name)}, ${literal(value)}, false)`;
 
 const BASELINE_SQL = `SELECT ${BASELINE.map(([name, value]) => setConfig(name, value)).join(', ')}`;
@@ -163,7 +166,10 @@ class Sessions {
       const row = protocol.firstRow(await this.host.query(SAVED_QUERY));
       leaving.savedSettings = row && row[0] ? row[0] : null;
     }
-    if (!(this.fresh && client.savedSettings === null)) await this.host.query(loadSql(client.savedSettings));
+    if (!(this.fresh && client.savedSettings === null)) {
+      // Custom settings are not in pg_settings: the process id is set again by name.
+      await this.host.query(`${loadSql(client.savedSettings)}; SELECT ${setConfig(BACKEND_PID, String(client.processId))}`);
+    }
     this.loaded = client;
     this.fresh = false;
   }
@@ -193,7 +199,7 @@ class Sessions {
     const user = parameters.user || '';
     const database = parameters.database || user;
     if (!this.databases.has(database)) return { fatal: protocol.fatal('3D000', `database "${database}" does not exist`) };
-    const settings = startupSettings(parameters);
+    const settings = [...startupSettings(parameters), [BACKEND_PID, String(client.processId)]];
     const statements = [];
     if (user !== 'postgres') {
       const found = await this.host.query(`SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${literal(user)} AND rolcanlogin`);
@@ -217,7 +223,9 @@ class Sessions {
   async report(client, reply, mayReset) {
     const status = protocol.transactionStatus(reply);
     if (!client.settingsChanged || status === null || status === 'E') return reply;
-    if (mayReset) await this.host.query(AFTER_RESET_SQL);
+    if (mayReset) {
+      await this.host.query(`${AFTER_RESET_SQL}; SELECT ${setConfig(BACKEND_PID, String(client.processId))}`);
+    }
     const now = await this.reportedValues();
     const extra = [];
     for (const [name, value] of now) {
@@ -233,6 +241,7 @@ module.exports = {
   Sessions,
   REPORTED,
   BASELINE_SQL,
+  BACKEND_PID,
   MAY_CHANGE_SETTINGS,
   MAY_RESET,
   startupSettings,
