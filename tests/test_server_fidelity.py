@@ -246,3 +246,23 @@ class ListenNotifyAcrossConnections(FidelityTestCase):
         sender.execute("""NOTIFY "Mixed Case", 'still here'""")
         self.assertEqual([n.payload for n in b.notifies(timeout=5, stop_after=1)], ["still here"])
         self.assertEqual(list(a.notifies(timeout=0.5)), [])
+
+
+class PreparedStatements(FidelityTestCase):
+    def test_sql_deallocate_of_a_statement_the_driver_prepared(self) -> None:
+        conn = self.connect()
+        conn.execute("SELECT 1", prepare=True)
+        name = conn.execute("SELECT name FROM pg_prepared_statements WHERE statement = 'SELECT 1'").fetchone()
+        self.assertIsNotNone(name)
+        conn.execute("DEALLOCATE _pg3_0")  # psycopg's first name; libpq < 17 makes psycopg send this
+        self.assertEqual(
+            conn.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELECT 1'").fetchone(), (0,)
+        )
+        with self.assertRaises(psycopg.errors.InvalidSqlStatementName):
+            conn.execute("DEALLOCATE _pg3_0")
+
+    def test_two_connections_prepare_the_same_name(self) -> None:
+        a, b = self.connect(), self.connect()
+        for conn in (a, b):
+            self.assertEqual(conn.execute("SELECT 42", prepare=True).fetchone(), (42,))
+            self.assertEqual(conn.execute("SELECT 42", prepare=True).fetchone(), (42,))

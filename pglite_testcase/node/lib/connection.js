@@ -192,7 +192,12 @@ class Connection {
           }
           break; // what came before runs first
         }
-        parts.push(plan ? protocol.simpleQuery(copy.raising('0A000', plan.message)) : part);
+        if (plan) {
+          parts.push(protocol.simpleQuery(copy.raising('0A000', plan.message)));
+          continue;
+        }
+        const deallocate = this.statements.rewriteSql(protocol.queryText(part));
+        parts.push(deallocate === null ? part : protocol.simpleQuery(deallocate));
         continue;
       }
       parts.push(this.statements.rewrite(type === 0x50 ? this.withoutExtendedCopy(part) : part));

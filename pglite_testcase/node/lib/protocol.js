@@ -144,6 +144,8 @@ function parseMessage(name, query, rest) {
 // Sync), and for that long their client holds the session. psycopg's named
 // cursors also need them as the client named them: they DECLARE a cursor in
 // SQL and then describe the portal of the same name.
+const DEALLOCATE = /^(\s*deallocate\s+(?:prepare\s+)?)("(?:[^"]|"")+"|[^\s;"]+)\s*;?\s*$/i;
+
 class StatementNames {
   constructor(prefix) {
     this.prefix = prefix;
@@ -152,6 +154,22 @@ class StatementNames {
 
   renamed(name) {
     return name ? this.prefix + name : '';
+  }
+
+  // SQL `DEALLOCATE name` of a statement the client prepared through the protocol (psycopg
+  // does that with libpq < 17): the name as the server knows it. Other SQL is left alone.
+  rewriteSql(sql) {
+    const match = DEALLOCATE.exec(sql);
+    if (!match) return null;
+    if (/^all$/i.test(match[2])) {
+      this.prepared.clear();
+      return null;
+    }
+    const name = match[2].startsWith('"') ? match[2].slice(1, -1).replace(/""/g, '"') : match[2].toLowerCase();
+    const renamed = this.renamed(name);
+    if (!this.prepared.has(renamed)) return null;
+    this.prepared.delete(renamed);
+    return `${match[1]}"${renamed.replace(/"/g, '""')}"`;
   }
 
   // `part` with its statement name (if any) renamed.

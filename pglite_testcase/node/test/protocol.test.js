@@ -79,3 +79,17 @@ test('each client gets its own BackendKeyData', () => {
   assert.strictEqual(key.readInt32BE(5), 42);
   assert.strictEqual(key.readInt32BE(9), -7);
 });
+
+test("SQL DEALLOCATE of a statement the client prepared names it as the server does", () => {
+  const statements = new protocol.StatementNames('c3_');
+  statements.rewrite(parse('_pg3_0', 'SELECT 1'));
+  statements.rewrite(parse('Mixed', 'SELECT 2'));
+  assert.strictEqual(statements.rewriteSql('DEALLOCATE _pg3_0'), 'DEALLOCATE "c3__pg3_0"');
+  assert.strictEqual(statements.rewriteSql('deallocate prepare "Mixed";'), 'deallocate prepare "c3_Mixed"');
+  assert.strictEqual(statements.rewriteSql('DEALLOCATE _pg3_0'), null, 'already gone: PostgreSQL says so');
+  assert.strictEqual(statements.rewriteSql('DEALLOCATE sql_prepared'), null, 'PREPAREd in SQL: not renamed');
+  assert.strictEqual(statements.rewriteSql('SELECT 1'), null);
+  statements.rewrite(parse('_pg3_1', 'SELECT 1'));
+  assert.strictEqual(statements.rewriteSql('DEALLOCATE ALL'), null);
+  assert.deepStrictEqual([...statements.prepared], []);
+});
