@@ -110,8 +110,8 @@ class SharedSession(unittest.TestCase):
         with psycopg.connect(**self.kwargs) as connection:
             self.assertEqual(connection.execute("SHOW statement_timeout").fetchone(), ("0",))
             self.assertIsNone(connection.execute("SELECT to_regclass('scratch')").fetchone()[0])
-            # PGlite's own per-session setting survives the reset.
-            self.assertEqual(connection.execute("SHOW search_path").fetchone(), ("public",))
+            # PostgreSQL's default, not PGlite's reset value (pg_catalog).
+            self.assertEqual(connection.execute("SHOW search_path").fetchone(), ('"$user", public',))
 
     def test_a_transaction_left_open_by_a_closed_client_is_rolled_back(self) -> None:
         kwargs = {**self.kwargs, "autocommit": False}
