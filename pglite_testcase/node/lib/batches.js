@@ -7,6 +7,10 @@
 // PGlite answers up to that message and drops the rest, with no error and no
 // ReadyForQuery, and the client waits forever. A batch is therefore cut after
 // any such message; the pieces run one after the other, their replies joined.
+//
+// PGlite 0.3 also leaves out the ReadyForQuery of a simple Query that fails when
+// more messages follow in the same call (the client, owed one per Query, waits
+// forever): a simple Query always runs in a call of its own.
 'use strict';
 
 const PGLITE_INPUT_BUFFER = 8192;
@@ -17,8 +21,14 @@ function piecesOf(batch, bufferSize = PGLITE_INPUT_BUFFER) {
   let start = 0;
   let offset = 0;
   while (offset + 5 <= batch.length) {
+    const query = batch[offset] === 0x51;
+    if (query && offset > start) {
+      pieces.push(batch.subarray(start, offset));
+      start = offset;
+    }
     offset += 1 + batch.readInt32BE(offset + 1);
-    if (offset < batch.length && (offset - start) % bufferSize === 0) {
+    const next = offset < batch.length ? batch[offset] : null;
+    if (next !== null && (query || (offset - start) % bufferSize === 0)) {
       pieces.push(batch.subarray(start, offset));
       start = offset;
     }

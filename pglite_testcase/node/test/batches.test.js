@@ -23,19 +23,30 @@ function insertOfLength(length) {
 const types = (reply) => [...eachMessage(reply)].map((part) => String.fromCharCode(part[0])).join('');
 const readyCount = (reply) => [...eachMessage(reply)].filter((part) => part[0] === 0x5a).length;
 
+const sync = () => protocol.SYNC;
+const bindOfLength = (length) => message('B', Buffer.alloc(length - 5));
+
 test('a batch is cut after every message that ends at a multiple of 8192 bytes, except the last', () => {
-  const batch = Buffer.concat([insertOfLength(8192), insertOfLength(100), insertOfLength(8092), insertOfLength(50)]);
+  const batch = Buffer.concat([bindOfLength(8192), bindOfLength(100), bindOfLength(8092), bindOfLength(50), sync()]);
   const pieces = piecesOf(batch);
   assert.deepStrictEqual(
     pieces.map((piece) => piece.length),
-    [8192, 100 + 8092, 50]
+    [8192, 100 + 8092, 50 + 5]
   );
   assert.deepStrictEqual(Buffer.concat(pieces), batch);
-  assert.deepStrictEqual(piecesOf(insertOfLength(8192)).length, 1, 'a single message is never cut');
-  const seventy = Buffer.concat(Array.from({ length: 70 }, () => insertOfLength(128)));
+  assert.deepStrictEqual(piecesOf(bindOfLength(8192)).length, 1, 'a single message is never cut');
+  const seventy = Buffer.concat(Array.from({ length: 70 }, () => bindOfLength(128)));
   assert.deepStrictEqual(
     piecesOf(seventy).map((piece) => piece.length),
     [8192, 70 * 128 - 8192]
+  );
+});
+
+test('a simple Query runs in a call of its own', () => {
+  const batch = Buffer.concat([insertOfLength(100), insertOfLength(200), bindOfLength(50), sync(), insertOfLength(60)]);
+  assert.deepStrictEqual(
+    piecesOf(batch).map((piece) => piece.length),
+    [100, 200, 55, 60]
   );
 });
 
@@ -61,6 +72,9 @@ test('real PGlite answers every message of batches whose messages end at 8192·k
     }
     const seventy = await host.run(Buffer.concat(Array.from({ length: 70 }, () => insertOfLength(128))));
     assert.strictEqual(readyCount(seventy), 70);
+    // Failing simple queries, pipelined (PGlite left out the ReadyForQuery of each but the last).
+    const failing = await host.run(Buffer.concat([1, 2, 3].map(() => message('Q', cstring('SELECT 1/0')))));
+    assert.strictEqual(readyCount(failing), 3);
     // The extended protocol: one Sync, one ReadyForQuery, whatever the sizes.
     for (let pad = 0; pad < 200; pad += 1) {
       const parts = [];
