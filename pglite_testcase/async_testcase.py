@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, ClassVar
 
 from . import helpers
-from .fixture import ClassFixture, close_fixture_of, fixture_of
+from .fixture import ClassFixture, close_fixture_of, fixture_for_test
 from .queries import Query, capture_queries, expect_num_queries
 from .testcase import PGliteDatabaseMixin, _engines
 
@@ -69,9 +69,21 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
         schema is rebuilt after the class so that none of it remains.
         """
 
+    def _callSetUp(self) -> None:
+        # Django's way: the test's transaction begins (in the test's event loop) before setUp and
+        # asyncSetUp run, so that one that does not call super() still gets it.
+        fixture_for_test(type(self), is_async=True)  # before the loop: class data runs in a loop of its own
+        self._callAsync(self._pglite_begin_test)  # type: ignore[attr-defined]
+        super()._callSetUp()  # type: ignore[misc]
+
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()  # type: ignore[misc]
-        fixture = fixture_of(type(self))
+        await self._pglite_begin_test()  # begun already when unittest's run() called asyncSetUp
+
+    async def _pglite_begin_test(self) -> None:
+        if "_pglite_test_connection" in self.__dict__:
+            return
+        fixture = fixture_for_test(type(self), is_async=True)
         self.addAsyncCleanup(fixture.end_async_test, self)  # type: ignore[attr-defined]
         await fixture.begin_async_test(self)
 

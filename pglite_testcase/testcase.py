@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import helpers
-from .fixture import ClassFixture, close_fixture_of, fixture_of
+from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of
 from .queries import Query, capture_queries, expect_num_queries
 
 if TYPE_CHECKING:
@@ -138,9 +138,20 @@ class PGliteMixin(PGliteDatabaseMixin):
         after the class.
         """
 
+    def _callSetUp(self) -> None:
+        # Django's way: the test's transaction begins before setUp runs, so that a setUp that does
+        # not call super().setUp() (or uses the database before calling it) still gets it.
+        self._pglite_begin_test()
+        super()._callSetUp()  # type: ignore[misc]
+
     def setUp(self) -> None:
         super().setUp()  # type: ignore[misc]
-        fixture = fixture_of(type(self))
+        self._pglite_begin_test()  # begun already when unittest's run() called setUp
+
+    def _pglite_begin_test(self) -> None:
+        if "_pglite_test_connection" in self.__dict__:
+            return
+        fixture = fixture_for_test(type(self), is_async=False)
         self.addCleanup(fixture.end_test, self)  # type: ignore[attr-defined]
         fixture.begin_test(self)
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select, text
 
 from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
 
+from . import routing_app
 from .models import Author, Base
 from .support import problems, run_case
 
@@ -196,4 +197,157 @@ class TestLeavesItsConnectionInABadState(unittest.TestCase):
 
         result = run_case(Hostile)
         self.assertEqual(len(result.errors), 1)
+        plain_passes(self)
+
+
+class SetUpForgetsSuper(unittest.TestCase):
+    """Django's way: the test's transaction and routing begin before setUp, with or without super()."""
+
+    def test_setup_without_super_gets_a_routed_rolled_back_test(self) -> None:
+        class Hostile(PGliteTestCase):
+            metadata = Base
+            database_objects = routing_app.SYNC_OBJECTS
+
+            def setUp(self) -> None:  # no super().setUp()
+                routing_app.Session.add(Author(name="from setUp"))
+                routing_app.Session.commit()
+
+            def tearDown(self) -> None:  # no super().tearDown()
+                pass
+
+            def test_1_writes(self) -> None:
+                self.assertEqual(count(self.connection), 1)
+                self.session.add(Author(name="one"))
+                self.session.commit()
+                self.assertEqual(count(self.session), 2)
+
+            def test_2_starts_clean(self) -> None:
+                self.assertEqual(count(self.connection), 1)  # setUp's row only
+                self.assertEqual(self.sessionmaker().scalar(select(func.count()).select_from(Author)), 1)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 2)
+        plain_passes(self)
+
+    def test_setup_with_super_begins_once(self) -> None:
+        seen: list[Any] = []
+
+        class Polite(PGliteTestCase):
+            metadata = Base
+
+            def setUp(self) -> None:
+                seen.append(self.connection)  # begun before setUp
+                super().setUp()
+                seen.append(self.connection)
+
+            def test(self) -> None:
+                self.session.add(Author(name="one"))
+                self.session.commit()
+
+        result = run_case(Polite)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(len(seen), 2)
+        self.assertIs(seen[0], seen[1])
+        plain_passes(self)
+
+    def test_async_setup_without_super(self) -> None:
+        class Hostile(AsyncPGliteTestCase):
+            metadata = Base
+
+            def setUp(self) -> None:  # no super().setUp()
+                self.sync_session_seen = self.session is not None
+
+            async def asyncSetUp(self) -> None:  # no super().asyncSetUp()
+                self.session.add(Author(name="from asyncSetUp"))
+                await self.session.commit()
+
+            async def asyncTearDown(self) -> None:  # no super().asyncTearDown()
+                pass
+
+            async def test_1_writes(self) -> None:
+                self.assertTrue(self.sync_session_seen)
+                self.session.add(Author(name="one"))
+                await self.session.commit()
+                self.assertEqual(await self.session.scalar(select(func.count()).select_from(Author)), 2)
+
+            async def test_2_starts_clean(self) -> None:
+                self.assertEqual(await self.session.scalar(select(func.count()).select_from(Author)), 1)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 2)
+        plain_passes(self)
+
+    def test_setupclass_without_super_sets_up_with_the_first_test(self) -> None:
+        class Hostile(PGliteTestCase):
+            metadata = Base
+
+            @classmethod
+            def setUpClass(cls) -> None:  # no super().setUpClass()
+                cls.marker = "mine"
+
+            @classmethod
+            def tearDownClass(cls) -> None:  # no super().tearDownClass()
+                pass
+
+            @classmethod
+            def setUpTestData(cls) -> None:
+                cls.session.add(Author(name="class data"))
+                cls.session.commit()
+
+            def test_1_writes(self) -> None:
+                self.assertEqual(count(self.connection), 1)
+                self.session.add(Author(name="one"))
+                self.session.commit()
+
+            def test_2_starts_clean(self) -> None:
+                self.assertEqual(count(self.connection), 1)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 2)
+        self.assertNotIn("_pglite_fixture", Hostile.__dict__, "the class cleanup closes it")
+        plain_passes(self)
+
+    def test_async_setupclass_without_super(self) -> None:
+        class Hostile(AsyncPGliteTestCase):
+            metadata = Base
+
+            @classmethod
+            def setUpClass(cls) -> None:  # no super().setUpClass()
+                pass
+
+            async def test_1_writes(self) -> None:
+                self.session.add(Author(name="one"))
+                await self.session.commit()
+
+            async def test_2_starts_clean(self) -> None:
+                self.assertEqual(await self.session.scalar(select(func.count()).select_from(Author)), 0)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertNotIn("_pglite_fixture", Hostile.__dict__)
+        plain_passes(self)
+
+    def test_setupclass_without_super_whose_database_fails_errors_each_test_once(self) -> None:
+        class Hostile(PGliteTestCase):
+            metadata = Base
+            alembic_config = 3  # refused
+
+            @classmethod
+            def setUpClass(cls) -> None:  # no super().setUpClass()
+                pass
+
+            def test_1(self) -> None:
+                raise AssertionError("no database: the test does not run")
+
+            def test_2(self) -> None:
+                raise AssertionError("no database: the test does not run")
+
+        result = run_case(Hostile)
+        self.assertEqual(len(result.errors), 2, problems(result))
+        self.assertIn("Hostile.alembic_config", result.errors[0][1])
+        self.assertIn("call super().setUpClass()", result.errors[1][1])
+        self.assertNotIn("does not run", problems(result))
         plain_passes(self)
