@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import helpers
+from .errors import BaseOrderError
 from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of
 from .queries import Query, capture_queries, expect_num_queries
 
@@ -65,6 +66,7 @@ class PGliteDatabaseMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _refuse_test_case_before_mixin(cls)
         # A test class being defined means a test run is coming: start PGlite now, in the
         # background, while the other test modules are imported (not for a real server).
         if not cls.__module__.startswith("pglite_testcase") and not (
@@ -92,6 +94,22 @@ class PGliteDatabaseMixin:
                     yield
         """
         yield
+
+
+def _refuse_test_case_before_mixin(cls: type) -> None:
+    """``class T(unittest.TestCase, PGliteMixin)``: TestCase's setUpClass and setUp do not call
+    super(), so the mixin's would never run. Refused when the class is made."""
+    mro = cls.__mro__
+    if unittest.TestCase not in mro or mro.index(unittest.TestCase) > mro.index(PGliteDatabaseMixin):
+        return
+    mixin = next(base for base in cls.__bases__ if issubclass(base, PGliteDatabaseMixin))
+    case = next(base for base in cls.__bases__ if issubclass(base, unittest.TestCase))
+    case_name = f"unittest.{case.__name__}" if case.__module__.startswith("unittest") else case.__name__
+    raise BaseOrderError(
+        f"{cls.__qualname__} lists {case_name} before {mixin.__name__} in its bases, so unittest's setUpClass "
+        f"and setUp would run instead of the mixin's and its tests would get no database: put "
+        f"{mixin.__name__} before {case_name} in {cls.__name__}'s bases."
+    )
 
 
 class PGliteMixin(PGliteDatabaseMixin):

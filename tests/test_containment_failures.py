@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text
 
-from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
+from pglite_testcase import AsyncPGliteMixin, AsyncPGliteTestCase, BaseOrderError, PGliteMixin, PGliteTestCase
 
 from . import routing_app
 from .models import Author, Base
@@ -350,4 +350,57 @@ class SetUpForgetsSuper(unittest.TestCase):
         self.assertIn("Hostile.alembic_config", result.errors[0][1])
         self.assertIn("call super().setUpClass()", result.errors[1][1])
         self.assertNotIn("does not run", problems(result))
+        plain_passes(self)
+
+
+class BasesInTheWrongOrder(unittest.TestCase):
+    """unittest.TestCase before the mixin: TestCase's setUpClass and setUp would shadow the mixin's."""
+
+    def test_sync_mixin_after_test_case_is_refused_at_class_creation(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class T(unittest.TestCase, PGliteMixin):
+                metadata = Base
+
+                def test(self) -> None:
+                    raise AssertionError("never defined")
+
+        message = str(caught.exception)
+        self.assertIsInstance(caught.exception, BaseOrderError)
+        self.assertIn("put PGliteMixin before unittest.TestCase in ", message)
+        self.assertIn("in T's bases", message)
+        plain_passes(self)
+
+    def test_async_mixin_after_isolated_asyncio_test_case_is_refused(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class T(unittest.IsolatedAsyncioTestCase, AsyncPGliteMixin):
+                metadata = Base
+
+        self.assertIn("put AsyncPGliteMixin before unittest.IsolatedAsyncioTestCase in ", str(caught.exception))
+        plain_passes(self)
+
+    def test_a_subclass_of_the_mixin_after_a_test_case_base_of_ones_own(self) -> None:
+        class Mine(PGliteMixin):
+            metadata = Base
+
+        class MyTestCase(unittest.TestCase):
+            pass
+
+        with self.assertRaises(TypeError) as caught:
+
+            class T(MyTestCase, Mine):
+                pass
+
+        self.assertIn("put Mine before ", str(caught.exception))
+        self.assertIn("MyTestCase in ", str(caught.exception))
+
+        class Right(Mine, MyTestCase):
+            def test(self) -> None:
+                self.session.add(Author(name="right"))
+                self.session.commit()
+                self.assertEqual(count(self.connection), 1)
+
+        result = run_case(Right)
+        self.assertTrue(result.wasSuccessful(), problems(result))
         plain_passes(self)
