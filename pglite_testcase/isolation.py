@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -239,6 +239,12 @@ class TruncateIsolation:
         self.plain_engine: Any = None
         self._autocommit: Engine | None = None  # sync classes: the tests' and the clean-ups' connections
         self._held: Connection | None = None  # the clean-ups' connection
+        # What puts a session back to a fresh connection's state after each test. On PGlite every
+        # connection is the one session, reset once; on a server, each connection the test used.
+        self._shares_one_session = False
+        self._reset_sql = ""
+        self._changed_session = False  # the test ran a statement that changes its session's state
+        self._used: dict[int, Any] = {}  # server, sync classes: pool records the test checked out
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -263,6 +269,60 @@ class TruncateIsolation:
             self.plain_engine = new_engine(
                 fixture.database.url_for(driver), connect_args=fixture.database.connect_args_for(driver)
             )
+            event.listen(self.plain_engine, "checkout", self._checked_out)
+        event.listen(getattr(self.plain_engine, "sync_engine", self.plain_engine), "before_cursor_execute", self._heard)
+        self._prepare_reset()
+
+    def _prepare_reset(self) -> None:
+        from .database import PGliteDatabase
+
+        database, settings = self.fixture.database, self.fixture.settings
+        driver = settings.admin_driver if settings.driver.is_async else settings.driver
+        user = database.url_for(driver).username or "postgres"
+        self._shares_one_session = isinstance(database, PGliteDatabase)
+        if settings.driver.is_async and not self._shares_one_session:
+            return  # a server's async tests: each connection is new (NullPool), and gone after the test
+        # What a fresh session has set (RESET ALL would undo it): PGlite's host sets some in each; a
+        # driver may, as it connects. Read now, on a new connection.
+        engine = database.create_engine(driver, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                fresh = [(str(n), str(v)) for n, v in connection.exec_driver_sql(truncation.FRESH_SETTINGS_SQL)]
+        finally:
+            engine.dispose()
+        self._reset_sql = truncation.reset_session_sql(user, fresh)
+
+    def _checked_out(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        self._used[id(record)] = record
+
+    def _heard(self, connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if not self._changed_session and truncation.CHANGES_SESSION.search(statement):
+            self._changed_session = True
+
+    def _reset_sessions(self, cleanup_connection: Connection) -> None:
+        if self._shares_one_session:
+            self._used.clear()
+            cleanup_connection.exec_driver_sql(self._reset_sql)  # every connection's: PGlite has one session
+        else:
+            self._reset_used_connections()
+
+    def _reset_used_connections(self) -> None:
+        """A server: each pooled connection the test used, back to a fresh connection's session state."""
+        used, self._used = list(self._used.values()), {}
+        for record in used:
+            raw = getattr(record, "dbapi_connection", None) or getattr(record, "connection", None)
+            if raw is None or record.fairy_ref is not None:
+                continue  # closed; or checked out still (the clean-ups' own, or one the test left open)
+            try:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute(self._reset_sql)
+                finally:
+                    cursor.close()
+                if not raw.autocommit:
+                    raw.commit()
+            except Exception as exc:  # a broken connection: the pool makes a new one
+                record.invalidate(exc)
 
     def _autocommit_engine(self) -> Engine:
         engine = self._autocommit
@@ -273,6 +333,8 @@ class TruncateIsolation:
                 connect_args=fixture.database.connect_args_for(driver),
                 isolation_level="AUTOCOMMIT",
             )
+            event.listen(engine, "checkout", self._checked_out)
+            event.listen(engine, "before_cursor_execute", self._heard)
         return engine
 
     def begin_test(self) -> Connection:
@@ -289,16 +351,30 @@ class TruncateIsolation:
 
     def end_test(self, connection: Connection) -> TestOutcome:
         connection.close()
+        cleanup_connection = self._cleanup_connection()
+        reset, self._changed_session = self._changed_session, False
+        if reset:
+            self._reset_sessions(cleanup_connection)  # first: on PGlite the test may have left a role
+        else:
+            self._used.clear()
         try:
-            truncation.empty_written_tables(self._cleanup_connection())
+            self._empty(cleanup_connection)
         except DBAPIError as exc:
-            if self._held is not None:
-                self._held.rollback()  # SQLAlchemy's side of it: the connection is autocommit
+            if reset or not truncation.lacks_privilege(exc):
+                raise
+            self._reset_sessions(cleanup_connection)  # a role set where the test case could not see it
+            self._empty(cleanup_connection)
+        return TestOutcome()
+
+    def _empty(self, cleanup_connection: Connection) -> None:
+        try:
+            truncation.empty_written_tables(cleanup_connection)
+        except DBAPIError as exc:
+            cleanup_connection.rollback()  # SQLAlchemy's side of it: the connection is autocommit
             if not truncation.tracking_missing(exc):
                 raise
             with self.plain_engine.begin() as cleanup:
                 truncation.empty_every_table(cleanup)
-        return TestOutcome()
 
     async def begin_async_test(self) -> AsyncConnection:
         connection: AsyncConnection = await self.plain_engine.connect()
@@ -310,7 +386,17 @@ class TruncateIsolation:
         try:
             async with self.plain_engine.connect() as cleanup:
                 await cleanup.execution_options(isolation_level="AUTOCOMMIT")
-                await cleanup.run_sync(truncation.empty_written_tables)
+                # (On a server, the test's connections are gone: NullPool.)
+                reset, self._changed_session = self._changed_session, False
+                if self._shares_one_session and reset:
+                    await cleanup.exec_driver_sql(self._reset_sql)
+                try:
+                    await cleanup.run_sync(truncation.empty_written_tables)
+                except DBAPIError as exc:
+                    if reset or not self._shares_one_session or not truncation.lacks_privilege(exc):
+                        raise
+                    await cleanup.exec_driver_sql(self._reset_sql)  # a role set where the test case could not see it
+                    await cleanup.run_sync(truncation.empty_written_tables)
         except DBAPIError as exc:
             if not truncation.tracking_missing(exc):
                 raise

@@ -15,8 +15,8 @@ from sqlalchemy import func, insert, select, text
 from pglite_testcase import AsyncPGliteMixin, AsyncPGliteTestCase, BaseOrderError, PGliteMixin, PGliteTestCase
 
 from . import routing_app
-from .models import Author, Base
-from .support import problems, run_case
+from .models import Author, Base, Book
+from .support import pglite_only, problems, run_case
 
 
 def count(connection: Any) -> int:
@@ -404,3 +404,153 @@ class BasesInTheWrongOrder(unittest.TestCase):
         result = run_case(Right)
         self.assertTrue(result.wasSuccessful(), problems(result))
         plain_passes(self)
+
+
+SESSION_SETTINGS = (
+    "TimeZone",
+    "search_path",
+    "application_name",
+    "statement_timeout",
+    "session_replication_role",
+    "role",
+    "DateStyle",
+    "client_min_messages",
+)
+SESSION_STATE_SQL = (
+    "SELECT current_user, session_user, "
+    "(SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()) AS temp_tables, "
+    "(SELECT count(*) FROM pg_prepared_statements WHERE from_sql) AS prepared, "
+    "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS advisory_locks"
+)
+
+
+def session_state(connection: Any) -> dict[str, Any]:
+    state = {name: connection.exec_driver_sql(f"SHOW {name}").scalar() for name in SESSION_SETTINGS}
+    state.update(connection.exec_driver_sql(SESSION_STATE_SQL).mappings().one())
+    return state
+
+
+async def async_session_state(connection: Any) -> dict[str, Any]:
+    return dict(await connection.run_sync(session_state))
+
+
+class TruncatingPlain(PGliteTestCase):
+    metadata = Base
+    isolation = "truncate"
+
+    def test_starts_fresh_and_empty(self) -> None:
+        state = session_state(self.connection)
+        self.assertEqual((state["role"], state["session_replication_role"]), ("none", "origin"))
+        self.assertEqual(state["current_user"], self.db_user)
+        self.assertNotEqual(state["TimeZone"], "Pacific/Kiritimati")
+        self.assertEqual(state["temp_tables"], 0)
+        self.assertEqual(count(self.connection), 0)
+        self.connection.execute(insert(Author).values(name="plain"))
+
+
+class TruncateLeavesAFreshSession(unittest.TestCase):
+    """isolation = 'truncate': after a test, the session is what a fresh connection gets, and rows
+    written under session_replication_role = replica (which skips ordinary triggers) are emptied."""
+
+    def test_a_test_that_changes_its_session_and_writes_as_replica(self) -> None:
+        fresh: dict[str, dict[str, Any]] = {}
+
+        class Hostile(PGliteTestCase):
+            metadata = Base
+            isolation = "truncate"
+
+            def test_0_fresh(self) -> None:
+                fresh["connection"] = session_state(self.connection)
+                fresh["session"] = session_state(self.session.connection())
+                self.session.rollback()
+
+            def test_1_changes_everything(self) -> None:
+                self.session.execute(text("SET TIME ZONE 'Asia/Tokyo'"))
+                self.session.execute(text("SET application_name = 'session'"))
+                self.session.add(Author(name="session"))
+                self.session.commit()
+                connection = self.connection
+                for statement in (
+                    "SET session_replication_role = replica",  # no ordinary trigger fires, foreign keys' neither
+                    "INSERT INTO books (title, author_id) VALUES ('replica', 999)",
+                    "SET TIME ZONE 'Pacific/Kiritimati'",
+                    "SET application_name = 'hostile'",
+                    "SET statement_timeout = '1234s'",
+                    "SET DateStyle = 'German'",
+                    "SET client_min_messages = 'error'",
+                    "CREATE TEMP TABLE scratch (x int)",
+                    "PREPARE leftover AS SELECT 1",
+                    "SELECT pg_advisory_lock(42)",
+                    "SET SESSION AUTHORIZATION pg_read_all_data",
+                    "SET ROLE pg_read_all_data",
+                    "SET search_path TO pg_catalog",
+                ):
+                    connection.exec_driver_sql(statement)
+
+            def test_2_starts_fresh_and_empty(self) -> None:
+                self.assertEqual(session_state(self.connection), fresh["connection"])
+                self.assertEqual(session_state(self.session.connection()), fresh["session"])
+                self.session.rollback()
+                self.assertEqual(count(self.connection), 0)
+                self.assertEqual(self.connection.scalar(select(func.count()).select_from(Book)), 0)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 3)
+        for case in (TruncatingPlain, Plain, AsyncPlain):
+            result = run_case(case)
+            self.assertTrue(result.wasSuccessful(), problems(result))
+
+    def test_async(self) -> None:
+        fresh: dict[str, Any] = {}
+
+        class Hostile(AsyncPGliteTestCase):
+            metadata = Base
+            isolation = "truncate"
+
+            async def test_0_fresh(self) -> None:
+                fresh.update(await async_session_state(self.connection))
+
+            async def test_1_changes_everything(self) -> None:
+                for statement in (
+                    "SET session_replication_role = replica",
+                    "INSERT INTO authors (name) VALUES ('replica')",
+                    "SET TIME ZONE 'Pacific/Kiritimati'",
+                    "SET statement_timeout = '1234s'",
+                    "CREATE TEMP TABLE scratch (x int)",
+                    "SET SESSION AUTHORIZATION pg_read_all_data",
+                    "SET search_path TO pg_catalog",
+                ):
+                    await self.connection.exec_driver_sql(statement)
+
+            async def test_2_starts_fresh_and_empty(self) -> None:
+                self.assertEqual(await async_session_state(self.connection), fresh)
+                self.assertEqual(await self.connection.scalar(select(func.count()).select_from(Author)), 0)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        for case in (TruncatingPlain, Plain, AsyncPlain):
+            result = run_case(case)
+            self.assertTrue(result.wasSuccessful(), problems(result))
+
+    @pglite_only  # PGlite's clients share one session: the clean-up meets the role the test left
+    def test_a_role_set_behind_the_test_cases_back(self) -> None:
+        class Hostile(PGliteTestCase):
+            metadata = Base
+            isolation = "truncate"
+
+            def test_1_sets_a_role_through_the_dbapi_connection(self) -> None:
+                self.connection.execute(insert(Author).values(name="one"))
+                cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                cursor.execute("SET ROLE pg_read_all_data")
+                cursor.close()
+
+            def test_2_starts_fresh_and_empty(self) -> None:
+                self.assertEqual(self.connection.exec_driver_sql("SELECT current_user").scalar(), self.db_user)
+                self.assertEqual(count(self.connection), 0)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        for case in (TruncatingPlain, Plain, AsyncPlain):
+            result = run_case(case)
+            self.assertTrue(result.wasSuccessful(), problems(result))
