@@ -16,7 +16,7 @@ from pglite_testcase import AsyncPGliteMixin, AsyncPGliteTestCase, BaseOrderErro
 
 from . import routing_app
 from .models import Author, Base, Book
-from .support import pglite_only, problems, run_case
+from .support import ALEMBIC_OK, pglite_only, problems, run_case
 
 
 def count(connection: Any) -> int:
@@ -554,3 +554,20 @@ class TruncateLeavesAFreshSession(unittest.TestCase):
         for case in (TruncatingPlain, Plain, AsyncPlain):
             result = run_case(case)
             self.assertTrue(result.wasSuccessful(), problems(result))
+
+
+class UnknownAlembicRevision(unittest.TestCase):
+    def test_the_class_errors_naming_the_attribute_and_nothing_else_does(self) -> None:
+        class Hostile(PGliteTestCase):
+            alembic_config = ALEMBIC_OK
+            alembic_revision = "nonexistent"
+
+            def test_never_runs(self) -> None:
+                raise AssertionError("no test runs")
+
+        result = run_case(Hostile)
+        self.assertEqual(len(result.errors), 1, problems(result))
+        message = problems(result)
+        self.assertIn("Hostile.alembic_revision = 'nonexistent' is not accepted", message)
+        self.assertNotIn("no test runs", message)
+        plain_passes(self)
