@@ -7,7 +7,10 @@ server leaked rows or a leaked transaction would make it fail.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import unittest
+import warnings
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
@@ -570,4 +573,53 @@ class UnknownAlembicRevision(unittest.TestCase):
         message = problems(result)
         self.assertIn("Hostile.alembic_revision = 'nonexistent' is not accepted", message)
         self.assertNotIn("no test runs", message)
+        plain_passes(self)
+
+
+class TasksLeftRunning(unittest.TestCase):
+    """An asyncio task a test leaves running is cancelled and awaited at the test's end, with a warning
+    naming the test; its exception is not reported later as never retrieved."""
+
+    def test_tasks_are_cancelled_and_awaited_with_a_warning(self) -> None:
+        cancelled: list[str] = []
+
+        class Hostile(AsyncPGliteTestCase):
+            metadata = Base
+            isolation = "truncate"
+
+            async def test_1_leaves_tasks(self) -> None:
+                async def fails_when_cancelled() -> None:
+                    try:
+                        await asyncio.sleep(3600)
+                    except asyncio.CancelledError:
+                        cancelled.append("fails_when_cancelled")
+                        raise RuntimeError("a left-over task failed") from None
+
+                async def writes_later(session: Any) -> None:
+                    try:
+                        await asyncio.sleep(3600)
+                        session.add(Author(name="late"))
+                        await session.commit()
+                    finally:
+                        cancelled.append("writes_later")
+
+                # (Referenced by the loop's timers only, as tasks left running usually are.)
+                asyncio.create_task(fails_when_cancelled(), name="failing")
+                asyncio.create_task(writes_later(self.session), name="writer")
+                await asyncio.sleep(0)  # both start
+                await self.connection.execute(insert(Author).values(name="one"))
+
+            async def test_2_starts_clean(self) -> None:
+                self.assertEqual(await self.connection.scalar(select(func.count()).select_from(Author)), 0)
+
+        with warnings.catch_warnings(record=True) as heard, self.assertNoLogs("asyncio", level="ERROR"):
+            warnings.simplefilter("always")
+            result = run_case(Hostile)
+            gc.collect()
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(sorted(cancelled), ["fails_when_cancelled", "writes_later"])
+        messages = [str(warning.message) for warning in heard if issubclass(warning.category, RuntimeWarning)]
+        self.assertEqual(len(messages), 1, messages)
+        self.assertIn("Hostile.test_1_leaves_tasks left 2 asyncio task(s) running", messages[0])
+        self.assertIn("failing (", messages[0])
         plain_passes(self)
