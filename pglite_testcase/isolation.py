@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from . import truncation
-from .compat import create_joined_async_engine, new_engine
+from .compat import SQLALCHEMY_2, create_joined_async_engine, new_engine
 from .errors import PGliteTestCaseError
 from .guard import ARM_SQL
 from .joining import CLASS_SAVEPOINT, TestOutcome, TestTransaction
@@ -112,7 +112,31 @@ class TransactionIsolation:
             fixture.database.url_for(driver), **_joined_engine_options(self.transaction.current_driver_connection)
         )
         self.transaction.install(self.joined_engine)
+        self._within_the_test_transaction(self.class_engine, self.joined_engine)
         self.establish()
+
+    def _within_the_test_transaction(self, test_engine: Engine, joined_engine: Engine) -> None:
+        """``self.connection.begin()`` inside a test opens a savepoint (the test's transaction is
+        begun already, as a connection handed to code in production is not); an isolation level
+        asked of the test's connections is refused with a message saying why and what to use."""
+        if SQLALCHEMY_2:
+            test_engine._connection_cls = _TestConnection
+        owner = self.fixture.owner.__qualname__
+
+        def refuse(target: Any, options: dict[str, Any]) -> None:
+            if "isolation_level" in options:
+                raise PGliteTestCaseError(
+                    f"{owner}: execution_options(isolation_level={options['isolation_level']!r}) cannot be "
+                    f"honoured inside a test: self.connection, self.engine and self.session all run in the "
+                    f"test's one transaction, which is rolled back at its end, so they can neither commit each "
+                    f"statement (AUTOCOMMIT) nor change its isolation level. Code that needs its own isolation "
+                    f"level (AUTOCOMMIT for CREATE INDEX CONCURRENTLY or VACUUM, SERIALIZABLE) needs "
+                    f"isolation = 'truncate' on the class, whose tests commit for real."
+                )
+
+        for engine in (test_engine, joined_engine):
+            event.listen(engine, "set_connection_execution_options", refuse)
+            event.listen(engine, "set_engine_execution_options", refuse)
 
     def establish(self) -> None:
         """Begin the class transaction on a clean connection: guard, class data, savepoint."""
@@ -206,6 +230,7 @@ class TransactionIsolation:
         self.transaction.install_on_test_engine(self.class_engine.sync_engine, keeps_class_transaction=False)
         self.joined_engine = create_joined_async_engine(url, self.transaction.current_driver_connection)
         self.transaction.install(self.joined_engine.sync_engine)
+        self._within_the_test_transaction(self.class_engine.sync_engine, self.joined_engine.sync_engine)
 
     async def begin_async_test(self) -> AsyncConnection:
         connection: AsyncConnection = await self.class_engine.connect()
@@ -227,6 +252,16 @@ class TransactionIsolation:
         if outcome.committed:
             self.fixture.rebuild()
         return outcome
+
+
+class _TestConnection(Connection):
+    """The test's connection (SQLAlchemy 2): ``begin()`` while the test's transaction is open is a
+    nested block, a savepoint, as ``begin_nested()`` (elsewhere SQLAlchemy refuses it)."""
+
+    def begin(self) -> Any:
+        if self.in_transaction():
+            return self.begin_nested()
+        return super().begin()
 
 
 class TruncateIsolation:

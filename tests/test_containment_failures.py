@@ -15,7 +15,14 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text
 
-from pglite_testcase import AsyncPGliteMixin, AsyncPGliteTestCase, BaseOrderError, PGliteMixin, PGliteTestCase
+from pglite_testcase import (
+    AsyncPGliteMixin,
+    AsyncPGliteTestCase,
+    BaseOrderError,
+    PGliteMixin,
+    PGliteTestCase,
+    PGliteTestCaseError,
+)
 
 from . import routing_app
 from .models import Author, Base, Book
@@ -622,4 +629,93 @@ class TasksLeftRunning(unittest.TestCase):
         self.assertEqual(len(messages), 1, messages)
         self.assertIn("Hostile.test_1_leaves_tasks left 2 asyncio task(s) running", messages[0])
         self.assertIn("failing (", messages[0])
+        plain_passes(self)
+
+
+class TransactionsOfTheTestsOwnConnection(unittest.TestCase):
+    """self.connection.begin() inside a test is a savepoint; an isolation level is refused, saying why."""
+
+    def test_begin_is_a_nested_block(self) -> None:
+        class Hostile(PGliteTestCase):
+            metadata = Base
+
+            def test_1_begin_blocks(self) -> None:
+                with self.connection.begin():
+                    self.connection.execute(insert(Author).values(name="kept"))
+                self.assertEqual(count(self.connection), 1)
+                with self.assertRaises(ZeroDivisionError), self.connection.begin():
+                    self.connection.execute(insert(Author).values(name="undone"))
+                    raise ZeroDivisionError
+                self.assertEqual(count(self.connection), 1)
+
+            def test_2_starts_clean(self) -> None:
+                self.assertEqual(count(self.connection), 0)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        plain_passes(self)
+
+    def test_async_begin_is_a_nested_block(self) -> None:
+        class Hostile(AsyncPGliteTestCase):
+            metadata = Base
+
+            async def test_1_begin_blocks(self) -> None:
+                async with self.connection.begin():
+                    await self.connection.execute(insert(Author).values(name="kept"))
+                with self.assertRaises(ZeroDivisionError):
+                    async with self.connection.begin():
+                        await self.connection.execute(insert(Author).values(name="undone"))
+                        raise ZeroDivisionError
+                self.assertEqual(await self.connection.scalar(select(func.count()).select_from(Author)), 1)
+
+            async def test_2_starts_clean(self) -> None:
+                self.assertEqual(await self.connection.scalar(select(func.count()).select_from(Author)), 0)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        plain_passes(self)
+
+    def test_an_isolation_level_is_refused_saying_why(self) -> None:
+        messages: list[str] = []
+
+        class Hostile(PGliteTestCase):
+            metadata = Base
+
+            def test_1_asks_for_autocommit(self) -> None:
+                for ask in (
+                    lambda: self.connection.execution_options(isolation_level="AUTOCOMMIT"),
+                    lambda: self.engine.connect().execution_options(isolation_level="AUTOCOMMIT"),
+                    lambda: self.engine.execution_options(isolation_level="SERIALIZABLE"),
+                    lambda: self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"}),
+                ):
+                    with self.assertRaises(PGliteTestCaseError) as caught:
+                        ask()
+                    messages.append(str(caught.exception))
+                self.connection.execute(insert(Author).values(name="still works"))
+                self.assertEqual(count(self.connection), 1)
+
+            def test_2_starts_clean(self) -> None:
+                self.assertEqual(count(self.connection), 0)
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(len(messages), 4)
+        for message in messages:
+            self.assertIn("Hostile: execution_options(isolation_level=", message)
+            self.assertIn("cannot be honoured inside a test", message)
+            self.assertIn("isolation = 'truncate'", message)
+        plain_passes(self)
+
+    def test_async_autocommit_is_refused(self) -> None:
+        class Hostile(AsyncPGliteTestCase):
+            metadata = Base
+
+            async def test_asks_for_autocommit(self) -> None:
+                with self.assertRaises(PGliteTestCaseError) as caught:
+                    await self.connection.execution_options(isolation_level="AUTOCOMMIT")
+                self.assertIn("isolation = 'truncate'", str(caught.exception))
+                await self.connection.execute(insert(Author).values(name="still works"))
+
+        result = run_case(Hostile)
+        self.assertTrue(result.wasSuccessful(), problems(result))
         plain_passes(self)
