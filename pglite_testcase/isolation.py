@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from . import truncation
-from .compat import SQLALCHEMY_2, create_joined_async_engine, new_engine
+from .compat import create_joined_async_engine, new_engine
 from .errors import PGliteTestCaseError
 from .guard import ARM_SQL
 from .joining import CLASS_SAVEPOINT, TestOutcome, TestTransaction
@@ -119,8 +119,7 @@ class TransactionIsolation:
         """``self.connection.begin()`` inside a test opens a savepoint (the test's transaction is
         begun already, as a connection handed to code in production is not); an isolation level
         asked of the test's connections is refused with a message saying why and what to use."""
-        if SQLALCHEMY_2:
-            test_engine._connection_cls = _TestConnection
+        test_engine._connection_cls = _nesting(test_engine._connection_cls)
         owner = self.fixture.owner.__qualname__
 
         def refuse(target: Any, options: dict[str, Any]) -> None:
@@ -254,14 +253,21 @@ class TransactionIsolation:
         return outcome
 
 
-class _TestConnection(Connection):
-    """The test's connection (SQLAlchemy 2): ``begin()`` while the test's transaction is open is a
-    nested block, a savepoint, as ``begin_nested()`` (elsewhere SQLAlchemy refuses it)."""
+class _BeginNests:
+    """The test's connection: ``begin()`` while the test's transaction is open is a nested block, a
+    savepoint, as ``begin_nested()`` (where SQLAlchemy would refuse it)."""
 
     def begin(self) -> Any:
-        if self.in_transaction():
-            return self.begin_nested()
-        return super().begin()
+        if self.in_transaction():  # type: ignore[attr-defined]
+            return self.begin_nested()  # type: ignore[attr-defined]
+        return super().begin()  # type: ignore[misc]
+
+
+def _nesting(connection_class: type[Connection]) -> type[Connection]:
+    """``connection_class`` (2.x's Connection, 1.4's future one) with ``_BeginNests``."""
+    if issubclass(connection_class, _BeginNests):
+        return connection_class
+    return type(f"Test{connection_class.__name__}", (_BeginNests, connection_class), {})
 
 
 class TruncateIsolation:
