@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    BaseOrderError,
     CacheInstallError,
     ConfigurationError,
     NodeNotFoundError,
@@ -54,6 +55,7 @@ __all__ = [
     "AlembicMigrationsTestCase",
     "AsyncPGliteMixin",
     "AsyncPGliteTestCase",
+    "BaseOrderError",
     "CacheInstallError",
     "ConfigurationError",
     "NodeNotFoundError",

@@ -9,13 +9,15 @@ sync classes' (see ``isolation``), run on that connection.
 
 from __future__ import annotations
 
+import asyncio
 import unittest
+import warnings
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import helpers
-from .fixture import ClassFixture, close_fixture_of, fixture_of
+from .fixture import ClassFixture, close_fixture_of, fixture_for_test
 from .queries import Query, capture_queries, expect_num_queries
 from .testcase import PGliteDatabaseMixin, _engines
 
@@ -69,10 +71,23 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
         schema is rebuilt after the class so that none of it remains.
         """
 
+    def _callSetUp(self) -> None:
+        # Django's way: the test's transaction begins (in the test's event loop) before setUp and
+        # asyncSetUp run, so that one that does not call super() still gets it.
+        fixture_for_test(type(self), is_async=True)  # before the loop: class data runs in a loop of its own
+        self._callAsync(self._pglite_begin_test)  # type: ignore[attr-defined]
+        super()._callSetUp()  # type: ignore[misc]
+
     async def asyncSetUp(self) -> None:
         await super().asyncSetUp()  # type: ignore[misc]
-        fixture = fixture_of(type(self))
+        await self._pglite_begin_test()  # begun already when unittest's run() called asyncSetUp
+
+    async def _pglite_begin_test(self) -> None:
+        if "_pglite_test_connection" in self.__dict__:
+            return
+        fixture = fixture_for_test(type(self), is_async=True)
         self.addAsyncCleanup(fixture.end_async_test, self)  # type: ignore[attr-defined]
+        self.addAsyncCleanup(end_tasks_left_running, self)  # type: ignore[attr-defined]  # (runs just before)
         await fixture.begin_async_test(self)
 
     # -- conveniences --------------------------------------------------------------------
@@ -96,6 +111,38 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
 
     async def restartSequences(self) -> None:
         await self.connection.run_sync(helpers.restart_sequences)
+
+
+LEFT_TASK_GRACE = 5.0
+"""Seconds the tasks a test left running get to end once cancelled."""
+
+
+async def end_tasks_left_running(test: Any) -> None:
+    """Cancel and await the asyncio tasks a test left running, with a warning naming the test.
+
+    Runs after the test's own cleanups and before its transaction ends: a task left running would
+    otherwise go on using the test's connection while it is rolled back (or, truncating, write after
+    the tables were emptied), and its exception would be reported later as never retrieved.
+    """
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    if not left:
+        return
+    for task in left:
+        task.cancel()
+    done, pending = await asyncio.wait(left, timeout=LEFT_TASK_GRACE)
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # retrieved: nothing is reported later as never retrieved
+    names = ", ".join(f"{task.get_name()} ({getattr(task.get_coro(), '__qualname__', '?')})" for task in left)
+    unended = f"; {len(pending)} did not end within {LEFT_TASK_GRACE:g} s of being cancelled" if pending else ""
+    warnings.warn(
+        f"{test.id()} left {len(left)} asyncio task(s) running at its end: {names}. pglite_testcase cancelled "
+        f"and awaited them before ending the test's transaction{unended}. Await or cancel the tasks a test "
+        f"starts (self.addAsyncCleanup can cancel one).",
+        RuntimeWarning,
+        stacklevel=1,
+    )
 
 
 class AsyncPGliteTestCase(AsyncPGliteMixin, unittest.IsolatedAsyncioTestCase):

@@ -15,6 +15,10 @@ class ConfigurationError(PGliteTestCaseError):
         return cls(f"{owner.__qualname__}.{attribute} = {given!r} is not accepted: expected {accepted}.")
 
 
+class BaseOrderError(ConfigurationError, TypeError):
+    """A test class lists ``unittest.TestCase`` (or a subclass) before the pglite mixin in its bases."""
+
+
 class NodeNotFoundError(PGliteTestCaseError):
     """No usable Node.js was found to run PGlite."""
 

@@ -2,9 +2,12 @@
 
 ``PGliteMixin`` and ``AsyncPGliteMixin`` are thin adapters over this: each
 ``setUpClass`` makes a fixture and registers its ``close`` as a class
-cleanup (so it runs even when the rest of ``setUpClass`` fails), and each
-``setUp`` begins a test and registers its end as a test cleanup (so it runs
-even when ``setUp`` fails later or a subclass forgets ``super().tearDown()``).
+cleanup (so it runs even when the rest of ``setUpClass`` fails; a
+``setUpClass`` that does not call super gets its fixture before the first
+test), and each test begins before ``setUp`` runs (unittest's ``_callSetUp``,
+as Django does; ``setUp`` calling super finds it begun), its end registered
+as a test cleanup (so it runs even when ``setUp`` fails later or a subclass
+forgets ``super().tearDown()``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,38 @@ def fixture_of(owner: type) -> ClassFixture:
             f"overrides setUpClass must call super().setUpClass()."
         )
     return fixture
+
+
+def fixture_for_test(owner: type, *, is_async: bool) -> ClassFixture:
+    """The class's fixture for a test about to begin. A class whose ``setUpClass`` does not call
+    ``super().setUpClass()`` gets its fixture here, before its first test, closed by a class cleanup
+    as usual (unittest's suite runs class cleanups whatever ``setUpClass`` did)."""
+    fixture: ClassFixture | None = owner.__dict__.get(FIXTURE_ATTRIBUTE)
+    if fixture is not None and not fixture.closed:
+        return fixture
+    failed: BaseException | None = owner.__dict__.get(_LATE_OPEN_FAILED)
+    if failed is not None:
+        raise PGliteTestCaseError(
+            f"{owner.__qualname__} has no database: setting it up before its first test failed ({failed}). "
+            f"Its setUpClass does not call super().setUpClass(), so the database is set up with the first test."
+        )
+    owner.addClassCleanup(_forget_late_failure, owner)  # type: ignore[attr-defined]
+    try:
+        fixture = ClassFixture(owner, is_async=is_async)
+        owner.addClassCleanup(fixture.close)  # type: ignore[attr-defined]
+        fixture.open()
+    except BaseException as exc:
+        setattr(owner, _LATE_OPEN_FAILED, exc)
+        raise
+    return fixture
+
+
+_LATE_OPEN_FAILED = "_pglite_late_open_failed"
+
+
+def _forget_late_failure(owner: type) -> None:
+    if _LATE_OPEN_FAILED in owner.__dict__:
+        delattr(owner, _LATE_OPEN_FAILED)
 
 
 def close_fixture_of(owner: type) -> None:
@@ -406,4 +441,4 @@ def _reset_sequences(connection: Connection) -> None:
     reset_sequences(connection)
 
 
-__all__ = ["ClassFixture", "fixture_of"]
+__all__ = ["ClassFixture", "fixture_for_test", "fixture_of"]

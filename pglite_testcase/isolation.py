@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -112,7 +112,30 @@ class TransactionIsolation:
             fixture.database.url_for(driver), **_joined_engine_options(self.transaction.current_driver_connection)
         )
         self.transaction.install(self.joined_engine)
+        self._within_the_test_transaction(self.class_engine, self.joined_engine)
         self.establish()
+
+    def _within_the_test_transaction(self, test_engine: Engine, joined_engine: Engine) -> None:
+        """``self.connection.begin()`` inside a test opens a savepoint (the test's transaction is
+        begun already, as a connection handed to code in production is not); an isolation level
+        asked of the test's connections is refused with a message saying why and what to use."""
+        test_engine._connection_cls = _nesting(test_engine._connection_cls)
+        owner = self.fixture.owner.__qualname__
+
+        def refuse(target: Any, options: dict[str, Any]) -> None:
+            if "isolation_level" in options:
+                raise PGliteTestCaseError(
+                    f"{owner}: execution_options(isolation_level={options['isolation_level']!r}) cannot be "
+                    f"honoured inside a test: self.connection, self.engine and self.session all run in the "
+                    f"test's one transaction, which is rolled back at its end, so they can neither commit each "
+                    f"statement (AUTOCOMMIT) nor change its isolation level. Code that needs its own isolation "
+                    f"level (AUTOCOMMIT for CREATE INDEX CONCURRENTLY or VACUUM, SERIALIZABLE) needs "
+                    f"isolation = 'truncate' on the class, whose tests commit for real."
+                )
+
+        for engine in (test_engine, joined_engine):
+            event.listen(engine, "set_connection_execution_options", refuse)
+            event.listen(engine, "set_engine_execution_options", refuse)
 
     def establish(self) -> None:
         """Begin the class transaction on a clean connection: guard, class data, savepoint."""
@@ -206,6 +229,7 @@ class TransactionIsolation:
         self.transaction.install_on_test_engine(self.class_engine.sync_engine, keeps_class_transaction=False)
         self.joined_engine = create_joined_async_engine(url, self.transaction.current_driver_connection)
         self.transaction.install(self.joined_engine.sync_engine)
+        self._within_the_test_transaction(self.class_engine.sync_engine, self.joined_engine.sync_engine)
 
     async def begin_async_test(self) -> AsyncConnection:
         connection: AsyncConnection = await self.class_engine.connect()
@@ -229,6 +253,23 @@ class TransactionIsolation:
         return outcome
 
 
+class _BeginNests:
+    """The test's connection: ``begin()`` while the test's transaction is open is a nested block, a
+    savepoint, as ``begin_nested()`` (where SQLAlchemy would refuse it)."""
+
+    def begin(self) -> Any:
+        if self.in_transaction():  # type: ignore[attr-defined]
+            return self.begin_nested()  # type: ignore[attr-defined]
+        return super().begin()  # type: ignore[misc]
+
+
+def _nesting(connection_class: type[Connection]) -> type[Connection]:
+    """``connection_class`` (2.x's Connection, 1.4's future one) with ``_BeginNests``."""
+    if issubclass(connection_class, _BeginNests):
+        return connection_class
+    return type(f"Test{connection_class.__name__}", (_BeginNests, connection_class), {})
+
+
 class TruncateIsolation:
     """Tests commit for real; after each, every table the tests may have written is emptied."""
 
@@ -239,6 +280,12 @@ class TruncateIsolation:
         self.plain_engine: Any = None
         self._autocommit: Engine | None = None  # sync classes: the tests' and the clean-ups' connections
         self._held: Connection | None = None  # the clean-ups' connection
+        # What puts a session back to a fresh connection's state after each test. On PGlite every
+        # connection is the one session, reset once; on a server, each connection the test used.
+        self._shares_one_session = False
+        self._reset_sql = ""
+        self._changed_session = False  # the test ran a statement that changes its session's state
+        self._used: dict[int, Any] = {}  # server, sync classes: pool records the test checked out
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -263,6 +310,60 @@ class TruncateIsolation:
             self.plain_engine = new_engine(
                 fixture.database.url_for(driver), connect_args=fixture.database.connect_args_for(driver)
             )
+            event.listen(self.plain_engine, "checkout", self._checked_out)
+        event.listen(getattr(self.plain_engine, "sync_engine", self.plain_engine), "before_cursor_execute", self._heard)
+        self._prepare_reset()
+
+    def _prepare_reset(self) -> None:
+        from .database import PGliteDatabase
+
+        database, settings = self.fixture.database, self.fixture.settings
+        driver = settings.admin_driver if settings.driver.is_async else settings.driver
+        user = database.url_for(driver).username or "postgres"
+        self._shares_one_session = isinstance(database, PGliteDatabase)
+        if settings.driver.is_async and not self._shares_one_session:
+            return  # a server's async tests: each connection is new (NullPool), and gone after the test
+        # What a fresh session has set (RESET ALL would undo it): PGlite's host sets some in each; a
+        # driver may, as it connects. Read now, on a new connection.
+        engine = database.create_engine(driver, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                fresh = [(str(n), str(v)) for n, v in connection.exec_driver_sql(truncation.FRESH_SETTINGS_SQL)]
+        finally:
+            engine.dispose()
+        self._reset_sql = truncation.reset_session_sql(user, fresh)
+
+    def _checked_out(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        self._used[id(record)] = record
+
+    def _heard(self, connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if not self._changed_session and truncation.CHANGES_SESSION.search(statement):
+            self._changed_session = True
+
+    def _reset_sessions(self, cleanup_connection: Connection) -> None:
+        if self._shares_one_session:
+            self._used.clear()
+            cleanup_connection.exec_driver_sql(self._reset_sql)  # every connection's: PGlite has one session
+        else:
+            self._reset_used_connections()
+
+    def _reset_used_connections(self) -> None:
+        """A server: each pooled connection the test used, back to a fresh connection's session state."""
+        used, self._used = list(self._used.values()), {}
+        for record in used:
+            raw = getattr(record, "dbapi_connection", None) or getattr(record, "connection", None)
+            if raw is None or record.fairy_ref is not None:
+                continue  # closed; or checked out still (the clean-ups' own, or one the test left open)
+            try:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute(self._reset_sql)
+                finally:
+                    cursor.close()
+                if not raw.autocommit:
+                    raw.commit()
+            except Exception as exc:  # a broken connection: the pool makes a new one
+                record.invalidate(exc)
 
     def _autocommit_engine(self) -> Engine:
         engine = self._autocommit
@@ -273,6 +374,8 @@ class TruncateIsolation:
                 connect_args=fixture.database.connect_args_for(driver),
                 isolation_level="AUTOCOMMIT",
             )
+            event.listen(engine, "checkout", self._checked_out)
+            event.listen(engine, "before_cursor_execute", self._heard)
         return engine
 
     def begin_test(self) -> Connection:
@@ -289,16 +392,30 @@ class TruncateIsolation:
 
     def end_test(self, connection: Connection) -> TestOutcome:
         connection.close()
+        cleanup_connection = self._cleanup_connection()
+        reset, self._changed_session = self._changed_session, False
+        if reset:
+            self._reset_sessions(cleanup_connection)  # first: on PGlite the test may have left a role
+        else:
+            self._used.clear()
         try:
-            truncation.empty_written_tables(self._cleanup_connection())
+            self._empty(cleanup_connection)
         except DBAPIError as exc:
-            if self._held is not None:
-                self._held.rollback()  # SQLAlchemy's side of it: the connection is autocommit
+            if reset or not truncation.lacks_privilege(exc):
+                raise
+            self._reset_sessions(cleanup_connection)  # a role set where the test case could not see it
+            self._empty(cleanup_connection)
+        return TestOutcome()
+
+    def _empty(self, cleanup_connection: Connection) -> None:
+        try:
+            truncation.empty_written_tables(cleanup_connection)
+        except DBAPIError as exc:
+            cleanup_connection.rollback()  # SQLAlchemy's side of it: the connection is autocommit
             if not truncation.tracking_missing(exc):
                 raise
             with self.plain_engine.begin() as cleanup:
                 truncation.empty_every_table(cleanup)
-        return TestOutcome()
 
     async def begin_async_test(self) -> AsyncConnection:
         connection: AsyncConnection = await self.plain_engine.connect()
@@ -310,7 +427,17 @@ class TruncateIsolation:
         try:
             async with self.plain_engine.connect() as cleanup:
                 await cleanup.execution_options(isolation_level="AUTOCOMMIT")
-                await cleanup.run_sync(truncation.empty_written_tables)
+                # (On a server, the test's connections are gone: NullPool.)
+                reset, self._changed_session = self._changed_session, False
+                if self._shares_one_session and reset:
+                    await cleanup.exec_driver_sql(self._reset_sql)
+                try:
+                    await cleanup.run_sync(truncation.empty_written_tables)
+                except DBAPIError as exc:
+                    if reset or not self._shares_one_session or not truncation.lacks_privilege(exc):
+                        raise
+                    await cleanup.exec_driver_sql(self._reset_sql)  # a role set where the test case could not see it
+                    await cleanup.run_sync(truncation.empty_written_tables)
         except DBAPIError as exc:
             if not truncation.tracking_missing(exc):
                 raise

@@ -150,6 +150,28 @@ def check_environment() -> None:
         raise _environment_error(CACHE_ENV, cache, "the path of a directory (existing or to be created)")
 
 
+def _check_revision(owner: type, config: Config, revision: str) -> None:
+    """A revision the migrations do not have is refused before anything starts (relative ones,
+    ``+1`` and the like, are left to Alembic)."""
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import ResolutionError
+
+    if "+" in revision or "-" in revision:
+        return
+    script = ScriptDirectory.from_config(config)
+    try:
+        script.revision_map.get_revisions(revision)
+    except ResolutionError:
+        heads = ", ".join(repr(head) for head in script.get_heads()) or "none"
+        raise ConfigurationError.for_attribute(
+            owner,
+            "alembic_revision",
+            revision,
+            f"'head', 'heads', 'base', a branch label or a revision of the migrations in {script.dir} (their "
+            f"heads: {heads})",
+        ) from None
+
+
 def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
     alembic_config = read_alembic_config(owner)
     metadata = read_metadata(owner, required_tables=alembic_config is None)
@@ -165,7 +187,7 @@ def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
         )
     if alembic_config is not None:
         try:
-            return AlembicSchema(alembic_config, revision, environment=alembic_environment)
+            schema = AlembicSchema(alembic_config, revision, environment=alembic_environment)
         except Exception as exc:
             raise ConfigurationError.for_attribute(
                 owner,
@@ -173,6 +195,8 @@ def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
                 owner.alembic_config,  # type: ignore[attr-defined]
                 f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
             ) from exc
+        _check_revision(owner, alembic_config, revision)
+        return schema
     if metadata is not None:
         return MetadataSchema(metadata)
     return EmptySchema()

@@ -8,7 +8,8 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import helpers
-from .fixture import ClassFixture, close_fixture_of, fixture_of
+from .errors import BaseOrderError
+from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of
 from .queries import Query, capture_queries, expect_num_queries
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class PGliteDatabaseMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _refuse_test_case_before_mixin(cls)
         # A test class being defined means a test run is coming: start PGlite now, in the
         # background, while the other test modules are imported (not for a real server).
         if not cls.__module__.startswith("pglite_testcase") and not (
@@ -92,6 +94,22 @@ class PGliteDatabaseMixin:
                     yield
         """
         yield
+
+
+def _refuse_test_case_before_mixin(cls: type) -> None:
+    """``class T(unittest.TestCase, PGliteMixin)``: TestCase's setUpClass and setUp do not call
+    super(), so the mixin's would never run. Refused when the class is made."""
+    mro = cls.__mro__
+    if unittest.TestCase not in mro or mro.index(unittest.TestCase) > mro.index(PGliteDatabaseMixin):
+        return
+    mixin = next(base for base in cls.__bases__ if issubclass(base, PGliteDatabaseMixin))
+    case = next(base for base in cls.__bases__ if issubclass(base, unittest.TestCase))
+    case_name = f"unittest.{case.__name__}" if case.__module__.startswith("unittest") else case.__name__
+    raise BaseOrderError(
+        f"{cls.__qualname__} lists {case_name} before {mixin.__name__} in its bases, so unittest's setUpClass "
+        f"and setUp would run instead of the mixin's and its tests would get no database: put "
+        f"{mixin.__name__} before {case_name} in {cls.__name__}'s bases."
+    )
 
 
 class PGliteMixin(PGliteDatabaseMixin):
@@ -138,9 +156,20 @@ class PGliteMixin(PGliteDatabaseMixin):
         after the class.
         """
 
+    def _callSetUp(self) -> None:
+        # Django's way: the test's transaction begins before setUp runs, so that a setUp that does
+        # not call super().setUp() (or uses the database before calling it) still gets it.
+        self._pglite_begin_test()
+        super()._callSetUp()  # type: ignore[misc]
+
     def setUp(self) -> None:
         super().setUp()  # type: ignore[misc]
-        fixture = fixture_of(type(self))
+        self._pglite_begin_test()  # begun already when unittest's run() called setUp
+
+    def _pglite_begin_test(self) -> None:
+        if "_pglite_test_connection" in self.__dict__:
+            return
+        fixture = fixture_for_test(type(self), is_async=False)
         self.addCleanup(fixture.end_test, self)  # type: ignore[attr-defined]
         fixture.begin_test(self)
 

@@ -28,6 +28,9 @@ hands out without WAL); a TRUNCATE of tables with pages would not notice it eith
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -71,6 +74,8 @@ BEGIN
     LOOP
       EXECUTE 'CREATE TRIGGER pglite_testcase_written AFTER INSERT OR UPDATE ON ' || t
         || ' FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.record()';
+      -- ALWAYS: it records writes made with session_replication_role = replica too.
+      EXECUTE 'ALTER TABLE ' || t || ' ENABLE ALWAYS TRIGGER pglite_testcase_written';
     END LOOP;
     tables := ARRAY(
       SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -187,6 +192,59 @@ $install$
 """
 
 
+def reset_session_sql(user: str, settings: Sequence[tuple[str, str]] = ()) -> str:
+    """One statement that puts a session back to what a fresh connection gets: the connecting user
+    (whatever ``SET SESSION AUTHORIZATION`` / ``SET ROLE`` did), every setting as it was at the start
+    (``RESET ALL``, then ``settings``: what a fresh session had set, by PGlite's host or the driver), no temporary
+    tables, SQL-level prepared statements, open cursors, LISTENs or advisory locks. (``DISCARD ALL``
+    less its ``DEALLOCATE ALL``: a driver's own prepared statements stay, and on PGlite, whose
+    clients share one session, other connections' too; and it can run in a transaction.)"""
+
+    def literal(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    fresh = ", ".join(literal(f"{name}={value}") for name, value in sorted(settings))  # (code point order)
+    restore = ""
+    if settings:
+        rows = ", ".join(f"({literal(name)}, {literal(value)})" for name, value in settings)
+        restore = f"    PERFORM set_config(s.name, s.setting, false) FROM (VALUES {rows}) AS s(name, setting);\n"
+    # Each part only when needed: RESET ALL costs (it makes PGlite replan what depends on search_path).
+    return (
+        "DO $pglite_testcase_reset$\nDECLARE\n  statement text;\nBEGIN\n"
+        f"  IF session_user <> {literal(user)} OR current_user <> {literal(user)} THEN\n"
+        f"    EXECUTE 'SET SESSION AUTHORIZATION ' || quote_ident({literal(user)});\n"
+        "    EXECUTE 'RESET ROLE';\n"
+        "  END IF;\n"
+        "  IF (SELECT coalesce(array_agg(name || '=' || setting ORDER BY name COLLATE \"C\"), '{}') FROM pg_settings\n"
+        f"      WHERE source = 'session') IS DISTINCT FROM ARRAY[{fresh}]::text[] THEN\n"
+        "    EXECUTE 'RESET ALL';\n"
+        f"{restore}"
+        "  END IF;\n"
+        "  FOR statement IN SELECT name FROM pg_prepared_statements WHERE from_sql LOOP\n"
+        "    EXECUTE 'DEALLOCATE ' || quote_ident(statement);\n"
+        "  END LOOP;\n"
+        "  IF EXISTS (SELECT FROM pg_class WHERE relnamespace = pg_my_temp_schema()) THEN\n"
+        "    EXECUTE 'DISCARD TEMP';\n"
+        "  END IF;\n"
+        "  EXECUTE 'CLOSE ALL';\n"
+        "  EXECUTE 'UNLISTEN *';\n"
+        "  PERFORM pg_advisory_unlock_all();\n"
+        "  EXECUTE 'DISCARD SEQUENCES';\n"
+        "END\n$pglite_testcase_reset$"
+    )
+
+
+# Statements that change a session's state beyond the transaction: when a test ran one (through the
+# test case's engines), its session is reset after it (the check costs too much to run after every test).
+CHANGES_SESSION = re.compile(
+    r"^\s*(?:set|reset|prepare|listen|declare|discard|load)\b|\bset_config\s*\(|\bpg_(?:try_)?advisory_lock"
+    r"|\bcreate\s+(?:(?:global|local)\s+)?temp(?:orary)?\b|\bsession\s+authorization\b",
+    re.I,
+)
+
+FRESH_SETTINGS_SQL = "SELECT name, setting FROM pg_settings WHERE source = 'session'"
+
+
 def install_write_tracking(connection: Connection) -> None:
     """Put the triggers and the cleanup function in place (once per database; later calls return at once)."""
     connection.exec_driver_sql(INSTALL_SQL)
@@ -213,10 +271,19 @@ def empty_written_tables(connection: Connection, exclude: tuple[str, ...] = ("al
     connection.exec_driver_sql(f"SELECT {SCHEMA}.empty_written(ARRAY[{names}]::text[])")
 
 
-def tracking_missing(exc: DBAPIError) -> bool:
-    """Whether ``exc`` says the tracking is gone (a test reset the database, or it was never installed)."""
+def _sqlstate(exc: DBAPIError) -> str | None:
     original = exc.orig
     code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
     if code is None and original is not None:  # asyncpg, behind SQLAlchemy's adapter
         code = getattr(original.__cause__, "sqlstate", None)
-    return code in ("42883", "3F000", "42P01")  # undefined function, schema, table
+    return code
+
+
+def tracking_missing(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the tracking is gone (a test reset the database, or it was never installed)."""
+    return _sqlstate(exc) in ("42883", "3F000", "42P01")  # undefined function, schema, table
+
+
+def lacks_privilege(exc: DBAPIError) -> bool:
+    """Whether ``exc`` is a refusal for want of privilege (on PGlite: a role the test left set)."""
+    return _sqlstate(exc) == "42501"

@@ -294,6 +294,12 @@ class BadInput(unittest.TestCase):
             ("Bad.alembic_revision", "3"),
         ),
         (
+            "alembic_revision = a revision the migrations do not have",
+            bad_class(alembic_config=str(ALEMBIC_OK), alembic_revision="nonexistent"),
+            {},
+            ("Bad.alembic_revision", "'nonexistent'", "'head'", "heads:"),
+        ),
+        (
             "reset_sequences = 'yes'",
             bad_class(reset_sequences="yes"),
             {},
