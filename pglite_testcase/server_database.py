@@ -22,10 +22,12 @@ import hashlib
 import logging
 import os
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote
 
 from psycopg import sql
 from sqlalchemy import text
@@ -35,13 +37,17 @@ from sqlalchemy.pool import NullPool
 
 from .compat import new_engine
 from .drivers import Driver, driver_for_scheme, scheme_driver, sync_driver
-from .errors import ConfigurationError, SchemaBuildError
+from .errors import ConfigurationError, SchemaBuildError, ServerUnreachableError
 from .schema import SchemaSource
 from .urls import url_text
 
 log = logging.getLogger("pglite_testcase")
 
 SERVER_URL_ENV = "PGLITE_TESTCASE_DATABASE_URL"
+CONNECT_TIMEOUT_ENV = "PGLITE_TESTCASE_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+# PostgreSQL's SSLRequest: every server answers it with one byte ('S' or 'N') before anything else.
+_SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
 RUN_PREFIX = "pglite_testcase_run_"
 TEMPLATE_PREFIX = "pglite_testcase_tpl_"
 ACCEPTED_SCHEME_DRIVERS = ("psycopg", "psycopg2", "asyncpg")
@@ -62,6 +68,70 @@ def parse_server_url(value: object, where: str) -> URL:
     if url.get_backend_name() != "postgresql" or scheme_driver(url) not in ACCEPTED_SCHEME_DRIVERS:
         raise ConfigurationError(f"{where} = {value!r} is not accepted: expected {accepted}.")
     return url
+
+
+def check_server_answers(url: URL, where: str, timeout: float) -> None:
+    """Fail within ``timeout`` seconds, naming ``where`` the URL came from, unless a server answers there.
+
+    libpq waits for ever on a host that accepts the connection and never answers (a firewall that
+    swallows packets, a proxy with nothing behind it, a port of another program). So before the
+    first connection, one SSLRequest: any PostgreSQL server answers it at once with one byte.
+    """
+    host = url.host or url.query.get("host")
+    if not isinstance(host, str) or not host or "," in host:
+        return  # libpq's defaults, or several hosts: libpq's own rules apply
+    port = url.port or 5432
+    masked = unquote(url.render_as_string(hide_password=True))
+    deadline = time.monotonic() + timeout
+
+    def failed(reason: str) -> ServerUnreachableError:
+        return ServerUnreachableError(
+            f"{where} = {masked}: {reason}. Check that a PostgreSQL server runs there and that this machine "
+            f"reaches it, or correct {where}."
+        )
+
+    try:
+        if host.startswith("/"):
+            if not os.path.isdir(host):
+                raise failed(f"its socket directory {host} does not exist")
+            path = os.path.join(host, f".s.PGSQL.{port}")
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.settimeout(timeout)
+            try:
+                connection.connect(path)
+            except BaseException:
+                connection.close()
+                raise
+        else:
+            connection = socket.create_connection((host, port), timeout=timeout)
+    except ServerUnreachableError:
+        raise
+    except FileNotFoundError as exc:
+        raise failed(f"no server listens in {host} (no socket .s.PGSQL.{port})") from exc
+    except ConnectionRefusedError as exc:
+        raise failed(f"the connection was refused (no server listens on {host}, port {port})") from exc
+    except socket.gaierror as exc:
+        raise failed(f"the host name {host} cannot be resolved ({exc})") from exc
+    except TimeoutError as exc:
+        raise failed(f"no answer within {timeout:g} s (the connection was not even accepted)") from exc
+    except OSError as exc:
+        raise failed(f"cannot connect: {exc}") from exc
+    try:
+        with connection:
+            connection.settimeout(max(0.001, deadline - time.monotonic()))
+            connection.sendall(_SSL_REQUEST)
+            answer = connection.recv(1)
+    except TimeoutError as exc:
+        raise failed(
+            f"no answer within {timeout:g} s: something accepted the connection but never answered as a "
+            f"PostgreSQL server does (set {CONNECT_TIMEOUT_ENV}, or the class's connect_timeout, to wait longer)"
+        ) from exc
+    except OSError as exc:
+        raise failed(f"the connection broke before the server answered: {exc}") from exc
+    if answer not in (b"S", b"N"):
+        raise failed(
+            "no answer a PostgreSQL server gives: " + ("it closed the connection" if not answer else f"{answer!r}")
+        )
 
 
 def _sql(template: str, *names: str) -> str:
