@@ -13,11 +13,14 @@ from typing import Any
 from unittest import mock
 
 from pglite_testcase import PGliteTestCase
+from pglite_testcase.compat import SQLALCHEMY_2
 from pglite_testcase.server_database import CONNECT_TIMEOUT_ENV, SERVER_URL_ENV
 
 from .models import Base
 from .support import problems, run_case
 from .test_reach import PlainAfterwards
+
+DRIVER = "psycopg" if SQLALCHEMY_2 else "psycopg2"  # psycopg 3 has no SQLAlchemy 1.4 dialect
 
 
 def silent_listener(test: unittest.TestCase) -> int:
@@ -61,7 +64,7 @@ class ServerThatNeverAnswers(unittest.TestCase):
 
         class SilentServer(PGliteTestCase):
             metadata = Base
-            server_url = f"postgresql+psycopg://app:s3cret@127.0.0.1:{port}/postgres"
+            server_url = f"postgresql+{DRIVER}://app:s3cret@127.0.0.1:{port}/postgres"
             connect_timeout = 0.5
 
             def test_never_runs(self) -> None:
@@ -70,14 +73,14 @@ class ServerThatNeverAnswers(unittest.TestCase):
         message = problems(run_bounded(self, SilentServer))
         self.assertIn("ServerUnreachableError", message)
         self.assertIn("SilentServer.server_url", message)
-        self.assertIn(f"postgresql+psycopg://app:***@127.0.0.1:{port}/postgres", message)
+        self.assertIn(f"postgresql+{DRIVER}://app:***@127.0.0.1:{port}/postgres", message)
         self.assertNotIn("s3cret", message)
         self.assertIn("no answer within 0.5 s", message)
         self.assertIn(CONNECT_TIMEOUT_ENV, message)
 
     def test_the_environment_variable_is_named_and_its_timeout_read(self) -> None:
         port = silent_listener(self)
-        url = f"postgresql+psycopg://app:s3cret@127.0.0.1:{port}/postgres"
+        url = f"postgresql+{DRIVER}://app:s3cret@127.0.0.1:{port}/postgres"
 
         class FromEnvironment(PGliteTestCase):
             metadata = Base
@@ -86,13 +89,13 @@ class ServerThatNeverAnswers(unittest.TestCase):
                 pass
 
         message = problems(run_bounded(self, FromEnvironment, {SERVER_URL_ENV: url, CONNECT_TIMEOUT_ENV: "0.5"}))
-        self.assertIn(f"the environment variable {SERVER_URL_ENV} = postgresql+psycopg://app:***@", message)
+        self.assertIn(f"the environment variable {SERVER_URL_ENV} = postgresql+{DRIVER}://app:***@", message)
         self.assertIn("no answer within 0.5 s", message)
 
     def test_a_bad_timeout_is_refused(self) -> None:
         class BadTimeout(PGliteTestCase):
             metadata = Base
-            server_url = "postgresql+psycopg://app@127.0.0.1:1/postgres"
+            server_url = f"postgresql+{DRIVER}://app@127.0.0.1:1/postgres"
             connect_timeout = "soon"  # type: ignore[assignment]
 
             def test_never_runs(self) -> None:
@@ -108,7 +111,7 @@ class ServerThatIsNotThere(unittest.TestCase):
 
         class ClosedPort(PGliteTestCase):
             metadata = Base
-            server_url = f"postgresql+psycopg://app:s3cret@127.0.0.1:{port}/postgres"
+            server_url = f"postgresql+{DRIVER}://app:s3cret@127.0.0.1:{port}/postgres"
 
             def test_never_runs(self) -> None:
                 pass
@@ -120,7 +123,7 @@ class ServerThatIsNotThere(unittest.TestCase):
 
     def test_a_missing_socket_directory_names_the_environment_variable(self) -> None:
         missing = os.path.join(tempfile.gettempdir(), "pgtc-no-such-socket-dir")
-        url = f"postgresql+psycopg://postgres@/postgres?host={missing}"
+        url = f"postgresql+{DRIVER}://postgres@/postgres?host={missing}"
 
         class MissingSocketDirectory(PGliteTestCase):
             metadata = Base
@@ -138,7 +141,7 @@ class ServerThatIsNotThere(unittest.TestCase):
 
         class EmptySocketDirectory(PGliteTestCase):
             metadata = Base
-            server_url = f"postgresql+psycopg://postgres@/postgres?host={directory}"
+            server_url = f"postgresql+{DRIVER}://postgres@/postgres?host={directory}"
 
             def test_never_runs(self) -> None:
                 pass
