@@ -319,12 +319,15 @@ class Reach:
         self._class_work = True
         owner = fixture.owner
         maker = fixture.sessionmaker()
-        for name, value in (("engine", strategy.joined_engine), ("session", maker(expire_on_commit=False))):
+        # cls.session is made on first use: after every test the class is back in class work, and a
+        # session made there for nothing would cost every test.
+        for name, value in (("engine", strategy.joined_engine), ("session", _ClassSession(maker))):
             if name not in owner.__dict__ or name in self._class_attributes:
                 setattr(owner, name, value)
                 if name not in self._class_attributes:
                     self._class_attributes.append(name)
-        fixture.routing.route(strategy.joined_engine, maker)
+        if fixture.routing.paths:
+            fixture.routing.route(strategy.joined_engine, maker)
 
     def end_class_work(self, *, keep: bool = True) -> None:
         """Before a test (``keep``: what the class's code wrote becomes part of the class's state, under a
@@ -335,7 +338,8 @@ class Reach:
         fixture, owner = self.fixture, self.fixture.owner
         strategy = fixture.strategy
         transaction = strategy.transaction
-        session = owner.__dict__.get("session")
+        made = owner.__dict__.get("session")
+        session = made.session if isinstance(made, _ClassSession) else None
         try:
             fixture.routing.restore()
             if keep and session is not None:
@@ -371,6 +375,19 @@ class Reach:
                     strategy.sequences = sequence_positions(connection)
             finally:
                 connection.close()
+
+
+class _ClassSession:
+    """``cls.session`` in class work: a Session in the class transaction, made on first use."""
+
+    def __init__(self, maker: Any) -> None:
+        self.maker = maker
+        self.session: Any = None
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if self.session is None:
+            self.session = self.maker(expire_on_commit=False)
+        return self.session
 
 
 def _restore(dialect: Any, saved: dict[str, Any]) -> None:
