@@ -195,7 +195,7 @@ class Registry:
             database = self._server.get(key)
             if database is None:
                 check_server_answers(request.server_url, request.server_source, request.connect_timeout)
-                template = build_template(request.server_url, request.schema, request.driver)
+                template = build_template(request.server_url, request.schema, request.driver, request.server_source)
                 self._started_something()
                 database = create_run_database(request.server_url, request.driver, template, request.schema.fingerprint)
                 self._server[key] = database
@@ -246,7 +246,7 @@ class Server:
     def fresh(self, request: Request) -> Lease:
         assert request.server_url is not None
         check_server_answers(request.server_url, request.server_source, request.connect_timeout)
-        database = create_run_database(request.server_url, request.driver, None)
+        database = create_run_database(request.server_url, request.driver, None, where=request.server_source)
         return Lease(database, "server", owned=True)
 
 

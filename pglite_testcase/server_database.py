@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import secrets
 import socket
@@ -134,18 +135,45 @@ def check_server_answers(url: URL, where: str, timeout: float) -> None:
         )
 
 
+def libpq_connect_timeout() -> int:
+    """libpq's ``connect_timeout`` for the library's administrative connections: whole seconds, at
+    least 2 (libpq's minimum); ``PGLITE_TESTCASE_CONNECT_TIMEOUT`` or 10."""
+    try:
+        seconds = float(os.environ.get(CONNECT_TIMEOUT_ENV) or DEFAULT_CONNECT_TIMEOUT)
+    except ValueError:
+        seconds = DEFAULT_CONNECT_TIMEOUT
+    if not math.isfinite(seconds) or seconds <= 0:
+        seconds = DEFAULT_CONNECT_TIMEOUT
+    return max(2, math.ceil(seconds))
+
+
 def _sql(template: str, *names: str) -> str:
     return sql.SQL(template).format(*(sql.Identifier(name) for name in names)).as_string(None)
 
 
 @contextmanager
-def admin_connection(server_url: URL, driver: Driver) -> Iterator[Connection]:
-    """An autocommit connection to the server's administration database."""
+def admin_connection(server_url: URL, driver: Driver, where: str = "") -> Iterator[Connection]:
+    """An autocommit connection to the server's administration database (``where``: what the URL
+    came from, named if the connection cannot be made)."""
+    # libpq's own connect timeout too, for a server that answers the SSLRequest of
+    # check_server_answers and then stalls (a pooler whose backend is gone).
+    connect_args = {**driver.connect_args({}), "connect_timeout": libpq_connect_timeout()}
     engine = new_engine(
-        driver.url(server_url), poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=driver.connect_args({})
+        driver.url(server_url), poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args
     )
     try:
-        with engine.connect() as connection:
+        try:
+            connection = engine.connect()
+        except DBAPIError as exc:
+            if not where:
+                raise
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+            raise ServerUnreachableError(
+                f"{where} = {unquote(server_url.render_as_string(hide_password=True))}: cannot connect ({reason}). "
+                f"Check the URL's user, password and database, that the server accepts connections, or "
+                f"correct {where}."
+            ) from exc
+        with connection:
             yield connection
     finally:
         engine.dispose()
@@ -259,10 +287,10 @@ def _create_from_template(connection: Connection, name: str, template: str) -> N
             time.sleep(0.05 + secrets.randbelow(100) / 1000)
 
 
-def build_template(server_url: URL, source: SchemaSource, driver: Driver) -> str:
+def build_template(server_url: URL, source: SchemaSource, driver: Driver, where: str = "") -> str:
     """The template database holding ``source``'s schema, built now unless it exists."""
     template = template_name(source)
-    with admin_connection(server_url, driver) as connection:
+    with admin_connection(server_url, driver, where) as connection:
         if _exists(connection, template):
             return template
         building = f"{TEMPLATE_PREFIX}new_{os.getpid()}_{secrets.token_hex(4)}"
@@ -287,11 +315,11 @@ def build_template(server_url: URL, source: SchemaSource, driver: Driver) -> str
 
 
 def create_run_database(
-    server_url: URL, driver: Driver, template: str | None, fingerprint: str = "empty"
+    server_url: URL, driver: Driver, template: str | None, fingerprint: str = "empty", where: str = ""
 ) -> ServerDatabase:
     """A new database of this process's own, from ``template`` (None: empty) holding ``fingerprint``'s schema."""
     name = f"{RUN_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
-    with admin_connection(server_url, driver) as connection:
+    with admin_connection(server_url, driver, where) as connection:
         if template is None:
             _admin(connection, "CREATE DATABASE {} TEMPLATE template0", name)
         else:

@@ -32,6 +32,48 @@ def silent_listener(test: unittest.TestCase) -> int:
     return int(listener.getsockname()[1])
 
 
+def stalling_server(test: unittest.TestCase) -> int:
+    """A port of 127.0.0.1 that answers PostgreSQL's SSLRequest ("no SSL") and then never answers the
+    startup packet: a pooler whose backend is gone."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(connection)
+            connection.settimeout(5)
+            try:
+                while True:
+                    request = connection.recv(8)
+                    if len(request) == 8 and int.from_bytes(request[4:], "big") in (80877103, 80877104):
+                        connection.sendall(b"N")  # SSL or GSS encryption: no
+                        continue
+                    break  # the startup packet (or the probe's close): never answered
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join(5)
+        for connection in held:
+            connection.close()
+        listener.close()
+
+    test.addCleanup(close)
+    return int(listener.getsockname()[1])
+
+
 def closed_port() -> int:
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     probe.bind(("127.0.0.1", 0))
@@ -91,6 +133,22 @@ class ServerThatNeverAnswers(unittest.TestCase):
         message = problems(run_bounded(self, FromEnvironment, {SERVER_URL_ENV: url, CONNECT_TIMEOUT_ENV: "0.5"}))
         self.assertIn(f"the environment variable {SERVER_URL_ENV} = postgresql+{DRIVER}://app:***@", message)
         self.assertIn("no answer within 0.5 s", message)
+
+    def test_a_server_that_answers_the_ssl_request_and_then_stalls_fails_within_libpqs_timeout(self) -> None:
+        port = stalling_server(self)
+
+        class StallingServer(PGliteTestCase):
+            metadata = Base
+            server_url = f"postgresql+{DRIVER}://app:s3cret@127.0.0.1:{port}/postgres"
+
+            def test_never_runs(self) -> None:
+                pass
+
+        message = problems(run_bounded(self, StallingServer, {CONNECT_TIMEOUT_ENV: "0.5"}))  # libpq: 2 s
+        self.assertIn("ServerUnreachableError", message)
+        self.assertIn(f"StallingServer.server_url = postgresql+{DRIVER}://app:***@127.0.0.1:{port}/postgres", message)
+        self.assertIn("cannot connect", message)
+        self.assertNotIn("s3cret", message)
 
     def test_a_bad_timeout_is_refused(self) -> None:
         class BadTimeout(PGliteTestCase):
