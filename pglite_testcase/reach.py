@@ -243,7 +243,7 @@ class Reach:
     def _route(self, dialect: Any, record: Any, transaction: Any) -> Any:
         target = getattr(self.fixture.strategy.joined_engine, "sync_engine", self.fixture.strategy.joined_engine)
         if dialect.driver != target.dialect.driver or bool(dialect.is_async) != bool(target.dialect.is_async):
-            raise OtherDatabaseError(
+            message = (
                 f"an engine connected to the test database of {self.fixture.owner.__qualname__} through "
                 f"{dialect.name}+{dialect.driver}{' (asyncio)' if dialect.is_async else ''}, but the "
                 f"transaction it must join is on a {target.dialect.driver}"
@@ -251,6 +251,9 @@ class Reach:
                 f"it. Build the engine with cls.database_url (it names the class's driver), or name it in "
                 f"database_objects (routed whatever its driver)."
             )
+            if self.test is not None:
+                self.refusals.append(message)
+            raise OtherDatabaseError(message)
         known = self._dialects.get(id(dialect))
         if known is None or known[1] is not transaction:
             if known is not None:

@@ -166,6 +166,34 @@ class OtherDatabasesAreRefused(unittest.TestCase):
         with create_engine("sqlite://").connect() as connection:
             self.assertEqual(connection.scalar(text("SELECT 1")), 1)
 
+    def test_an_engine_on_the_test_database_with_another_driver_is_refused_saying_why(self) -> None:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        class OtherDriver(PGliteTestCase):
+            metadata = Base
+
+            async def reach(self) -> None:
+                url = make_url(self.database_url).set(drivername="postgresql+asyncpg")
+                engine = create_async_engine(url, poolclass=NullPool)  # asyncio, in a sync class
+                try:
+                    async with engine.connect() as connection:
+                        await connection.execute(text("SELECT 1"))
+                finally:
+                    await engine.dispose()
+
+            def test_async_engine_in_a_sync_test(self) -> None:
+                import asyncio
+
+                asyncio.run(self.reach())
+
+        result = run_then_plain(self, OtherDriver)
+        message = problems(result)
+        self.assertIn("OtherDatabaseError", message)
+        self.assertIn("postgresql+asyncpg (asyncio)", message)
+        self.assertIn("cannot be routed", message)
+        self.assertIn("cls.database_url", message)
+
     def test_allowed_databases_let_a_test_reach_them(self) -> None:
         class AllowsSqlite(PGliteTestCase):
             metadata = Base
