@@ -8,6 +8,7 @@ listener must be gone: nothing global stays behind.
 
 from __future__ import annotations
 
+import asyncio
 import unittest
 from typing import Any, ClassVar
 
@@ -343,9 +344,22 @@ class AsyncOwnEngineIsRouted(unittest.TestCase):
                     self.assertEqual((await connection.scalars(select(Author.name))).all(), [])
                 await engine.dispose()
 
+            async def test_3_an_engine_kept_across_tests(self) -> None:
+                kept.append(kept[0] if kept else create_async_engine(self.app_url()))
+                async with kept[-1].begin() as connection:
+                    self.assertEqual((await connection.scalars(select(Author.name))).all(), [])
+                    await connection.execute(insert(Author).values(name="kept"))
+                names = sorted((await self.session.scalars(select(Author.name))).all())
+                self.assertEqual(names, ["kept"])
+
+            test_4_the_same_engine_in_the_next_test = test_3_an_engine_kept_across_tests
+
+        kept: list[Any] = []
         result = run_then_plain(self, AsyncOwnEngine)
         self.assertEqual(problems(result), "")
-        self.assertEqual(result.testsRun, 2)
+        self.assertEqual(result.testsRun, 4)
+        self.assertEqual(len(kept), 2)
+        asyncio.run(kept[0].dispose())
 
     @unittest.skipUnless(SQLALCHEMY_2, "async psycopg: SQLAlchemy 2")
     def test_psycopg(self) -> None:
