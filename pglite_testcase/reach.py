@@ -244,7 +244,8 @@ class Reach:
         target = getattr(self.fixture.strategy.joined_engine, "sync_engine", self.fixture.strategy.joined_engine)
         if dialect.driver != target.dialect.driver or bool(dialect.is_async) != bool(target.dialect.is_async):
             message = (
-                f"an engine connected to the test database of {self.fixture.owner.__qualname__} through "
+                f"{self.test.id() + ': ' if self.test is not None else ''}an engine tried to connect to the test "
+                f"database of {self.fixture.owner.__qualname__} through "
                 f"{dialect.name}+{dialect.driver}{' (asyncio)' if dialect.is_async else ''}, but the "
                 f"transaction it must join is on a {target.dialect.driver}"
                 f"{' (asyncio)' if target.dialect.is_async else ''} connection, so it cannot be routed into "
