@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import diagnostics
@@ -22,9 +23,16 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from .server_database import cleanup, parse_server_url
+    from .server_database import (
+        CONNECT_TIMEOUT_ENV,
+        DEFAULT_CONNECT_TIMEOUT,
+        check_server_answers,
+        cleanup,
+        parse_server_url,
+    )
 
     url = parse_server_url(args.url, "--url")
+    check_server_answers(url, "--url", float(os.environ.get(CONNECT_TIMEOUT_ENV) or DEFAULT_CONNECT_TIMEOUT))
     dropped = cleanup(url, templates=args.templates)
     for name in dropped:
         print(f"dropped {name}")

@@ -15,6 +15,7 @@ behave as 2.x engines do, and the few APIs 2.0 added are replaced here:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +26,23 @@ from sqlalchemy.engine import URL, Engine, create_engine
 SQLALCHEMY_2 = int(sqlalchemy.__version__.split(".")[0]) >= 2
 SQLALCHEMY_VERSION = sqlalchemy.__version__
 
+# The dialects of the library's own engines: the guard of what tests reach (see reach) never looks at them.
+OWN_DIALECTS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def own(engine: Any) -> Any:
+    """Mark an engine (or AsyncEngine) as the library's own; returns it."""
+    OWN_DIALECTS.add(getattr(engine, "sync_engine", engine).dialect)
+    return engine
+
 
 def new_engine(url: URL | str, **kwargs: Any) -> Engine:
     """``create_engine`` with 2.x behaviour on both lines (no library-level autocommit on 1.4)."""
     if not SQLALCHEMY_2:
         kwargs.setdefault("future", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    own(engine)
+    return engine
 
 
 def session_kwargs() -> dict[str, Any]:
@@ -58,8 +70,8 @@ def create_joined_async_engine(url: URL, driver_connection: Callable[[], Any], *
         async def creator() -> Any:
             return driver_connection()
 
-        return create_async_engine(url, poolclass=NullPool, async_creator=creator, **kwargs)
-    engine = create_async_engine(url, poolclass=NullPool, **kwargs)
+        return own(create_async_engine(url, poolclass=NullPool, async_creator=creator, **kwargs))
+    engine = own(create_async_engine(url, poolclass=NullPool, **kwargs))
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def adapt(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:

@@ -35,5 +35,9 @@ class PGliteStoppedError(PGliteStartError):
     """PGlite stopped while tests were using it (killed, crashed, or a statement ran past its timeout)."""
 
 
+class ServerUnreachableError(PGliteTestCaseError):
+    """The PostgreSQL server a URL names cannot be reached, or does not answer in time."""
+
+
 class SchemaBuildError(PGliteTestCaseError):
     """Building a test class's schema (create_all or Alembic migrations) failed."""

@@ -20,6 +20,7 @@ from .factories import BoundFactories
 from .isolation import STRATEGIES, TransactionIsolation, TruncateIsolation, sequence_positions
 from .joining import RemembersSessions, TestOutcome
 from .provision import Lease, provision
+from .reach import Reach
 from .routing import Routing
 from .settings import ClassSettings, read_class_settings, refuse_class_data_when_truncating
 from .test_data import unwrap_attributes, wrap_new_attributes
@@ -101,6 +102,7 @@ class ClassFixture:
         self.maker_class = _tracking(sessionmaker_class(is_async))
         self._maker: Any = None
         self._maker_for: Any = None
+        self.reach = Reach(self)  # what the code under test may reach (reach.py)
 
     @property
     def database(self) -> TestDatabase:
@@ -119,6 +121,8 @@ class ClassFixture:
         self.strategy.open()
         if self.is_async:
             self.create_async_class_data()
+        self.reach.open()
+        self.reach.begin_class_work()
 
     def close(self) -> None:
         """End of the class: nothing it made stays (idempotent; runs even after a failed setUpClass)."""
@@ -126,6 +130,7 @@ class ClassFixture:
             return
         self.closed = True
         try:
+            self.reach.close()
             unwrap_attributes(self.owner)
             self.routing.restore()
             if self.strategy is not None:
@@ -332,11 +337,13 @@ class ClassFixture:
     def begin_test(self, test: Any) -> None:
         """Sync classes: the test's connection, engine and session factory, its transaction begun."""
         assert self.strategy is not None
+        self.reach.end_class_work()
         if not self.database.is_alive():
             self.recover()  # an earlier test's PGlite died
         connection = self.strategy.begin_test()
         test.__dict__["_pglite_test_connection"] = connection
         self._hand_out(test, connection)
+        self.reach.test_begins(test)
 
     def _hand_out(self, test: Any, connection: Any) -> None:
         assert self.strategy is not None
@@ -371,7 +378,9 @@ class ClassFixture:
         finally:
             test.__dict__.pop("_pglite_session", None)
             outcome = self.strategy.end_test(connection)
-        self._report(test, outcome)
+            refusals = self.reach.test_ends(test)
+            self.reach.begin_class_work()
+        self._report(test, outcome, refusals)
 
     async def begin_async_test(self, test: Any) -> None:
         assert self.strategy is not None
@@ -380,6 +389,7 @@ class ClassFixture:
         connection = await self.strategy.begin_async_test()
         test.__dict__["_pglite_test_connection"] = connection
         self._hand_out(test, connection)
+        self.reach.test_begins(test)
 
     async def end_async_test(self, test: Any) -> None:
         connection = test.__dict__.pop("_pglite_test_connection", None)
@@ -399,10 +409,13 @@ class ClassFixture:
             test.sessionmaker.sessions.clear()
         finally:
             outcome = await self.strategy.end_async_test(connection)
-        self._report(test, outcome)
+            refusals = self.reach.test_ends(test)
+        self._report(test, outcome, refusals)
 
-    def _report(self, test: Any, outcome: TestOutcome) -> None:
+    def _report(self, test: Any, outcome: TestOutcome, refusals: list[str] | None = None) -> None:
         message = self.failure(test, outcome)
+        if message is None and refusals:
+            message = refusals[0]  # the code under test swallowed the refusal: the test fails all the same
         if message is None:
             return
         if _failed_already(test):

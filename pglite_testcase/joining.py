@@ -325,6 +325,11 @@ class TestTransaction:
 
             event.listen(engine, "first_connect", _asyncpg_leave_transactions_to_us, insert=True)
             event.listen(engine, "connect", _asyncpg_leave_transactions_to_us, insert=True)
+        self.install_on_dialect(dialect)
+
+    def install_on_dialect(self, dialect: Dialect) -> None:
+        """What ``install`` does to an engine's dialect (also applied to the dialect of an application's
+        engine that connects to the test database, see ``reach``)."""
         self.wrap_execution(
             dialect, owner=lambda context: self._owner(context.root_connection.connection), flush=dialect.is_async
         )

@@ -33,9 +33,11 @@ from .database import PGliteDatabase, TestDatabase
 from .drivers import Driver
 from .schema import EmptySchema, SchemaSource
 from .server_database import (
+    DEFAULT_CONNECT_TIMEOUT,
     SERVER_URL_ENV,
     ServerDatabase,
     build_template,
+    check_server_answers,
     create_run_database,
     parse_server_url,
 )
@@ -64,6 +66,10 @@ class Request:
     server_url: URL | None = None
     isolated: bool = False
     statement_timeout: float | None = 30.0
+    # Where server_url came from (an attribute or the environment variable), for errors; how long
+    # the first contact with that server may wait for an answer.
+    server_source: str = field(default=SERVER_URL_ENV, compare=False)
+    connect_timeout: float = field(default=DEFAULT_CONNECT_TIMEOUT, compare=False)
 
     @property
     def backend(self) -> str:
@@ -188,7 +194,8 @@ class Registry:
         with self._lock:
             database = self._server.get(key)
             if database is None:
-                template = build_template(request.server_url, request.schema, request.driver)
+                check_server_answers(request.server_url, request.server_source, request.connect_timeout)
+                template = build_template(request.server_url, request.schema, request.driver, request.server_source)
                 self._started_something()
                 database = create_run_database(request.server_url, request.driver, template, request.schema.fingerprint)
                 self._server[key] = database
@@ -238,7 +245,8 @@ class Server:
 
     def fresh(self, request: Request) -> Lease:
         assert request.server_url is not None
-        database = create_run_database(request.server_url, request.driver, None)
+        check_server_answers(request.server_url, request.server_source, request.connect_timeout)
+        database = create_run_database(request.server_url, request.driver, None, where=request.server_source)
         return Lease(database, "server", owned=True)
 
 

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote
 
 from psycopg import sql
 from sqlalchemy import text
@@ -35,13 +38,17 @@ from sqlalchemy.pool import NullPool
 
 from .compat import new_engine
 from .drivers import Driver, driver_for_scheme, scheme_driver, sync_driver
-from .errors import ConfigurationError, SchemaBuildError
+from .errors import ConfigurationError, SchemaBuildError, ServerUnreachableError
 from .schema import SchemaSource
 from .urls import url_text
 
 log = logging.getLogger("pglite_testcase")
 
 SERVER_URL_ENV = "PGLITE_TESTCASE_DATABASE_URL"
+CONNECT_TIMEOUT_ENV = "PGLITE_TESTCASE_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+# PostgreSQL's SSLRequest: every server answers it with one byte ('S' or 'N') before anything else.
+_SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
 RUN_PREFIX = "pglite_testcase_run_"
 TEMPLATE_PREFIX = "pglite_testcase_tpl_"
 ACCEPTED_SCHEME_DRIVERS = ("psycopg", "psycopg2", "asyncpg")
@@ -64,18 +71,109 @@ def parse_server_url(value: object, where: str) -> URL:
     return url
 
 
+def check_server_answers(url: URL, where: str, timeout: float) -> None:
+    """Fail within ``timeout`` seconds, naming ``where`` the URL came from, unless a server answers there.
+
+    libpq waits for ever on a host that accepts the connection and never answers (a firewall that
+    swallows packets, a proxy with nothing behind it, a port of another program). So before the
+    first connection, one SSLRequest: any PostgreSQL server answers it at once with one byte.
+    """
+    host = url.host or url.query.get("host")
+    if not isinstance(host, str) or not host or "," in host:
+        return  # libpq's defaults, or several hosts: libpq's own rules apply
+    port = url.port or 5432
+    masked = unquote(url.render_as_string(hide_password=True))
+    deadline = time.monotonic() + timeout
+
+    def failed(reason: str) -> ServerUnreachableError:
+        return ServerUnreachableError(
+            f"{where} = {masked}: {reason}. Check that a PostgreSQL server runs there and that this machine "
+            f"reaches it, or correct {where}."
+        )
+
+    try:
+        if host.startswith("/"):
+            if not os.path.isdir(host):
+                raise failed(f"its socket directory {host} does not exist")
+            path = os.path.join(host, f".s.PGSQL.{port}")
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.settimeout(timeout)
+            try:
+                connection.connect(path)
+            except BaseException:
+                connection.close()
+                raise
+        else:
+            connection = socket.create_connection((host, port), timeout=timeout)
+    except ServerUnreachableError:
+        raise
+    except FileNotFoundError as exc:
+        raise failed(f"no server listens in {host} (no socket .s.PGSQL.{port})") from exc
+    except ConnectionRefusedError as exc:
+        raise failed(f"the connection was refused (no server listens on {host}, port {port})") from exc
+    except socket.gaierror as exc:
+        raise failed(f"the host name {host} cannot be resolved ({exc})") from exc
+    except TimeoutError as exc:
+        raise failed(f"no answer within {timeout:g} s (the connection was not even accepted)") from exc
+    except OSError as exc:
+        raise failed(f"cannot connect: {exc}") from exc
+    try:
+        with connection:
+            connection.settimeout(max(0.001, deadline - time.monotonic()))
+            connection.sendall(_SSL_REQUEST)
+            answer = connection.recv(1)
+    except TimeoutError as exc:
+        raise failed(
+            f"no answer within {timeout:g} s: something accepted the connection but never answered as a "
+            f"PostgreSQL server does (set {CONNECT_TIMEOUT_ENV}, or the class's connect_timeout, to wait longer)"
+        ) from exc
+    except OSError as exc:
+        raise failed(f"the connection broke before the server answered: {exc}") from exc
+    if answer not in (b"S", b"N"):
+        raise failed(
+            "no answer a PostgreSQL server gives: " + ("it closed the connection" if not answer else f"{answer!r}")
+        )
+
+
+def libpq_connect_timeout() -> int:
+    """libpq's ``connect_timeout`` for the library's administrative connections: whole seconds, at
+    least 2 (libpq's minimum); ``PGLITE_TESTCASE_CONNECT_TIMEOUT`` or 10."""
+    try:
+        seconds = float(os.environ.get(CONNECT_TIMEOUT_ENV) or DEFAULT_CONNECT_TIMEOUT)
+    except ValueError:
+        seconds = DEFAULT_CONNECT_TIMEOUT
+    if not math.isfinite(seconds) or seconds <= 0:
+        seconds = DEFAULT_CONNECT_TIMEOUT
+    return max(2, math.ceil(seconds))
+
+
 def _sql(template: str, *names: str) -> str:
     return sql.SQL(template).format(*(sql.Identifier(name) for name in names)).as_string(None)
 
 
 @contextmanager
-def admin_connection(server_url: URL, driver: Driver) -> Iterator[Connection]:
-    """An autocommit connection to the server's administration database."""
+def admin_connection(server_url: URL, driver: Driver, where: str = "") -> Iterator[Connection]:
+    """An autocommit connection to the server's administration database (``where``: what the URL
+    came from, named if the connection cannot be made)."""
+    # libpq's own connect timeout too, for a server that answers the SSLRequest of
+    # check_server_answers and then stalls (a pooler whose backend is gone).
+    connect_args = {**driver.connect_args({}), "connect_timeout": libpq_connect_timeout()}
     engine = new_engine(
-        driver.url(server_url), poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=driver.connect_args({})
+        driver.url(server_url), poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args
     )
     try:
-        with engine.connect() as connection:
+        try:
+            connection = engine.connect()
+        except DBAPIError as exc:
+            if not where:
+                raise
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+            raise ServerUnreachableError(
+                f"{where} = {unquote(server_url.render_as_string(hide_password=True))}: cannot connect ({reason}). "
+                f"Check the URL's user, password and database, that the server accepts connections, or "
+                f"correct {where}."
+            ) from exc
+        with connection:
             yield connection
     finally:
         engine.dispose()
@@ -189,10 +287,10 @@ def _create_from_template(connection: Connection, name: str, template: str) -> N
             time.sleep(0.05 + secrets.randbelow(100) / 1000)
 
 
-def build_template(server_url: URL, source: SchemaSource, driver: Driver) -> str:
+def build_template(server_url: URL, source: SchemaSource, driver: Driver, where: str = "") -> str:
     """The template database holding ``source``'s schema, built now unless it exists."""
     template = template_name(source)
-    with admin_connection(server_url, driver) as connection:
+    with admin_connection(server_url, driver, where) as connection:
         if _exists(connection, template):
             return template
         building = f"{TEMPLATE_PREFIX}new_{os.getpid()}_{secrets.token_hex(4)}"
@@ -217,11 +315,11 @@ def build_template(server_url: URL, source: SchemaSource, driver: Driver) -> str
 
 
 def create_run_database(
-    server_url: URL, driver: Driver, template: str | None, fingerprint: str = "empty"
+    server_url: URL, driver: Driver, template: str | None, fingerprint: str = "empty", where: str = ""
 ) -> ServerDatabase:
     """A new database of this process's own, from ``template`` (None: empty) holding ``fingerprint``'s schema."""
     name = f"{RUN_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
-    with admin_connection(server_url, driver) as connection:
+    with admin_connection(server_url, driver, where) as connection:
         if template is None:
             _admin(connection, "CREATE DATABASE {} TEMPLATE template0", name)
         else:

@@ -24,7 +24,7 @@ from .extensions import WithExtensions, read_extensions
 from .factories import check_factories, check_faker_seed
 from .provision import PRESTART_ENV, TCP_ENV, Request
 from .schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
-from .server_database import SERVER_URL_ENV, parse_server_url
+from .server_database import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, SERVER_URL_ENV, parse_server_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -42,6 +42,8 @@ class ClassSettings:
     reset_sequences: bool
     pglite_isolated: bool
     server_url: URL | None
+    server_source: str  # where server_url came from: the class attribute or the environment variable
+    connect_timeout: float
     statement_timeout: float | None
     isolation: str
     factories: tuple[Any, ...]
@@ -60,6 +62,8 @@ class ClassSettings:
             server_url=self.server_url,
             isolated=self.pglite_isolated,
             statement_timeout=self.statement_timeout,
+            server_source=self.server_source,
+            connect_timeout=self.connect_timeout,
         )
 
 
@@ -223,6 +227,8 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         reset_sequences=_flag(owner, "reset_sequences"),
         pglite_isolated=_flag(owner, "pglite_isolated"),
         server_url=server_url,
+        server_source=server_source(owner),
+        connect_timeout=read_connect_timeout(owner),
         statement_timeout=read_statement_timeout(owner),
         isolation=_isolation(owner),
         factories=check_factories(owner),
@@ -315,6 +321,34 @@ def read_statement_timeout(owner: type) -> float | None:
             value,
             f"a number of seconds greater than 0 and at most {MAX_STATEMENT_TIMEOUT:g} (about 24 days), "
             f"or None for no limit",
+        )
+    return float(value)
+
+
+def server_source(owner: type) -> str:
+    """Where the class's server URL comes from, as errors name it."""
+    if owner.server_url is not None:  # type: ignore[attr-defined]
+        return f"{owner.__qualname__}.server_url"
+    return f"the environment variable {SERVER_URL_ENV}"
+
+
+def read_connect_timeout(owner: type) -> float:
+    """Seconds the first contact with a server may wait for an answer: the class's
+    ``connect_timeout``, else ``PGLITE_TESTCASE_CONNECT_TIMEOUT``, else 10."""
+    value: object = getattr(owner, "connect_timeout", None)
+    where = f"{owner.__qualname__}.connect_timeout"
+    if value is None and os.environ.get(CONNECT_TIMEOUT_ENV):
+        where, value = f"the environment variable {CONNECT_TIMEOUT_ENV}", os.environ[CONNECT_TIMEOUT_ENV]
+        try:
+            value = float(str(value))
+        except ValueError:
+            pass
+    if value is None:
+        return DEFAULT_CONNECT_TIMEOUT
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(
+            f"{where} = {value!r} is not accepted: expected a number of seconds greater than 0 (default "
+            f"{DEFAULT_CONNECT_TIMEOUT:g})."
         )
     return float(value)
 

@@ -42,6 +42,12 @@ class PGliteDatabaseMixin:
     statement, so on PGlite the instance is stopped and the next test gets a new one."""
     server_url: ClassVar[str | None] = None
     """A real PostgreSQL server for this class instead of PGlite (see ``PGLITE_TESTCASE_DATABASE_URL``)."""
+    connect_timeout: ClassVar[float | None] = None
+    """Seconds the first contact with the server may wait for an answer; None: ``PGLITE_TESTCASE_CONNECT_TIMEOUT``,
+    else 10."""
+    allowed_databases: ClassVar[Sequence[str]] = ()
+    """URLs (or prefixes such as ``"sqlite://"``) of databases other than the test database that the code
+    under test may reach during a test; any other is refused (see ``reach``)."""
     session_options: ClassVar[dict[str, Any]] = {}
     """Extra options for every session the test case makes, e.g. ``{"expire_on_commit": False}``."""
     session_class: ClassVar[type | None] = None

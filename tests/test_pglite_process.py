@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psycopg
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from pglite_testcase import PGliteTestCase
@@ -48,16 +47,28 @@ def pid_alive(pid: int) -> bool:
 class OwnConnectionDuringATest(PGliteTestCase):
     metadata = Base
 
-    def test_own_engine_fails_fast_with_advice(self) -> None:
+    def _raw_connection(self) -> psycopg.Connection[object]:
+        # A connection made outside SQLAlchemy: no engine, so nothing routes it (see reach).
+        return psycopg.connect(
+            host=self.db_host, port=self.db_port, user=self.db_user, password=self.db_password, dbname=self.db_name
+        )
+
+    def test_own_engine_is_routed_into_the_tests_transaction(self) -> None:
         self.session.add(Author(name="in the test transaction"))
         self.session.flush()
         own_engine = create_engine(self.database_url, connect_args=self.connect_args, poolclass=NullPool)
-        started = time.monotonic()
-        with self.assertRaises(OperationalError) as caught:
-            with own_engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        elapsed = time.monotonic() - started
+        with own_engine.connect() as connection:
+            self.assertEqual(connection.execute(text("SELECT count(*) FROM authors")).scalar(), 1)
         own_engine.dispose()
+
+    def test_a_raw_connection_fails_fast_with_advice(self) -> None:
+        self.session.add(Author(name="in the test transaction"))
+        self.session.flush()
+        started = time.monotonic()
+        with self.assertRaises(psycopg.OperationalError) as caught:
+            with self._raw_connection() as connection:
+                connection.execute("SELECT 1")
+        elapsed = time.monotonic() - started
         self.assertLess(elapsed, 5.0, "the refusal must come within 5 seconds, never a hang")
         message = str(caught.exception)
         self.assertIn("pglite_testcase", message)
@@ -67,11 +78,9 @@ class OwnConnectionDuringATest(PGliteTestCase):
     def test_the_test_connection_still_works_after_a_refusal(self) -> None:
         self.session.add(Author(name="a"))
         self.session.flush()
-        own = create_engine(self.database_url, connect_args=self.connect_args, poolclass=NullPool)
-        with self.assertRaises(OperationalError):
-            with own.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        own.dispose()
+        with self.assertRaises(psycopg.OperationalError):
+            with self._raw_connection() as connection:
+                connection.execute("SELECT 1")
         self.session.add(Author(name="b"))
         self.session.commit()
         self.assertEqual(len(self.session.scalars(text("SELECT name FROM authors")).all()), 2)

@@ -9,7 +9,9 @@ import textwrap
 import unittest
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from pglite_testcase import PGliteTestCase
@@ -42,15 +44,24 @@ class OwnConnectionOnARealServer(PGliteTestCase):
         self.assertTrue(self.db_name.startswith(RUN_PREFIX))
         self.assertIn(str(os.getpid()), self.db_name)
 
-    def test_own_engine_works_but_does_not_see_the_tests_uncommitted_data(self) -> None:
+    def test_own_engine_is_routed_a_raw_connection_does_not_see_the_tests_uncommitted_data(self) -> None:
         self.session.add(Author(name="uncommitted, for other connections"))
         self.session.commit()  # a savepoint release: still inside the test's transaction
-        own = create_engine(self.database_url, poolclass=NullPool)
+        own = create_engine(self.database_url, poolclass=NullPool)  # routed into the test's transaction
         try:
             with own.connect() as connection:
-                self.assertEqual(connection.scalar(select(func.count()).select_from(Author)), 0)
+                self.assertEqual(connection.scalar(select(func.count()).select_from(Author)), 1)
         finally:
             own.dispose()
+        url = make_url(self.database_url)
+        with psycopg.connect(
+            host=url.host or url.query.get("host"),
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+        ) as raw:  # outside SQLAlchemy: a connection of its own
+            self.assertEqual(raw.execute("SELECT count(*) FROM authors").fetchone(), (0,))
         self.assertEqual(self.session.scalar(select(func.count()).select_from(Author)), 1)
 
 
