@@ -266,3 +266,17 @@ class PreparedStatements(FidelityTestCase):
         for conn in (a, b):
             self.assertEqual(conn.execute("SELECT 42", prepare=True).fetchone(), (42,))
             self.assertEqual(conn.execute("SELECT 42", prepare=True).fetchone(), (42,))
+
+
+class PostgresDefaults(FidelityTestCase):
+    """PGlite boots with settings of its own (enable_seqscan off, DEBUG messages): a client sees
+    PostgreSQL's defaults, also after RESET ALL."""
+
+    def test_a_new_connection_and_reset_all_see_postgresqls_defaults(self) -> None:
+        conn = self.connect()
+        for when in ("new", "after RESET ALL"):
+            with self.subTest(when):
+                self.assertEqual(conn.execute("SHOW enable_seqscan").fetchone(), ("on",))
+                self.assertEqual(conn.execute("SHOW client_min_messages").fetchone(), ("notice",))
+                self.assertEqual(conn.execute("SHOW search_path").fetchone(), ('"$user", public',))
+            conn.execute("RESET ALL")

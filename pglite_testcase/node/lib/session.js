@@ -33,11 +33,13 @@ const REPORTED = [
 
 // What every session starts with here, beyond PGlite's boot values: PostgreSQL's own
 // defaults where PGlite starts otherwise (it boots with client_min_messages = debug3,
-// log_min_messages = debug1, and RESET sends search_path to pg_catalog).
+// log_min_messages = debug1 and enable_seqscan = off, and RESET sends search_path to
+// pg_catalog): [name, PostgreSQL's default, PGlite's value].
 const BASELINE = [
   ['client_min_messages', 'notice', 'debug3'],
   ['log_min_messages', 'warning', 'debug1'],
   ['search_path', '"$user", public', 'pg_catalog'],
+  ['enable_seqscan', 'on', 'off'],
 ];
 
 // A statement that may change a setting: SET, RESET, DISCARD, set_config(). A guess on the
