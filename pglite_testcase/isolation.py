@@ -280,12 +280,11 @@ class TruncateIsolation:
         self.plain_engine: Any = None
         self._autocommit: Engine | None = None  # sync classes: the tests' and the clean-ups' connections
         self._held: Connection | None = None  # the clean-ups' connection
-        # What puts a session back to a fresh connection's state after each test. On PGlite every
-        # connection is the one session, reset once; on a server, each connection the test used.
-        self._shares_one_session = False
+        # What puts a session back to a fresh connection's state after each test: each connection the
+        # test used (PGlite's server keeps each connection's session state apart, as PostgreSQL does).
         self._reset_sql = ""
         self._changed_session = False  # the test ran a statement that changes its session's state
-        self._used: dict[int, Any] = {}  # server, sync classes: pool records the test checked out
+        self._used: dict[int, Any] = {}  # sync classes: pool records the test checked out
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -315,14 +314,11 @@ class TruncateIsolation:
         self._prepare_reset()
 
     def _prepare_reset(self) -> None:
-        from .database import PGliteDatabase
-
         database, settings = self.fixture.database, self.fixture.settings
         driver = settings.admin_driver if settings.driver.is_async else settings.driver
         user = database.url_for(driver).username or "postgres"
-        self._shares_one_session = isinstance(database, PGliteDatabase)
-        if settings.driver.is_async and not self._shares_one_session:
-            return  # a server's async tests: each connection is new (NullPool), and gone after the test
+        if settings.driver.is_async:
+            return  # async tests: each connection is new (NullPool), and gone after the test
         # What a fresh session has set (RESET ALL would undo it): PGlite's host sets some in each; a
         # driver may, as it connects. Read now, on a new connection.
         engine = database.create_engine(driver, poolclass=NullPool)
@@ -340,15 +336,8 @@ class TruncateIsolation:
         if not self._changed_session and truncation.CHANGES_SESSION.search(statement):
             self._changed_session = True
 
-    def _reset_sessions(self, cleanup_connection: Connection) -> None:
-        if self._shares_one_session:
-            self._used.clear()
-            cleanup_connection.exec_driver_sql(self._reset_sql)  # every connection's: PGlite has one session
-        else:
-            self._reset_used_connections()
-
     def _reset_used_connections(self) -> None:
-        """A server: each pooled connection the test used, back to a fresh connection's session state."""
+        """Each pooled connection the test used, back to a fresh connection's session state."""
         used, self._used = list(self._used.values()), {}
         for record in used:
             raw = getattr(record, "dbapi_connection", None) or getattr(record, "connection", None)
@@ -395,16 +384,10 @@ class TruncateIsolation:
         cleanup_connection = self._cleanup_connection()
         reset, self._changed_session = self._changed_session, False
         if reset:
-            self._reset_sessions(cleanup_connection)  # first: on PGlite the test may have left a role
+            self._reset_used_connections()
         else:
             self._used.clear()
-        try:
-            self._empty(cleanup_connection)
-        except DBAPIError as exc:
-            if reset or not truncation.lacks_privilege(exc):
-                raise
-            self._reset_sessions(cleanup_connection)  # a role set where the test case could not see it
-            self._empty(cleanup_connection)
+        self._empty(cleanup_connection)
         return TestOutcome()
 
     def _empty(self, cleanup_connection: Connection) -> None:
@@ -427,17 +410,8 @@ class TruncateIsolation:
         try:
             async with self.plain_engine.connect() as cleanup:
                 await cleanup.execution_options(isolation_level="AUTOCOMMIT")
-                # (On a server, the test's connections are gone: NullPool.)
-                reset, self._changed_session = self._changed_session, False
-                if self._shares_one_session and reset:
-                    await cleanup.exec_driver_sql(self._reset_sql)
-                try:
-                    await cleanup.run_sync(truncation.empty_written_tables)
-                except DBAPIError as exc:
-                    if reset or not self._shares_one_session or not truncation.lacks_privilege(exc):
-                        raise
-                    await cleanup.exec_driver_sql(self._reset_sql)  # a role set where the test case could not see it
-                    await cleanup.run_sync(truncation.empty_written_tables)
+                self._changed_session = False  # the test's connections are gone (NullPool): nothing to reset
+                await cleanup.run_sync(truncation.empty_written_tables)
         except DBAPIError as exc:
             if not truncation.tracking_missing(exc):
                 raise

@@ -282,8 +282,3 @@ def _sqlstate(exc: DBAPIError) -> str | None:
 def tracking_missing(exc: DBAPIError) -> bool:
     """Whether ``exc`` says the tracking is gone (a test reset the database, or it was never installed)."""
     return _sqlstate(exc) in ("42883", "3F000", "42P01")  # undefined function, schema, table
-
-
-def lacks_privilege(exc: DBAPIError) -> bool:
-    """Whether ``exc`` is a refusal for want of privilege (on PGlite: a role the test left set)."""
-    return _sqlstate(exc) == "42501"

@@ -26,7 +26,7 @@ from pglite_testcase import (
 
 from . import routing_app
 from .models import Author, Base, Book
-from .support import ALEMBIC_OK, pglite_only, problems, run_case
+from .support import ALEMBIC_OK, problems, run_case
 
 
 def count(connection: Any) -> int:
@@ -543,30 +543,6 @@ class TruncateLeavesAFreshSession(unittest.TestCase):
             result = run_case(case)
             self.assertTrue(result.wasSuccessful(), problems(result))
 
-    @pglite_only  # PGlite's clients share one session: the clean-up meets the role the test left
-    def test_a_role_set_behind_the_test_cases_back(self) -> None:
-        class Hostile(PGliteTestCase):
-            metadata = Base
-            isolation = "truncate"
-
-            def test_1_sets_a_role_through_the_dbapi_connection(self) -> None:
-                self.connection.execute(insert(Author).values(name="one"))
-                cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                cursor.execute("SET ROLE pg_read_all_data")
-                cursor.close()
-
-            def test_2_starts_fresh_and_empty(self) -> None:
-                self.assertEqual(self.connection.exec_driver_sql("SELECT current_user").scalar(), self.db_user)
-                self.assertEqual(count(self.connection), 0)
-
-        result = run_case(Hostile)
-        self.assertTrue(result.wasSuccessful(), problems(result))
-        for case in (TruncatingPlain, Plain, AsyncPlain):
-            result = run_case(case)
-            self.assertTrue(result.wasSuccessful(), problems(result))
-
-
-class UnknownAlembicRevision(unittest.TestCase):
     def test_the_class_errors_naming_the_attribute_and_nothing_else_does(self) -> None:
         class Hostile(PGliteTestCase):
             alembic_config = ALEMBIC_OK
