@@ -63,6 +63,8 @@ class Host {
     // PGlite cannot load PostgreSQL's encoding conversions (they are loadable modules), and
     // dies on the first one it tries: without a default conversion, PostgreSQL itself refuses
     // a client_encoding other than UTF8 and SQL_ASCII, with its own error.
+    // (Catalog changes: PGlite 0.3 boots with allow_system_table_mods on, 0.5 without.)
+    await host.setUp('SET allow_system_table_mods TO on');
     await host.setUp('UPDATE pg_catalog.pg_conversion SET condefault = false WHERE condefault');
     // PGlite's pg_backend_pid() is 0 for everyone: each client gets the process id of its
     // BackendKeyData (the server sets it per client; NOTIFY names the sender by it too).
@@ -70,6 +72,7 @@ class Host {
       'CREATE OR REPLACE FUNCTION pg_catalog.pg_backend_pid() RETURNS integer LANGUAGE sql STABLE ' +
         `AS $$ SELECT coalesce(nullif(pg_catalog.current_setting('${BACKEND_PID}', true), ''), '0')::integer $$`
     );
+    await host.setUp('RESET allow_system_table_mods');
     const { rows } = await db.query('SELECT current_database() AS name');
     host.databaseNames = ['postgres', rows[0].name];
     return host;
