@@ -61,6 +61,8 @@ TIMEOUT_MESSAGE = re.compile(r"Timeout \(?>[\d.]+s")
 PASSED = "passed"
 SERVER_DEATH = "server death"
 HANG = "hang"
+FILE_TIMEOUT = "file timeout"
+HANG_GRACE = 15.0  # seconds past the per-test timeout after which the runner stops a test itself
 NOT_RUN = "not run"
 
 
@@ -299,6 +301,12 @@ class Events:
                 break
         return first_lost or self.running(died_at)
 
+    def running_for(self) -> float:
+        """Seconds since the test now running began (0 if none runs)."""
+        if not self.started or self.started[-1][0] in self.results:
+            return 0.0
+        return time.time() - self.started[-1][1]
+
     def started_after(self, test_id: str | None, at: float) -> set[str]:
         """The tests started after ``test_id`` (or, without one, after unix time ``at``)."""
         ids = [started_id for started_id, _ in self.started]
@@ -384,7 +392,9 @@ def run_file(
             elif reason is None and target.died():
                 reason = SERVER_DEATH
             elif reason is None and time.monotonic() > deadline:
-                reason = HANG
+                reason = FILE_TIMEOUT
+            elif reason is None and events.running_for() > test_timeout + HANG_GRACE:
+                reason = HANG  # pytest-timeout did not stop it (a wait its signal does not end)
         stop_process(process)
         events.read()
         if reason == "finished" and not target.confirm_alive(dsn):
@@ -405,20 +415,24 @@ def run_file(
         if running is not None:
             if reason == SERVER_DEATH:
                 run.outcomes[running] = Outcome(SERVER_DEATH, death_cause(words), run.attempts)
+            elif reason == FILE_TIMEOUT:
+                message = f"still running when the file's {file_timeout:g} s ran out"
+                run.outcomes[running] = Outcome(HANG, message, run.attempts)
             elif reason == HANG:
-                run.outcomes[running] = Outcome(
-                    HANG, f"still running after the file's {file_timeout:g} s", run.attempts
+                message = (
+                    f"still running {test_timeout + HANG_GRACE:g} s after it began (pytest-timeout did not end it)"
                 )
+                run.outcomes[running] = Outcome(HANG, message, run.attempts)
             else:
                 run.outcomes[running] = Outcome("crash", "pytest exited during this test", run.attempts)
         print(
             f"  {target.name} attempt {run.attempts}: {len(events.results) - len(ignored)} results, ended by {reason}"
-            + (f" in {running}" if reason == SERVER_DEATH and running else ""),
+            + (f" in {running}" if reason in (SERVER_DEATH, HANG) and running else ""),
             file=log,
             flush=True,
         )
         left = [test_id for test_id in collected if test_id not in run.outcomes]
-        if not left or reason in ("finished", HANG) or left == remaining:
+        if not left or reason in ("finished", FILE_TIMEOUT) or left == remaining:
             break
         remaining = left
     for test_id in collected:
@@ -546,7 +560,8 @@ def git_commit(source: Path) -> str | None:
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.fidelity", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--psycopg-src", type=Path, required=True, help="a psycopg source tree (holding tests/)")
+    parser.add_argument("--psycopg-src", type=Path, help="a psycopg source tree (holding tests/)")
+    parser.add_argument("--report", type=Path, help="only print the report of a JSON file --output saved")
     parser.add_argument(
         "--url",
         default=os.environ.get("PGLITE_TESTCASE_DATABASE_URL"),
@@ -567,6 +582,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="save the outcomes and the summary as JSON")
     parser.add_argument("--keep-logs", type=Path, help="keep pytest's and serve's output in this directory")
     args = parser.parse_args(argv)
+    if args.report:
+        return args
+    if args.psycopg_src is None:
+        parser.error("--psycopg-src is needed")
     if not args.url:
         parser.error("--url (or PGLITE_TESTCASE_DATABASE_URL) is needed: the real server the tests are compared with")
     if not (args.psycopg_src / "tests" / "conftest.py").is_file():
@@ -574,8 +593,25 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def report_saved(path: Path) -> int:
+    document = json.loads(path.read_text())
+    results = {
+        test_id: {name: Outcome(**outcome) for name, outcome in by.items()} for test_id, by in document["tests"].items()
+    }
+    totals = {name: Counter(by[name].outcome for by in results.values() if name in by) for name in ("real", "pglite")}
+    done = len(document.get("files_done", document["files"]))
+    print(
+        f"psycopg {document['psycopg_commit'] or '(commit unknown)'}; {done} of {len(document['files'])} files"
+        f"{'' if document.get('complete', True) else ' (an incomplete run)'}; {len(results)} tests; {document['date']}"
+    )
+    report(compare(results), totals, sys.stdout)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
+    if args.report:
+        return report_saved(args.report)
     source: Path = args.psycopg_src.resolve()
     files, client_only = select_files(source, args.files)
     commit = args.psycopg_commit or git_commit(source)
@@ -590,6 +626,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     file_seconds: dict[str, dict[str, float]] = defaultdict(dict)
     deaths: dict[str, list[str]] = {}
     started = time.monotonic()
+
+    def save(complete: bool) -> None:
+        if not args.output:
+            return
+        totals = {
+            name: Counter(by[name].outcome for by in results.values() if name in by) for name in ("real", "pglite")
+        }
+        document = {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "complete": complete,
+            "psycopg_commit": commit,
+            "command": command,
+            "files": files,
+            "files_done": list(file_seconds),
+            "left_out_as_client_only": client_only,
+            "test_timeout": args.test_timeout,
+            "file_timeout": args.file_timeout,
+            "seconds": round(time.monotonic() - started, 1),
+            "file_seconds": file_seconds,
+            "server_deaths_by_file": deaths,
+            "totals": {name: dict(counter) for name, counter in totals.items()},
+            "summary": compare(results),
+            "tests": {
+                test_id: {name: asdict(outcome) for name, outcome in by.items()} for test_id, by in results.items()
+            },
+        }
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(document, indent=1) + "\n")
+
+    # SIGTERM ends the run as Ctrl-C does: servers stopped, what is done saved.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         for number, test_file in enumerate(files, 1):
             for target in targets:
@@ -610,37 +677,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results[test_id][target.name] = outcome
                 file_seconds[test_file][target.name] = round(run.seconds, 1)
                 if run.deaths:
-                    deaths[test_file] = run.deaths
+                    deaths.setdefault(test_file, []).extend(run.deaths)
+            save(complete=False)  # a run stopped early keeps what it measured
     finally:
         for target in targets:
             target.stop()
         if args.keep_logs:
             shutil.copytree(work_root, args.keep_logs, dirs_exist_ok=True)
         shutil.rmtree(work_root, ignore_errors=True)
+    save(complete=True)
     totals = {name: Counter(by[name].outcome for by in results.values() if name in by) for name in ("real", "pglite")}
-    summary = compare(results)
     print(f"\npsycopg {commit or '(commit unknown)'}; {len(files)} files; {len(results)} tests", file=sys.stdout)
-    report(summary, totals, sys.stdout)
-    if args.output:
-        document = {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "psycopg_commit": commit,
-            "command": command,
-            "files": files,
-            "left_out_as_client_only": client_only,
-            "test_timeout": args.test_timeout,
-            "file_timeout": args.file_timeout,
-            "seconds": round(time.monotonic() - started, 1),
-            "file_seconds": file_seconds,
-            "server_deaths_by_file": deaths,
-            "totals": {name: dict(counter) for name, counter in totals.items()},
-            "summary": summary,
-            "tests": {
-                test_id: {name: asdict(outcome) for name, outcome in by.items()} for test_id, by in results.items()
-            },
-        }
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(document, indent=1) + "\n")
+    report(compare(results), totals, sys.stdout)
     return 0
 
 
