@@ -423,8 +423,9 @@ def run_file(
                     f"still running {test_timeout + HANG_GRACE:g} s after it began (pytest-timeout did not end it)"
                 )
                 run.outcomes[running] = Outcome(HANG, message, run.attempts)
-            else:
+            elif reason == "finished":
                 run.outcomes[running] = Outcome("crash", "pytest exited during this test", run.attempts)
+            # After a timeout the runner stopped pytest itself: the test it was in runs again.
         print(
             f"  {target.name} attempt {run.attempts}: {len(events.results) - len(ignored)} results, ended by {reason}"
             + (f" in {running}" if reason in (SERVER_DEATH, HANG) and running else ""),
