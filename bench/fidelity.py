@@ -581,12 +581,19 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--serve-option", action="append", default=[], help="an option for serve, e.g. --serve-option=--tcp"
     )
     parser.add_argument("--output", type=Path, help="save the outcomes and the summary as JSON")
+    parser.add_argument(
+        "--merge-into",
+        type=Path,
+        help="a saved run (JSON) whose results for this run's files are replaced by this run's, saved as --output",
+    )
     parser.add_argument("--keep-logs", type=Path, help="keep pytest's and serve's output in this directory")
     args = parser.parse_args(argv)
     if args.report:
         return args
     if args.psycopg_src is None:
         parser.error("--psycopg-src is needed")
+    if args.merge_into and not args.output:
+        parser.error("--merge-into needs --output")
     if not args.url:
         parser.error("--url (or PGLITE_TESTCASE_DATABASE_URL) is needed: the real server the tests are compared with")
     if not (args.psycopg_src / "tests" / "conftest.py").is_file():
@@ -628,29 +635,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     deaths: dict[str, list[str]] = {}
     started = time.monotonic()
 
+    base: dict[str, Any] | None = json.loads(args.merge_into.read_text()) if args.merge_into else None
+
     def save(complete: bool) -> None:
         if not args.output:
             return
+        merged = {test_id: by for test_id, by in results.items()}
+        all_files, seconds_by_file, deaths_by_file = list(files), dict(file_seconds), dict(deaths)
+        commands = [command]
+        if base is not None:  # this run's files replace theirs in the saved run
+            for test_id, by in base["tests"].items():
+                if test_id.split("::")[0] not in files:
+                    merged[test_id] = {name: Outcome(**outcome) for name, outcome in by.items()}
+            all_files = list(base["files"]) + [name for name in files if name not in base["files"]]
+            seconds_by_file = {**base["file_seconds"], **file_seconds}
+            deaths_by_file = {name: d for name, d in base["server_deaths_by_file"].items() if name not in files}
+            deaths_by_file.update(deaths)
+            commands = list(base.get("commands", [base["command"]])) + [command]
         totals = {
-            name: Counter(by[name].outcome for by in results.values() if name in by) for name in ("real", "pglite")
+            name: Counter(by[name].outcome for by in merged.values() if name in by) for name in ("real", "pglite")
         }
         document = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "complete": complete,
-            "psycopg_commit": commit,
-            "command": command,
-            "files": files,
-            "files_done": list(file_seconds),
+            "complete": complete and (base is None or bool(base.get("complete", True))),
+            "psycopg_commit": commit or (base or {}).get("psycopg_commit"),
+            "command": commands[0],
+            "commands": commands,
+            "files": all_files,
+            "files_done": [name for name in all_files if name in seconds_by_file],
             "left_out_as_client_only": client_only,
             "test_timeout": args.test_timeout,
             "file_timeout": args.file_timeout,
-            "seconds": round(time.monotonic() - started, 1),
-            "file_seconds": file_seconds,
-            "server_deaths_by_file": deaths,
+            "seconds": round(time.monotonic() - started, 1) + (base["seconds"] if base is not None else 0.0),
+            "file_seconds": seconds_by_file,
+            "server_deaths_by_file": deaths_by_file,
             "totals": {name: dict(counter) for name, counter in totals.items()},
-            "summary": compare(results),
+            "summary": compare(merged),
             "tests": {
-                test_id: {name: asdict(outcome) for name, outcome in by.items()} for test_id, by in results.items()
+                test_id: {name: asdict(outcome) for name, outcome in by.items()} for test_id, by in merged.items()
             },
         }
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -687,6 +709,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.copytree(work_root, args.keep_logs, dirs_exist_ok=True)
         shutil.rmtree(work_root, ignore_errors=True)
     save(complete=True)
+    if args.output:
+        return report_saved(args.output)  # what was saved, merged runs included
     totals = {name: Counter(by[name].outcome for by in results.values() if name in by) for name in ("real", "pglite")}
     print(f"\npsycopg {commit or '(commit unknown)'}; {len(files)} files; {len(results)} tests", file=sys.stdout)
     report(compare(results), totals, sys.stdout)
