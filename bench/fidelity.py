@@ -564,6 +564,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--psycopg-src", type=Path, help="a psycopg source tree (holding tests/)")
     parser.add_argument("--report", type=Path, help="only print the report of a JSON file --output saved")
     parser.add_argument(
+        "--combine", type=Path, nargs="+", help="only combine saved runs of different files into --output"
+    )
+    parser.add_argument(
         "--url",
         default=os.environ.get("PGLITE_TESTCASE_DATABASE_URL"),
         help="the real server: a scratch database's URL (default: PGLITE_TESTCASE_DATABASE_URL)",
@@ -589,6 +592,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-logs", type=Path, help="keep pytest's and serve's output in this directory")
     args = parser.parse_args(argv)
     if args.report:
+        return args
+    if args.combine:
+        if not args.output:
+            parser.error("--combine needs --output")
         return args
     if args.psycopg_src is None:
         parser.error("--psycopg-src is needed")
@@ -616,10 +623,62 @@ def report_saved(path: Path) -> int:
     return 0
 
 
+def combine(paths: Sequence[Path], output: Path) -> int:
+    """Saved runs of different files as one (a later run's files replace an earlier one's)."""
+    documents = [json.loads(path.read_text()) for path in paths]
+    tests: dict[str, Any] = {}
+    files: list[str] = []
+    file_seconds: dict[str, Any] = {}
+    deaths: dict[str, Any] = {}
+    for document in documents:
+        done = list(document.get("files_done", document["files"]))
+        tests = {test_id: by for test_id, by in tests.items() if test_id.split("::")[0] not in done}
+        tests.update({test_id: by for test_id, by in document["tests"].items() if test_id.split("::")[0] in done})
+        files += [name for name in done if name not in files]
+        file_seconds.update({name: document["file_seconds"][name] for name in done})
+        deaths = {name: d for name, d in deaths.items() if name not in done}
+        deaths.update({name: d for name, d in document["server_deaths_by_file"].items() if name in done})
+    results = {test_id: {name: Outcome(**outcome) for name, outcome in by.items()} for test_id, by in tests.items()}
+    totals = {name: Counter(by[name].outcome for by in results.values() if name in by) for name in ("real", "pglite")}
+    first = documents[0]
+    combined = {
+        "date": max(document["date"] for document in documents),
+        "complete": True,
+        "psycopg_commit": first["psycopg_commit"],
+        "command": " ; ".join(document["command"] for document in documents),
+        "commands": [command for document in documents for command in document.get("commands", [document["command"]])],
+        "combined_from": [
+            {
+                "command": d["command"],
+                "date": d["date"],
+                "complete": d.get("complete", True),
+                "files_done": d.get("files_done", d["files"]),
+            }
+            for d in documents
+        ],
+        "files": files,
+        "files_done": files,
+        "left_out_as_client_only": first["left_out_as_client_only"],
+        "test_timeout": first["test_timeout"],
+        "file_timeout": first["file_timeout"],
+        "seconds": round(sum(float(document["seconds"]) for document in documents), 1),
+        "file_seconds": file_seconds,
+        "server_deaths_by_file": deaths,
+        "totals": {name: dict(counter) for name, counter in totals.items()},
+        "summary": compare(results),
+        "tests": tests,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(combined, indent=1) + "\n")
+    return report_saved(output)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     if args.report:
         return report_saved(args.report)
+    if args.combine:
+        return combine(args.combine, args.output)
     source: Path = args.psycopg_src.resolve()
     files, client_only = select_files(source, args.files)
     commit = args.psycopg_commit or git_commit(source)
