@@ -462,7 +462,18 @@ _NOISE = (
     (re.compile(r"0x[0-9a-fA-F]+"), "0x…"),
     (re.compile(r"\b\d{4,}\b"), "N"),
     (re.compile(r"/tmp/[^\s'\"]+"), "/tmp/…"),
+    (re.compile(r"(?<![A-Za-z])'[^']*'"), "'…'"),  # values: the same failure on other data is the same cause
 )
+
+
+def kind(key: str) -> str:
+    """The error type of a cause ("psycopg.DataError: ..." → psycopg.DataError; "assert ..." → AssertionError)."""
+    head = key.split(":", 1)[0].strip()
+    if key.startswith("assert"):
+        return "AssertionError"
+    if re.fullmatch(r"[A-Za-z_][\w.]*", head):
+        return head
+    return "other"
 
 
 def cause(outcome: Outcome) -> str:
@@ -515,6 +526,9 @@ def compare(results: dict[str, dict[str, Outcome]]) -> dict[str, Any]:
             for name, group in groups.items()
         },
         "passed_on_pglite_only": only_pglite,
+        "failures_by_type": dict(
+            Counter(kind(key) for key, tests in groups["failures"].items() for _ in tests).most_common()
+        ),
     }
 
 
@@ -535,6 +549,9 @@ def report(summary: dict[str, Any], totals: dict[str, Counter[str]], out: Any, e
         for key, tests in group.items():
             shown = ", ".join(tests[:examples]) + (f" (+{len(tests) - examples} more)" if len(tests) > examples else "")
             print(f"  {len(tests):5d}  {key}\n         e.g. {shown}", file=out)
+    print("\nFailures by error type:", file=out)
+    for name, count in summary.get("failures_by_type", {}).items():
+        print(f"  {count:5d}  {name}", file=out)
     print(f"\nPassed on PGlite, not on the real server: {len(summary['passed_on_pglite_only'])}", file=out)
     for test_id in summary["passed_on_pglite_only"][:20]:
         print(f"         {test_id}", file=out)
