@@ -1,4 +1,4 @@
-"""Command line: ``python -m pglite_testcase install | doctor | cache info | cache clear | cleanup --url URL``."""
+"""Command line: ``python -m pglite_testcase install | doctor | cache info | cache clear | cleanup | serve``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from . import diagnostics
+from . import diagnostics, serve
 from .errors import PGliteTestCaseError
 from .node_packages import NodePackages, find_node, installed_version
 
@@ -58,7 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     clean.add_argument("--url", required=True, help="the server, as in PGLITE_TESTCASE_DATABASE_URL")
     clean.add_argument("--templates", action="store_true", help="drop the schema templates too")
     clean.set_defaults(run=_cleanup)
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run PGlite in the foreground: print its libpq URL, serve until Ctrl-C or SIGTERM",
+        description="Run the package's PGlite server in the foreground. The first line on stdout is its libpq "
+        "URL; it serves until Ctrl-C, SIGTERM or SIGHUP, then stops and removes what it made.",
+    )
+    serve.add_arguments(serve_parser)
+    serve_parser.set_defaults(run=serve.run)
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve.check_arguments(serve_parser, args)
     try:
         return int(args.run(args))
     except PGliteTestCaseError as exc:

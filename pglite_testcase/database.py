@@ -76,7 +76,9 @@ class PGliteDatabase:
         store: SnapshotStore,
         use_tcp: bool,
         extensions: frozenset[str] = frozenset(),
+        port: int = 0,
     ) -> None:
+        self.port = port  # on TCP: 0 for a free port at each start
         self.extensions = extensions  # registered with PGlite at start: they cannot be added later
         self.runtime = runtime
         self.node_modules = node_modules
@@ -96,8 +98,9 @@ class PGliteDatabase:
         use_tcp: bool = False,
         store: SnapshotStore | None = None,
         extensions: frozenset[str] = frozenset(),
+        port: int = 0,
     ) -> PGliteDatabase:
-        database = cls.launch(fingerprint, use_tcp=use_tcp, store=store, extensions=extensions)
+        database = cls.launch(fingerprint, use_tcp=use_tcp, store=store, extensions=extensions, port=port)
         database.wait_until_ready()
         return database
 
@@ -109,11 +112,13 @@ class PGliteDatabase:
         use_tcp: bool = False,
         store: SnapshotStore | None = None,
         extensions: frozenset[str] = frozenset(),
+        port: int = 0,
     ) -> PGliteDatabase:
         """Start PGlite, from the snapshot of ``fingerprint`` if there is one, without waiting."""
         runtime = find_node()
         node_modules = NodePackages().ensure_installed(runtime)
-        database = cls(runtime, node_modules, store if store is not None else SnapshotStore(), use_tcp, extensions)
+        store = store if store is not None else SnapshotStore()
+        database = cls(runtime, node_modules, store, use_tcp, extensions, port)
         database.spawn(fingerprint)
         return database
 
@@ -133,6 +138,7 @@ class PGliteDatabase:
             self.node_modules,
             load_data_dir=snapshot.path if snapshot else None,
             use_tcp=self.use_tcp,
+            port=self.port,
             extensions=registrations(self.extensions),
         )
         # A restarted instance keeps the limit, passed at start (a request now would race node's "ready").

@@ -142,6 +142,7 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
         *,
         load_data_dir: Path | None = None,
         use_tcp: bool = False,
+        port: int = 0,
         extensions: dict[str, dict[str, str]] | None = None,
         grace_seconds: float = 2.0,
         timeout: int = 60,
@@ -169,6 +170,7 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
         self.node_modules = node_modules
         self.load_data_dir = load_data_dir
         self.grace_seconds = grace_seconds
+        self.port = port  # on TCP: 0 for a free port, chosen by node
         self.extensions = extensions or {}
         # On TCP any local user can reach the port: the server asks for this password
         # (SCRAM-SHA-256). The Unix socket's 0700 directory already keeps others out.
@@ -211,6 +213,7 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
         self.owner_pid = os.getpid()
         settings = {
             "socketPath": None if self.config.use_tcp else self.config.socket_path,
+            "port": self.port,
             "graceMs": int(self.grace_seconds * 1000),
             "loadDataDir": str(self.load_data_dir) if self.load_data_dir else None,
             "debug": log.isEnabledFor(logging.DEBUG),

@@ -9,8 +9,9 @@
 // enforces the statement timeout and notices the test process's death even
 // while PGlite blocks this thread.
 //
-// Arguments: one JSON object (socketPath or TCP on 127.0.0.1, graceMs,
-// loadDataDir, extensions, privateDir, parentPid, statementTimeoutMs, debug).
+// Arguments: one JSON object (socketPath, or TCP on 127.0.0.1 at port, 0 or absent
+// for a free one; graceMs, loadDataDir, extensions, privateDir, parentPid,
+// statementTimeoutMs, debug).
 // The TCP password comes in the environment (PGLITE_TESTCASE_PASSWORD), not in
 // the arguments, which every local user can read.
 //
@@ -80,7 +81,7 @@ async function main() {
   await new Promise((resolve, reject) => {
     listener.once('error', reject);
     if (config.socketPath) listener.listen(config.socketPath, resolve);
-    else listener.listen(0, '127.0.0.1', resolve);
+    else listener.listen(config.port || 0, '127.0.0.1', resolve);
   });
   const bound = listener.address();
   emit({ event: 'ready', port: bound && typeof bound === 'object' ? bound.port : null });
