@@ -280,3 +280,19 @@ class PostgresDefaults(FidelityTestCase):
                 self.assertEqual(conn.execute("SHOW client_min_messages").fetchone(), ("notice",))
                 self.assertEqual(conn.execute("SHOW search_path").fetchone(), ('"$user", public',))
             conn.execute("RESET ALL")
+
+
+class WaitingForAnotherTransaction(FidelityTestCase):
+    process_options = {"grace_seconds": 0.5}
+
+    def test_a_statement_that_waits_too_long_fails_and_its_connection_stays_usable(self) -> None:
+        holder, waiter = self.connect(autocommit=False), self.connect()
+        holder.execute("SELECT 1")  # a transaction is open on holder
+        if self.target.on_pglite:
+            with self.assertRaisesRegex(psycopg.errors.LockNotAvailable, "waited 500 ms .* and was not run"):
+                waiter.execute("SELECT 2")
+        else:
+            self.assertEqual(waiter.execute("SELECT 2").fetchone(), (2,))  # PostgreSQL runs both
+        holder.commit()
+        self.assertEqual(waiter.execute("SELECT 3").fetchone(), (3,))
+        self.assertFalse(waiter.closed)

@@ -44,6 +44,7 @@ class Connection {
     this.statements = new StatementNames(this.prefix);
     this.waitTimer = null;
     this.copyState = null;
+    this.skippingToSync = false;
     this.savedSettings = null; // its settings while another client has the backend (SQL), null: none
     this.reported = new Map(); // the reported settings' values it was last told
     this.settingsChanged = false; // it ran something that may have changed a setting
@@ -87,6 +88,16 @@ class Connection {
     if (this.phase === 'auth') this.readAuthentication();
     if (this.phase === 'session' || this.phase === 'copy' || this.phase === 'queued') {
       for (let part = this.received.nextMessage(false); part; part = this.received.nextMessage(false)) {
+        if (this.skippingToSync) {
+          // What follows a refused statement up to its Sync is dropped, as after an error.
+          if (part[0] === 0x53) {
+            this.skippingToSync = false;
+            this.write(protocol.readyForQuery('I'));
+          } else if (part[0] === 0x58) {
+            this.inbox.push(part);
+          }
+          continue;
+        }
         this.inbox.push(part);
       }
       if (this.phase === 'copy') this.readCopyData();
@@ -141,6 +152,22 @@ class Connection {
         this.write(step.reply);
       }
     }
+  }
+
+  // The statement waiting first is refused with `error` instead of run: its messages up to the
+  // next Sync (or its simple Query) are dropped, and it is answered with `error` and
+  // ReadyForQuery, as PostgreSQL answers a statement that failed (the client is idle: only the
+  // client whose transaction is open runs while others wait).
+  failWaitingStatement(error) {
+    const end = this.inbox.findIndex((part) => part[0] === 0x53 || part[0] === 0x51);
+    this.write(error);
+    if (end < 0) {
+      this.inbox = [];
+      this.skippingToSync = true; // its Sync has not arrived: answered when it does
+      return;
+    }
+    this.inbox = this.inbox.slice(end + 1);
+    this.write(protocol.readyForQuery('I'));
   }
 
   hasWork() {

@@ -183,13 +183,20 @@ class Scheduler {
     }
   }
 
+  // A client waited too long for another's transaction. A new connection is refused (FATAL);
+  // a started one gets an ERROR for its waiting statement, which is not run, and stays
+  // connected (as a lock_timeout would leave it on PostgreSQL).
   refuse(client) {
     client.waitTimer = null;
     const waited = `waited ${this.graceMs} ms for another connection's transaction to end`;
-    const text = client.started
-      ? `pglite_testcase: this statement ${waited}; the connection was closed`
-      : `pglite_testcase: this connection ${waited} and was refused`;
-    client.end(protocol.fatal('55P03', text, WAIT_HINT));
+    if (!client.started) {
+      client.end(protocol.fatal('55P03', `pglite_testcase: this connection ${waited} and was refused`, WAIT_HINT));
+      return;
+    }
+    const error = protocol.errorResponse('ERROR', '55P03', `pglite_testcase: this statement ${waited} and was not run`, WAIT_HINT);
+    client.failWaitingStatement(error);
+    if (!client.hasWork()) this.ready.delete(client);
+    this.startWaitTimers();
   }
 
   nextRunnable() {

@@ -246,3 +246,35 @@ test('a client that leaves while its statement runs inside its transaction has i
   assert.deepStrictEqual(host.log.slice(-4), ['INSERT', 'S', 'ROLLBACK', 'reset']);
   assert.strictEqual(host.status, 'I');
 });
+
+test('a started client that waits longer than graceMs gets an ERROR for that statement and stays connected', async () => {
+  const { host, scheduler } = setup();
+  const a = await connect(scheduler);
+  const b = await connect(scheduler);
+  a.socket.send(query('BEGIN'));
+  await settle();
+  b.socket.written = [];
+  b.socket.send(query('SELECT waiting'));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const error = protocol.firstError(Buffer.concat(b.socket.written));
+  assert.strictEqual(error.S, 'ERROR');
+  assert.strictEqual(error.C, '55P03');
+  assert.match(error.M, /this statement waited 200 ms for another connection's transaction to end and was not run/);
+  assert.strictEqual(protocol.transactionStatus(Buffer.concat(b.socket.written)), 'I');
+  assert.ok(!b.socket.ended, 'still connected');
+  assert.ok(!host.log.includes('SELECT waiting'), 'never run');
+  // An extended-protocol statement whose Sync comes later: the error now, ReadyForQuery at the Sync.
+  b.socket.written = [];
+  b.socket.send(Buffer.concat([message('P', cstring(''), cstring('SELECT 2'), Buffer.from([0, 0])), message('H')]));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.strictEqual(protocol.firstError(Buffer.concat(b.socket.written)).C, '55P03');
+  b.socket.send(protocol.SYNC);
+  await settle();
+  assert.strictEqual(protocol.transactionStatus(Buffer.concat(b.socket.written)), 'I');
+  // Once a's transaction ends, b's statements run again.
+  a.socket.send(query('COMMIT'));
+  await settle();
+  b.socket.send(query('SELECT after'));
+  await settle();
+  assert.ok(host.log.includes('SELECT after'));
+});
