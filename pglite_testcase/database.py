@@ -78,6 +78,7 @@ class PGliteDatabase:
         extensions: frozenset[str] = frozenset(),
     ) -> None:
         self.extensions = extensions  # registered with PGlite at start: they cannot be added later
+        self.postgres_version = store.postgres_version  # the major of the packages and snapshots it uses
         self.runtime = runtime
         self.node_modules = node_modules
         self.store = store
@@ -96,8 +97,11 @@ class PGliteDatabase:
         use_tcp: bool = False,
         store: SnapshotStore | None = None,
         extensions: frozenset[str] = frozenset(),
+        postgres_version: int | None = None,
     ) -> PGliteDatabase:
-        database = cls.launch(fingerprint, use_tcp=use_tcp, store=store, extensions=extensions)
+        database = cls.launch(
+            fingerprint, use_tcp=use_tcp, store=store, extensions=extensions, postgres_version=postgres_version
+        )
         database.wait_until_ready()
         return database
 
@@ -109,11 +113,22 @@ class PGliteDatabase:
         use_tcp: bool = False,
         store: SnapshotStore | None = None,
         extensions: frozenset[str] = frozenset(),
+        postgres_version: int | None = None,
     ) -> PGliteDatabase:
-        """Start PGlite, from the snapshot of ``fingerprint`` if there is one, without waiting."""
+        """Start PGlite, from the snapshot of ``fingerprint`` if there is one, without waiting.
+
+        ``postgres_version``: the major (17, 18; default ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17);
+        a ``store`` given must be of the same major.
+        """
+        if store is None:
+            store = SnapshotStore(postgres_version=postgres_version)
+        elif postgres_version is not None and store.postgres_version != postgres_version:
+            raise ValueError(
+                f"a snapshot store of PostgreSQL {store.postgres_version} for PostgreSQL {postgres_version}"
+            )
         runtime = find_node()
-        node_modules = NodePackages().ensure_installed(runtime)
-        database = cls(runtime, node_modules, store if store is not None else SnapshotStore(), use_tcp, extensions)
+        node_modules = NodePackages(postgres_version=store.postgres_version).ensure_installed(runtime)
+        database = cls(runtime, node_modules, store, use_tcp, extensions)
         database.spawn(fingerprint)
         return database
 
@@ -133,7 +148,7 @@ class PGliteDatabase:
             self.node_modules,
             load_data_dir=snapshot.path if snapshot else None,
             use_tcp=self.use_tcp,
-            extensions=registrations(self.extensions),
+            extensions=registrations(self.extensions, self.postgres_version),
         )
         # A restarted instance keeps the limit, passed at start (a request now would race node's "ready").
         self.process.statement_timeout_ms = (
@@ -277,8 +292,12 @@ class PGliteDatabase:
         self.store.save(self.process.dump_data_dir, fingerprint, build_seconds)
 
 
-def shared_database(fingerprint: str | None = None, extensions: frozenset[str] = frozenset()) -> PGliteDatabase:
-    """The process's shared PGlite (see ``provision.Registry``)."""
+def shared_database(
+    fingerprint: str | None = None, extensions: frozenset[str] = frozenset(), postgres_version: int | None = None
+) -> PGliteDatabase:
+    """The process's shared PGlite of a PostgreSQL major (see ``provision.Registry``)."""
+    from .node_packages import default_postgres_version
     from .provision import REGISTRY
 
-    return REGISTRY.shared_pglite(fingerprint, extensions)
+    version = default_postgres_version() if postgres_version is None else postgres_version
+    return REGISTRY.shared_pglite(fingerprint, extensions, version)
