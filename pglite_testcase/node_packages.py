@@ -238,6 +238,11 @@ class NodePackages:
     def node_modules(self) -> Path:
         return self.directory / "node_modules"
 
+    @property
+    def lock_file(self) -> Path:
+        """The file lock installers of this major's lockfile take."""
+        return self.root / f".install-pg{self.postgres_version}-{self.digest}.lock"
+
     def problem(self, *, deep: bool = False) -> str | None:
         """What is wrong with the install (None: complete). ``deep`` compares every file's SHA-256 too."""
         try:
@@ -321,7 +326,7 @@ class NodePackages:
 
     @contextmanager
     def _install_lock(self) -> Iterator[None]:
-        fd = cache_safety.open_lock(self.root / f".install-pg{self.postgres_version}-{self.digest}.lock")
+        fd = cache_safety.open_lock(self.lock_file)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
