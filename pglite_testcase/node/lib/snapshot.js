@@ -124,9 +124,21 @@ async function startOptions(PGlite, line, setting, debug = () => {}) {
     return wasmModule ? { wasmModule } : {};
   }
   return {
-    startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${setting}`],
+    startParams: [...withoutSetting(PGlite.defaultStartParams, 'search_path'), '-c', `shared_buffers=${setting}`],
     initDbStartParams: ['--wal-segsize=1'],
   };
+}
+
+// PGlite 0.5 starts postgres with `-c search_path=public`: a command-line setting, so RESET and
+// DISCARD ALL would give `public` instead of PostgreSQL's `"$user", public`. Without it, the
+// server's default is PostgreSQL's.
+function withoutSetting(params, name) {
+  const kept = [];
+  for (let i = 0; i < params.length; i++) {
+    if (params[i] === '-c' && String(params[i + 1]).startsWith(`${name}=`)) i++;
+    else kept.push(params[i]);
+  }
+  return kept;
 }
 
 // A data-directory tarball without the WAL segments a start cannot need: those

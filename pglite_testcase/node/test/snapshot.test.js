@@ -87,9 +87,9 @@ test('the PGlite line decides the start options and where the data directory is'
   const { pgliteLine, startOptions, pgliteVersion } = require('../lib/snapshot');
   assert.deepStrictEqual(pgliteLine('0.3.15'), { version: '0.3.15', modern: false, pgdata: '/tmp/pglite/base' });
   assert.deepStrictEqual(pgliteLine('0.5.17'), { version: '0.5.17', modern: true, pgdata: '/pglite/data' });
-  const PGlite = { defaultStartParams: ['--single', 'postgres'] };
+  const PGlite = { defaultStartParams: ['--single', '-c', 'search_path=public', '-c', 'io_method=sync'] };
   assert.deepStrictEqual(await startOptions(PGlite, pgliteLine('0.5.17'), '16MB'), {
-    startParams: ['--single', 'postgres', '-c', 'shared_buffers=16MB'],
+    startParams: ['--single', '-c', 'io_method=sync', '-c', 'shared_buffers=16MB'],
     initDbStartParams: ['--wal-segsize=1'],
   });
   let version = null;
