@@ -288,12 +288,17 @@ def provision(request: Request) -> Lease:
 
 @contextmanager
 def fresh_database(
-    server_url: URL | str | None = None, *, driver: Driver | None = None, extensions: frozenset[str] = frozenset()
+    server_url: URL | str | None = None,
+    *,
+    driver: Driver | None = None,
+    extensions: frozenset[str] = frozenset(),
+    postgres_version: int | None = None,
 ) -> Iterator[TestDatabase]:
     """An empty database nobody else uses, stopped or dropped when the block ends.
 
     ``server_url`` (or ``PGLITE_TESTCASE_DATABASE_URL``) picks a real server;
-    otherwise it is a PGlite instance of its own.
+    otherwise it is a PGlite instance of its own, of ``postgres_version`` (17, 18; None:
+    ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17).
     """
     from .drivers import driver_for_scheme, sync_driver
 
@@ -304,7 +309,7 @@ def fresh_database(
         from .drivers import default_sync_driver
 
         driver = sync_driver((driver_for_scheme(url) if url is not None else None) or default_sync_driver())
-    request = Request(EmptySchema(), driver, extensions=extensions, server_url=url)
+    request = Request(EmptySchema(), driver, extensions=extensions, server_url=url, postgres_version=postgres_version)
     lease = BACKENDS[request.backend].fresh(request)
     try:
         yield lease.database

@@ -11,6 +11,7 @@ from pathlib import Path
 from unittest import mock
 
 from sqlalchemy import text
+from sqlalchemy.pool import NullPool
 
 from pglite_testcase import ConfigurationError, PGliteTestCase
 from pglite_testcase.node_packages import (
@@ -20,6 +21,7 @@ from pglite_testcase.node_packages import (
     find_node,
     installed_version,
 )
+from pglite_testcase.provision import fresh_database
 from pglite_testcase.snapshots import SnapshotStore
 
 from .models import Base
@@ -69,6 +71,19 @@ class ExtensionPackagesOn18(PGliteTestCase):
         self.assertEqual(distance, 1.0)
         self.assertIsNotNone(self.connection.scalar(text("SELECT uuid_generate_v7()")))
         self.assertIsNotNone(self.connection.scalar(text("SELECT uuid_generate_v4()")))
+
+
+@pglite_only
+class FreshDatabases(unittest.TestCase):
+    def test_a_fresh_database_of_each_major(self) -> None:
+        # What AlembicMigrationsTestCase checks run on (its postgres_version goes here).
+        for version in (17, 18):
+            with fresh_database(postgres_version=version) as database:
+                engine = database.create_engine(poolclass=NullPool)
+                with engine.connect() as connection:
+                    number = int(connection.scalar(text("SHOW server_version_num")))
+                engine.dispose()
+                self.assertEqual(number // 10000, version)
 
 
 class BadValues(unittest.TestCase):
