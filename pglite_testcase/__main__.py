@@ -8,18 +8,29 @@ import sys
 
 from . import diagnostics, serve
 from .errors import PGliteTestCaseError
-from .node_packages import NodePackages, find_node, installed_version
+from .node_packages import POSTGRES_VERSIONS, NodePackages, find_node, installed_version
 
 
 def _install(args: argparse.Namespace) -> int:
     runtime = find_node()
-    packages = NodePackages()
-    packages.ensure_installed(runtime)
-    print(
-        f"PGlite {installed_version(packages.directory)} is installed in {packages.directory} "
-        f"(node {'.'.join(map(str, runtime.version))} at {runtime.node})"
-    )
+    for version in args.postgres_version or POSTGRES_VERSIONS:
+        packages = NodePackages(postgres_version=version)
+        packages.ensure_installed(runtime)
+        print(
+            f"PGlite {installed_version(packages.directory)} (PostgreSQL {version}) is installed in "
+            f"{packages.directory} (node {'.'.join(map(str, runtime.version))} at {runtime.node})"
+        )
     return 0
+
+
+def _postgres_version_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--postgres-version",
+        type=int,
+        choices=sorted(POSTGRES_VERSIONS),
+        action="append",
+        help=f"{what} only this PostgreSQL major's PGlite (repeatable; default: every major)",
+    )
 
 
 def _cleanup(args: argparse.Namespace) -> int:
@@ -44,9 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pglite_testcase")
     commands = parser.add_subparsers(dest="command", required=True)
     install = commands.add_parser("install", help="fill the PGlite npm package cache ahead of time")
+    _postgres_version_option(install, "install")
     install.set_defaults(run=_install)
     doctor = commands.add_parser("doctor", help="check Node, the cache and a PGlite start, step by step")
-    doctor.set_defaults(run=lambda args: diagnostics.doctor())
+    _postgres_version_option(doctor, "check")
+    doctor.set_defaults(run=lambda args: diagnostics.doctor(args.postgres_version))
     cache = commands.add_parser("cache", help="what the cache holds, or empty it")
     cache_commands = cache.add_subparsers(dest="action", required=True)
     cache_commands.add_parser("info").set_defaults(run=lambda args: diagnostics.cache_info())

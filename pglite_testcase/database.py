@@ -80,6 +80,7 @@ class PGliteDatabase:
     ) -> None:
         self.port = port  # on TCP: 0 for a free port at each start
         self.extensions = extensions  # registered with PGlite at start: they cannot be added later
+        self.postgres_version = store.postgres_version  # the major of the packages and snapshots it uses
         self.runtime = runtime
         self.node_modules = node_modules
         self.store = store
@@ -99,8 +100,16 @@ class PGliteDatabase:
         store: SnapshotStore | None = None,
         extensions: frozenset[str] = frozenset(),
         port: int = 0,
+        postgres_version: int | None = None,
     ) -> PGliteDatabase:
-        database = cls.launch(fingerprint, use_tcp=use_tcp, store=store, extensions=extensions, port=port)
+        database = cls.launch(
+            fingerprint,
+            use_tcp=use_tcp,
+            store=store,
+            extensions=extensions,
+            port=port,
+            postgres_version=postgres_version,
+        )
         database.wait_until_ready()
         return database
 
@@ -113,11 +122,21 @@ class PGliteDatabase:
         store: SnapshotStore | None = None,
         extensions: frozenset[str] = frozenset(),
         port: int = 0,
+        postgres_version: int | None = None,
     ) -> PGliteDatabase:
-        """Start PGlite, from the snapshot of ``fingerprint`` if there is one, without waiting."""
+        """Start PGlite, from the snapshot of ``fingerprint`` if there is one, without waiting.
+
+        ``postgres_version``: the major (17, 18; default ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17);
+        a ``store`` given must be of the same major.
+        """
+        if store is None:
+            store = SnapshotStore(postgres_version=postgres_version)
+        elif postgres_version is not None and store.postgres_version != postgres_version:
+            raise ValueError(
+                f"a snapshot store of PostgreSQL {store.postgres_version} for PostgreSQL {postgres_version}"
+            )
         runtime = find_node()
-        node_modules = NodePackages().ensure_installed(runtime)
-        store = store if store is not None else SnapshotStore()
+        node_modules = NodePackages(postgres_version=store.postgres_version).ensure_installed(runtime)
         database = cls(runtime, node_modules, store, use_tcp, extensions, port)
         database.spawn(fingerprint)
         return database
@@ -139,7 +158,7 @@ class PGliteDatabase:
             load_data_dir=snapshot.path if snapshot else None,
             use_tcp=self.use_tcp,
             port=self.port,
-            extensions=registrations(self.extensions),
+            extensions=registrations(self.extensions, self.postgres_version),
         )
         # A restarted instance keeps the limit, passed at start (a request now would race node's "ready").
         self.process.statement_timeout_ms = (
@@ -283,8 +302,12 @@ class PGliteDatabase:
         self.store.save(self.process.dump_data_dir, fingerprint, build_seconds)
 
 
-def shared_database(fingerprint: str | None = None, extensions: frozenset[str] = frozenset()) -> PGliteDatabase:
-    """The process's shared PGlite (see ``provision.Registry``)."""
+def shared_database(
+    fingerprint: str | None = None, extensions: frozenset[str] = frozenset(), postgres_version: int | None = None
+) -> PGliteDatabase:
+    """The process's shared PGlite of a PostgreSQL major (see ``provision.Registry``)."""
+    from .node_packages import default_postgres_version
     from .provision import REGISTRY
 
-    return REGISTRY.shared_pglite(fingerprint, extensions)
+    version = default_postgres_version() if postgres_version is None else postgres_version
+    return REGISTRY.shared_pglite(fingerprint, extensions, version)

@@ -49,7 +49,20 @@ def _step(name: str, run: Callable[[], str]) -> bool:
     return True
 
 
-def doctor() -> int:
+def doctor(postgres_versions: list[int] | None = None) -> int:
+    """The doctor's steps for each PostgreSQL major (default: every one), stopping at the first failure."""
+    from .node_packages import POSTGRES_VERSIONS
+
+    print("pglite_testcase doctor")
+    for version in postgres_versions or POSTGRES_VERSIONS:
+        print(f"\nPostgreSQL {version}: {POSTGRES_VERSIONS[version]}")
+        if _doctor_line(version) != 0:
+            return 1
+    print("\nall good")
+    return 0
+
+
+def _doctor_line(postgres_version: int) -> int:
     from sqlalchemy import text
 
     from .database import PGliteDatabase
@@ -63,7 +76,7 @@ def doctor() -> int:
         return f"node {'.'.join(map(str, runtime.version))} at {runtime.node}"
 
     def cache() -> str:
-        packages = NodePackages()
+        packages = NodePackages(postgres_version=postgres_version)
         problem = packages.problem(deep=True)  # every file's SHA-256, not only its size
         existed = packages.directory.exists()
         if problem is not None and existed:
@@ -73,7 +86,7 @@ def doctor() -> int:
         return f"{packages.directory} ({found}); PGlite {installed_version(packages.directory)}"
 
     def start() -> str:
-        database = PGliteDatabase.start()
+        database = PGliteDatabase.start(postgres_version=postgres_version)
         state["database"] = database
         return f"listening on {database.process.endpoint}"
 
@@ -92,7 +105,6 @@ def doctor() -> int:
         database.stop()  # type: ignore[attr-defined]
         return "stopped, private directory removed"
 
-    print("pglite_testcase doctor")
     try:
         for name, run in (
             ("node", node),
@@ -106,7 +118,6 @@ def doctor() -> int:
     finally:
         if "database" in state:
             state["database"].stop()  # type: ignore[attr-defined]
-    print("\nall good")
     return 0
 
 
@@ -115,31 +126,44 @@ def _size(path: Path) -> int:
 
 
 def cache_info() -> int:
-    from .node_packages import NodePackages, installed_version
+    from .node_packages import POSTGRES_VERSIONS, NodePackages, default_postgres_version, installed_version
     from .snapshots import SnapshotStore
 
-    packages, store = NodePackages(), SnapshotStore()
-    print(f"cache directory: {packages.root}")
-    problem = packages.problem()
-    if problem is None:
-        print(
-            f"npm packages:    {packages.directory} (PGlite {installed_version(packages.directory)}, "
-            f"{_size(packages.directory) / 1e6:.0f} MB)"
-        )
-    elif not packages.directory.exists():
-        print("npm packages:    not installed (python -m pglite_testcase install)")
-    else:
-        print(f"npm packages:    {packages.directory}: {problem} (the next run installs them again)")
+    store = SnapshotStore(postgres_version=17)
+    print(f"cache directory: {NodePackages(postgres_version=17).root}")
+    try:
+        default = f"PostgreSQL {default_postgres_version()}"
+    except PGliteTestCaseError as exc:
+        default = str(exc)
+    print(f"default major:   {default}")
+    for version in POSTGRES_VERSIONS:
+        packages = NodePackages(postgres_version=version)
+        problem = packages.problem()
+        label = f"npm packages {version}:"
+        if problem is None:
+            print(
+                f"{label} {packages.directory} (PGlite {installed_version(packages.directory)}, "
+                f"{_size(packages.directory) / 1e6:.0f} MB)"
+            )
+        elif not packages.directory.exists():
+            print(f"{label} not installed (python -m pglite_testcase install --postgres-version {version})")
+        else:
+            print(f"{label} {packages.directory}: {problem} (the next run installs them again)")
     snapshots = sorted(store.root.glob("*.tar")) if store.root.exists() else []
     total = sum(path.stat().st_size for path in snapshots)
-    print(f"snapshots:       {len(snapshots)} ({total / 1e6:.0f} MB) in {store.root}")
+    lines = store.count_by_line()
+    per_line = ", ".join(f"PostgreSQL {version}: {count}" for version, count in sorted(lines.items()))
+    print(
+        f"snapshots:       {len(snapshots)} ({total / 1e6:.0f} MB) in {store.root}"
+        + (f" ({per_line})" if per_line else "")
+    )
     return 0
 
 
 def cache_clear() -> int:
     from .node_packages import NodePackages
 
-    packages = NodePackages()
+    packages = NodePackages(postgres_version=17)  # the root is every major's
     packages.clear()
     print(f"removed {packages.root}")
     return 0

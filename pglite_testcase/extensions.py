@@ -102,10 +102,32 @@ def missing_extension_hint(message: str) -> str | None:
     )
 
 
-def registrations(names: frozenset[str]) -> dict[str, dict[str, str]]:
+# PGlite 0.5 (PostgreSQL 18) ships these as packages of their own (node/pg18/package.json);
+# contrib keeps its import paths.
+_SEPARATE_PACKAGES_FROM = 18
+_SEPARATE_PACKAGES = {
+    "@electric-sql/pglite/vector": "@electric-sql/pglite-pgvector",
+    "@electric-sql/pglite/pg_uuidv7": "@electric-sql/pglite-pg_uuidv7",
+    "@electric-sql/pglite/pg_hashids": "@electric-sql/pglite-pg_hashids",
+    "@electric-sql/pglite/pg_ivm": "@electric-sql/pglite-pg_ivm",
+    "@electric-sql/pglite/pgtap": "@electric-sql/pglite-pgtap",
+}
+
+
+def module_for(extension: Extension, postgres_version: int) -> str:
+    """The npm module that registers ``extension`` with the PGlite of this PostgreSQL major."""
+    if postgres_version >= _SEPARATE_PACKAGES_FROM:
+        return _SEPARATE_PACKAGES.get(extension.module, extension.module)
+    return extension.module
+
+
+def registrations(names: frozenset[str], postgres_version: int = 17) -> dict[str, dict[str, str]]:
     """What node/server.js registers with PGlite: {export: {module, export}}."""
     return {
-        EXTENSIONS[name].export: {"module": EXTENSIONS[name].module, "export": EXTENSIONS[name].export}
+        EXTENSIONS[name].export: {
+            "module": module_for(EXTENSIONS[name], postgres_version),
+            "export": EXTENSIONS[name].export,
+        }
         for name in names
     }
 

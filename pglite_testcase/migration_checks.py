@@ -31,7 +31,13 @@ from .errors import ConfigurationError
 from .extensions import read_extensions
 from .provision import fresh_database
 from .schema import AlembicEnvironment, alembic_run, applied_revisions, failed_revision, reset_database
-from .settings import check_environment, read_alembic_config, read_metadata, read_server_url
+from .settings import (
+    check_environment,
+    read_alembic_config,
+    read_metadata,
+    read_postgres_version,
+    read_server_url,
+)
 from .urls import url_text
 
 if TYPE_CHECKING:  # Alembic is imported when a check runs (as in schema.py)
@@ -230,8 +236,9 @@ class EmptiedPGlite:
     """One PGlite for a class's checks, emptied between them (a PGlite start costs more than all but the
     longest checks)."""
 
-    def __init__(self, extensions: frozenset[str]) -> None:
+    def __init__(self, extensions: frozenset[str], postgres_version: int | None = None) -> None:
         self.extensions = extensions
+        self.postgres_version = postgres_version
         self.database: TestDatabase | None = None
         self._stack = ExitStack()
         self._outside: tuple[Any, ...] = ()
@@ -242,7 +249,9 @@ class EmptiedPGlite:
             if self.database.is_alive() and self._emptied(driver):
                 return self.database
             self.release()
-        self.database = self._stack.enter_context(fresh_database(driver=driver, extensions=self.extensions))
+        self.database = self._stack.enter_context(
+            fresh_database(driver=driver, extensions=self.extensions, postgres_version=self.postgres_version)
+        )
         self._outside = self._query_outside(driver)
         return self.database
 
@@ -304,6 +313,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     _checks_skipped: ClassVar[frozenset[str]]
     _checks_server_url: ClassVar[URL | None]
     _checks_extensions: ClassVar[frozenset[str]]
+    _checks_postgres_version: ClassVar[int]
     _checks_driver: ClassVar[Driver]
     _checks_pglite: ClassVar[EmptiedPGlite | None] = None
 
@@ -349,6 +359,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
         cls._checks_skipped = _skip_checks(cls)
         cls._checks_server_url = read_server_url(cls)
         cls._checks_extensions = frozenset(read_extensions(cls))
+        cls._checks_postgres_version = read_postgres_version(cls)
         cls._checks_driver = choose_sync_driver(cls, cls.driver, cls._checks_server_url)
 
     @classmethod
@@ -467,7 +478,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
                 yield database
             return
         if cls.__dict__.get("_checks_pglite") is None:
-            cls._checks_pglite = EmptiedPGlite(cls._checks_extensions)
+            cls._checks_pglite = EmptiedPGlite(cls._checks_extensions, cls._checks_postgres_version)
         kept = cls._checks_pglite
         assert kept is not None
         yield kept.take(cls._checks_driver)

@@ -1,10 +1,12 @@
 """The Node.js runtime and the cache of PGlite's npm packages.
 
-The packages are installed once per user from the ``package.json`` and
-``package-lock.json`` shipped in ``pglite_testcase/node`` (``npm ci
+Each PostgreSQL major this library runs (a PGlite line) has its own
+``package.json`` and ``package-lock.json`` under ``pglite_testcase/node``
+(``pg17/``: PGlite 0.3, PostgreSQL 17; ``pg18/``: PGlite 0.5, PostgreSQL 18).
+The packages are installed once per user and line (``npm ci
 --ignore-scripts``: pinned versions, integrity hashes, no install scripts).
-Each lockfile gets its own directory, named by the lockfile's digest, so a
-library upgrade never reuses a stale install. Installs happen under a file
+Each lockfile gets its own directory, named by its line and its digest, so the
+lines never share an install and a library upgrade never reuses a stale one. Installs happen under a file
 lock, into a temporary directory that is renamed into place when complete,
 so concurrent test processes never see half an install. The completion
 marker lists every installed file with its size and SHA-256: each use checks
@@ -39,7 +41,7 @@ from typing import Any
 from . import cache_safety
 from .cache_safety import CACHE_ENV as CACHE_ENV  # where settings and the tests look for it
 from .cache_safety import UnsafeCacheError
-from .errors import CacheInstallError, NodeNotFoundError
+from .errors import CacheInstallError, ConfigurationError, NodeNotFoundError
 
 log = logging.getLogger("pglite_testcase")
 
@@ -47,6 +49,32 @@ MIN_NODE_MAJOR = 18
 RUNTIME_DIR = Path(__file__).parent / "node"
 SERVER_SCRIPT = RUNTIME_DIR / "server.js"
 COMPLETE_MARKER = ".pglite-testcase-complete"
+
+# The PostgreSQL majors, each the PGlite line that runs it (pinned in node/pg<major>/package-lock.json).
+POSTGRES_VERSIONS: dict[int, str] = {17: "PGlite 0.3 (PostgreSQL 17.5)", 18: "PGlite 0.5 (PostgreSQL 18.7)"}
+DEFAULT_POSTGRES_VERSION = 17
+POSTGRES_VERSION_ENV = "PGLITE_TESTCASE_POSTGRES_VERSION"
+ACCEPTED_POSTGRES_VERSIONS = " or ".join(str(version) for version in POSTGRES_VERSIONS)
+
+
+def default_postgres_version() -> int:
+    """The major a class runs on unless it sets ``postgres_version``: ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17."""
+    value = os.environ.get(POSTGRES_VERSION_ENV, "").strip()
+    if not value:
+        return DEFAULT_POSTGRES_VERSION
+    if value.isdigit() and int(value) in POSTGRES_VERSIONS:
+        return int(value)
+    raise ConfigurationError(
+        f"the environment variable {POSTGRES_VERSION_ENV} = {os.environ[POSTGRES_VERSION_ENV]!r} is not accepted: "
+        f"expected {ACCEPTED_POSTGRES_VERSIONS} (the PostgreSQL major: "
+        + "; ".join(f"{major}: {line}" for major, line in POSTGRES_VERSIONS.items())
+        + ")."
+    )
+
+
+def packages_dir(postgres_version: int) -> Path:
+    """Where the ``package.json`` and ``package-lock.json`` of a major's PGlite line are shipped."""
+    return RUNTIME_DIR / f"pg{postgres_version}"
 
 
 @dataclass(frozen=True)
@@ -133,8 +161,10 @@ def cache_root() -> Path:
     return _absolute_once(base) / "pglite-testcase"
 
 
-def lockfile_digest() -> str:
-    return hashlib.sha256((RUNTIME_DIR / "package-lock.json").read_bytes()).hexdigest()[:16]
+@functools.lru_cache(maxsize=None)
+def lockfile_digest(postgres_version: int | None = None) -> str:
+    version = default_postgres_version() if postgres_version is None else postgres_version
+    return hashlib.sha256((packages_dir(version) / "package-lock.json").read_bytes()).hexdigest()[:16]
 
 
 def installed_version(package_dir: Path, package: str = "@electric-sql/pglite") -> str:
@@ -186,23 +216,32 @@ def _installed_files(marker: Path, digest: str) -> dict[str, list[Any]] | None:
 
 
 class NodePackages:
-    """The cache directory holding one install of the shipped lockfile."""
+    """The cache directory holding one install of a PostgreSQL major's shipped lockfile."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, postgres_version: int | None = None) -> None:
         self.root = Path(os.path.abspath(root)) if root is not None else cache_root()
-        self.digest = lockfile_digest()
-        self.directory = self.root / f"node-{self.digest}"
+        self.postgres_version = default_postgres_version() if postgres_version is None else postgres_version
+        self.source = packages_dir(self.postgres_version)
+        self.digest = lockfile_digest(self.postgres_version)
+        self.directory = self.root / f"node-pg{self.postgres_version}-{self.digest}"
 
     @classmethod
     def holding(cls, node_modules: Path) -> NodePackages:
         """The install whose ``node_modules`` this is."""
-        packages = cls(node_modules.parent.parent)
+        line = re.match(r"node-pg(\d+)-", node_modules.parent.name)
+        version = int(line[1]) if line and int(line[1]) in POSTGRES_VERSIONS else None
+        packages = cls(node_modules.parent.parent, version)
         packages.directory = node_modules.parent
         return packages
 
     @property
     def node_modules(self) -> Path:
         return self.directory / "node_modules"
+
+    @property
+    def lock_file(self) -> Path:
+        """The file lock installers of this major's lockfile take."""
+        return self.root / f".install-pg{self.postgres_version}-{self.digest}.lock"
 
     def problem(self, *, deep: bool = False) -> str | None:
         """What is wrong with the install (None: complete). ``deep`` compares every file's SHA-256 too."""
@@ -287,7 +326,7 @@ class NodePackages:
 
     @contextmanager
     def _install_lock(self) -> Iterator[None]:
-        fd = cache_safety.open_lock(self.root / f".install-{self.digest}.lock")
+        fd = cache_safety.open_lock(self.lock_file)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
@@ -315,7 +354,7 @@ class NodePackages:
         staging = Path(tempfile.mkdtemp(prefix=f".install-{os.getpid()}-", dir=self.root))
         try:
             for name in ("package.json", "package-lock.json"):
-                shutil.copy2(RUNTIME_DIR / name, staging / name)
+                shutil.copy2(self.source / name, staging / name)
             # npm's own download cache lives in ours too, and it writes no log files:
             # nothing of this library's ends up outside its cache directory.
             command = [
@@ -343,7 +382,8 @@ class NodePackages:
             shutil.rmtree(staging, ignore_errors=True)
         # The one line a first run prints: what was fetched, where to, how long it took.
         print(
-            f"pglite_testcase: fetched PGlite {installed_version(self.directory)} from the npm registry "
+            f"pglite_testcase: fetched PGlite {installed_version(self.directory)} (PostgreSQL "
+            f"{self.postgres_version}) from the npm registry "
             f"into {self.directory} in {time.monotonic() - started:.1f} s (once; later runs reuse it)",
             file=sys.stderr,
             flush=True,
@@ -352,7 +392,8 @@ class NodePackages:
     def _install_failure(self, what: str, stderr: str) -> str:
         tail = "\n".join(stderr.strip().splitlines()[-15:])
         return (
-            f"`npm ci` of PGlite's packages into {self.directory} {what}.\n{tail}\n"
+            f"`npm ci` of PGlite's packages for PostgreSQL {self.postgres_version} into {self.directory} {what}.\n"
+            f"{tail}\n"
             f"If this machine cannot reach the npm registry, fill the cache where it can with "
             f"`python -m pglite_testcase install` and copy it here, or point {CACHE_ENV} at a filled cache."
         )

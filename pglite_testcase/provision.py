@@ -5,7 +5,7 @@ on a database holding its schema; ``fresh_database(...)`` gives an empty
 database nobody else uses (the migration checks). Both go through the same
 backends:
 
-- ``pglite``: the process's shared PGlite instance (the default);
+- ``pglite``: the process's shared PGlite instance of the class's PostgreSQL major (the default);
 - ``pglite-isolated``: a PGlite instance of the class's own (``pglite_isolated = True``);
 - ``server``: a database of this process's own on a real PostgreSQL server
   (``server_url`` or ``PGLITE_TESTCASE_DATABASE_URL``).
@@ -70,6 +70,13 @@ class Request:
     # the first contact with that server may wait for an answer.
     server_source: str = field(default=SERVER_URL_ENV, compare=False)
     connect_timeout: float = field(default=DEFAULT_CONNECT_TIMEOUT, compare=False)
+    postgres_version: int | None = None  # PGlite's major (None: PGLITE_TESTCASE_POSTGRES_VERSION, else 17)
+
+    @property
+    def pglite_version(self) -> int:
+        from .node_packages import default_postgres_version
+
+        return default_postgres_version() if self.postgres_version is None else self.postgres_version
 
     @property
     def backend(self) -> str:
@@ -105,7 +112,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._shared: PGliteDatabase | None = None
+        self._shared: dict[int, PGliteDatabase] = {}  # one per PostgreSQL major
         self._server: dict[tuple[str, str], ServerDatabase] = {}
         self._owner_pid: int | None = None  # the process whose atexit hook stops what this registry started
         self._first_schema_remembered = False
@@ -117,15 +124,23 @@ class Registry:
 
     # -- PGlite ------------------------------------------------------------------------
 
-    def shared_pglite(self, fingerprint: str | None, extensions: frozenset[str]) -> PGliteDatabase:
-        """The process's PGlite, started on first need, and again if it died or has other extensions.
+    def shared_pglite(
+        self, fingerprint: str | None, extensions: frozenset[str], postgres_version: int | None = None
+    ) -> PGliteDatabase:
+        """The process's PGlite of a PostgreSQL major, started on first need, and again if it died
+        or has other extensions.
 
         Extension bundles are registered when PGlite starts, and a class must get
         exactly the ones it names: whether a class that forgot one passes must not
-        depend on which classes ran before it.
+        depend on which classes ran before it. Each major has its own instance (a run
+        whose classes ask for both keeps both).
         """
+        if postgres_version is None:
+            from .node_packages import default_postgres_version
+
+            postgres_version = default_postgres_version()
         with self._lock:
-            shared = self._shared
+            shared = self._shared.get(postgres_version)
             if shared is not None and not shared.is_alive():
                 if getattr(shared.process, "owned_here", True):  # not a forked child's inherited one
                     log.warning("pglite_testcase: the shared PGlite process stopped; starting a new one")
@@ -136,13 +151,15 @@ class Registry:
                 shared = None
             if shared is None:
                 self._started_something()
-                shared = PGliteDatabase.launch(fingerprint, use_tcp=use_tcp(), extensions=extensions)
-            self._shared = shared
+                shared = PGliteDatabase.launch(
+                    fingerprint, use_tcp=use_tcp(), extensions=extensions, postgres_version=postgres_version
+                )
+            self._shared[postgres_version] = shared
             try:
                 shared.wait_until_ready()
             except BaseException:
                 shared.stop()
-                self._shared = None
+                self._shared.pop(postgres_version, None)
                 raise
             return shared
 
@@ -157,7 +174,7 @@ class Registry:
         if os.environ.get(PRESTART_ENV, "1") == "0" or os.environ.get(SERVER_URL_ENV):
             return
         with self._lock:
-            if self._shared is not None:
+            if self._shared:
                 return
             try:
                 from .diagnostics import configure_logging
@@ -166,18 +183,19 @@ class Registry:
 
                 configure_logging()
                 runtime = find_node()
-                packages = NodePackages()
+                # The major this project's first class used last time (its class may set postgres_version).
+                fingerprint, extensions, version = SnapshotStore().last_used()
+                packages = NodePackages(postgres_version=version)
                 if not packages.is_complete():
                     return  # the first install prints progress: leave it to setUpClass
-                store = SnapshotStore()
-                fingerprint, extensions = store.last_used()
+                store = SnapshotStore(postgres_version=version)
                 database = PGliteDatabase(runtime, packages.node_modules, store, use_tcp(), frozenset(extensions))
                 self._started_something()
                 database.spawn(fingerprint)
             except Exception as exc:  # reported again, properly, by setUpClass
                 log.debug("pglite_testcase: prestart skipped: %s", exc)
                 return
-            self._shared = database
+            self._shared[version] = database
 
     def remember_first_schema(self, store: SnapshotStore, request: Request) -> None:
         """What the next run's prestart loads: the schema this run's first class needs."""
@@ -208,9 +226,9 @@ class Registry:
         if self._owner_pid != os.getpid():
             return
         with self._lock:
-            if self._shared is not None:
-                self._shared.stop()
-                self._shared = None
+            for shared in self._shared.values():
+                shared.stop()
+            self._shared.clear()
             for database in self._server.values():
                 database.stop()
             self._server.clear()
@@ -221,7 +239,7 @@ REGISTRY = Registry()
 
 class SharedPGlite:
     def provision(self, request: Request) -> Lease:
-        database = REGISTRY.shared_pglite(request.schema.fingerprint, request.extensions)
+        database = REGISTRY.shared_pglite(request.schema.fingerprint, request.extensions, request.pglite_version)
         REGISTRY.remember_first_schema(database.store, request)
         return Lease(database, "pglite")
 
@@ -231,11 +249,18 @@ class SharedPGlite:
 
 class IsolatedPGlite:
     def provision(self, request: Request) -> Lease:
-        database = PGliteDatabase.start(request.schema.fingerprint, use_tcp=use_tcp(), extensions=request.extensions)
+        database = PGliteDatabase.start(
+            request.schema.fingerprint,
+            use_tcp=use_tcp(),
+            extensions=request.extensions,
+            postgres_version=request.pglite_version,
+        )
         return Lease(database, "pglite-isolated", owned=True)
 
     def fresh(self, request: Request) -> Lease:
-        database = PGliteDatabase.start(use_tcp=use_tcp(), extensions=request.extensions)
+        database = PGliteDatabase.start(
+            use_tcp=use_tcp(), extensions=request.extensions, postgres_version=request.pglite_version
+        )
         return Lease(database, "pglite-isolated", owned=True)
 
 
@@ -271,12 +296,17 @@ def provision(request: Request) -> Lease:
 
 @contextmanager
 def fresh_database(
-    server_url: URL | str | None = None, *, driver: Driver | None = None, extensions: frozenset[str] = frozenset()
+    server_url: URL | str | None = None,
+    *,
+    driver: Driver | None = None,
+    extensions: frozenset[str] = frozenset(),
+    postgres_version: int | None = None,
 ) -> Iterator[TestDatabase]:
     """An empty database nobody else uses, stopped or dropped when the block ends.
 
     ``server_url`` (or ``PGLITE_TESTCASE_DATABASE_URL``) picks a real server;
-    otherwise it is a PGlite instance of its own.
+    otherwise it is a PGlite instance of its own, of ``postgres_version`` (17, 18; None:
+    ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17).
     """
     from .drivers import driver_for_scheme, sync_driver
 
@@ -287,7 +317,7 @@ def fresh_database(
         from .drivers import default_sync_driver
 
         driver = sync_driver((driver_for_scheme(url) if url is not None else None) or default_sync_driver())
-    request = Request(EmptySchema(), driver, extensions=extensions, server_url=url)
+    request = Request(EmptySchema(), driver, extensions=extensions, server_url=url, postgres_version=postgres_version)
     lease = BACKENDS[request.backend].fresh(request)
     try:
         yield lease.database

@@ -53,6 +53,7 @@ class ClassSettings:
     session_class: type | None
     database_objects: tuple[str, ...]
     shared_test_data: frozenset[str]
+    postgres_version: int = 17  # PGlite's PostgreSQL major (a real server's is what it is)
 
     def request(self) -> Request:
         return Request(
@@ -64,6 +65,7 @@ class ClassSettings:
             statement_timeout=self.statement_timeout,
             server_source=self.server_source,
             connect_timeout=self.connect_timeout,
+            postgres_version=self.postgres_version,
         )
 
 
@@ -140,8 +142,9 @@ def _environment_error(name: str, value: str, accepted: str) -> ConfigurationErr
 def check_environment() -> None:
     """The library's environment variables, checked (each bad one refused with what is accepted)."""
     from .diagnostics import LOG_ENV, LOG_LEVELS
-    from .node_packages import CACHE_ENV
+    from .node_packages import CACHE_ENV, default_postgres_version
 
+    default_postgres_version()  # PGLITE_TESTCASE_POSTGRES_VERSION, refused with what is accepted
     for name in (TCP_ENV, PRESTART_ENV):
         value = os.environ.get(name)
         if value is not None and value not in ("0", "1"):
@@ -237,7 +240,27 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         session_class=_session_class(owner, is_async),
         database_objects=database_objects,
         shared_test_data=_names(owner, "shared_test_data"),
+        postgres_version=read_postgres_version(owner),
     )
+
+
+def read_postgres_version(owner: type) -> int:
+    """``postgres_version = 17 | 18`` on the class (or a base), else ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17."""
+    from .node_packages import ACCEPTED_POSTGRES_VERSIONS, POSTGRES_VERSIONS, default_postgres_version
+
+    value = getattr(owner, "postgres_version", None)
+    if value is None:
+        return default_postgres_version()
+    if isinstance(value, bool) or not isinstance(value, int) or value not in POSTGRES_VERSIONS:
+        raise ConfigurationError.for_attribute(
+            owner,
+            "postgres_version",
+            value,
+            f"{ACCEPTED_POSTGRES_VERSIONS} (the PostgreSQL major PGlite runs: "
+            + "; ".join(f"{major}: {line}" for major, line in POSTGRES_VERSIONS.items())
+            + "), or None for PGLITE_TESTCASE_POSTGRES_VERSION's choice (17 if unset)",
+        )
+    return value
 
 
 def _session_options(owner: type) -> dict[str, Any]:

@@ -4,8 +4,9 @@ A snapshot is PGlite's data directory as a tarball (``dumpDataDir``), which a
 new PGlite process loads at start (``loadDataDir``) several times faster
 than it runs ``initdb``, and without running a schema's DDL again. Each is
 named by a key made of everything that decides its content: the schema's
-fingerprint (its DDL, or its migration scripts and revision) and the PGlite
-packages (the lockfile's digest). A metadata file beside it records its size
+fingerprint (its DDL, or its migration scripts and revision), the PostgreSQL
+major (a data directory of one major is not loadable by another) and the PGlite
+packages (that major's lockfile's digest). A metadata file beside it records its size
 and CRC-32, so a truncated or damaged file is noticed and rebuilt.
 
 A snapshot is written as a pair, atomically: the tarball and its metadata
@@ -32,7 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cache_safety
-from .node_packages import CACHE_ENV, cache_root, lockfile_digest, pid_alive
+from .node_packages import (
+    CACHE_ENV,
+    POSTGRES_VERSIONS,
+    cache_root,
+    default_postgres_version,
+    lockfile_digest,
+    pid_alive,
+)
 
 log = logging.getLogger("pglite_testcase")
 
@@ -70,14 +78,29 @@ def save_failure_advice(exc: OSError) -> str:
 
 
 class SnapshotStore:
-    def __init__(self, root: Path | None = None) -> None:
+    """The snapshots of one PostgreSQL major (those of the others share the directory, never a key)."""
+
+    def __init__(self, root: Path | None = None, postgres_version: int | None = None) -> None:
         self.root = Path(os.path.abspath(root)) if root is not None else cache_root() / "snapshots"
-        self.runtime = lockfile_digest()
+        self.postgres_version = default_postgres_version() if postgres_version is None else postgres_version
+        self.runtime = f"pg{self.postgres_version}:{lockfile_digest(self.postgres_version)}"
         self._checked = False
         self._refused: str | None = None
 
     def _key(self, fingerprint: str) -> str:
         return hashlib.sha256(f"{self.runtime}\n{fingerprint}".encode()).hexdigest()[:32]
+
+    def count_by_line(self) -> dict[int, int]:
+        """How many snapshots each PostgreSQL major has here (from their metadata; unknown ones left out)."""
+        counts: dict[int, int] = {}
+        for meta in self.root.glob("*.json") if self.root.exists() else ():
+            try:
+                version = json.loads(meta.read_text()).get("postgres_version")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(version, int):
+                counts[version] = counts.get(version, 0) + 1
+        return counts
 
     def _paths(self, fingerprint: str) -> tuple[Path, Path]:
         key = self._key(fingerprint)
@@ -172,6 +195,7 @@ class SnapshotStore:
         size, crc32 = len(data), zlib.crc32(data)
         record = {
             "fingerprint": fingerprint,
+            "postgres_version": self.postgres_version,
             "size": size,
             "crc32": crc32,
             "build_seconds": build_seconds,
@@ -220,22 +244,31 @@ class SnapshotStore:
     # -- which snapshot a process should start from, before it knows ----------------------
 
     def _last_used_file(self) -> Path:
+        # Per project directory and default major (PGLITE_TESTCASE_POSTGRES_VERSION): a run on
+        # another major by default remembers its own first class.
         where = hashlib.sha256(os.getcwd().encode()).hexdigest()[:16]
-        return self.root / f"last-used-{where}"
+        return self.root / f"last-used-{where}-pg{default_postgres_version()}"
 
     def remember_last_used(self, fingerprint: str, extensions: list[str]) -> None:
         try:
             cache_safety.make_private_dir(self.root, "snapshot directory")
-            self._last_used_file().write_text(json.dumps({"fingerprint": fingerprint, "extensions": extensions}))
+            record = {"fingerprint": fingerprint, "extensions": extensions, "postgres_version": self.postgres_version}
+            self._last_used_file().write_text(json.dumps(record))
         except (OSError, cache_safety.UnsafeCacheError):
             pass
 
-    def last_used(self) -> tuple[str | None, list[str]]:
-        """The schema (and extensions) this project's first class used last time, if known."""
+    def last_used(self) -> tuple[str | None, list[str], int]:
+        """The schema, extensions and PostgreSQL major this project's first class used last time, if known."""
+        default = default_postgres_version()
         if not self._usable():
-            return None, []
+            return None, [], default
         try:
             record = json.loads(self._last_used_file().read_text())
-            return str(record["fingerprint"]), [str(name) for name in record["extensions"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None, []
+            version = record.get("postgres_version", default)
+            return (
+                str(record["fingerprint"]),
+                [str(name) for name in record["extensions"]],
+                version if version in POSTGRES_VERSIONS else default,
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None, [], default

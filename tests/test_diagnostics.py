@@ -58,10 +58,12 @@ class Cache(unittest.TestCase):
         self.addCleanup(shutil.rmtree, cache, True)
         env = {"PGLITE_TESTCASE_CACHE_DIR": str(cache)}
         info = run(["-m", "pglite_testcase", "cache", "info"], env=env)
-        self.assertIn("not installed (python -m pglite_testcase install)", info.stdout)
+        self.assertIn("npm packages 17: not installed (python -m pglite_testcase install", info.stdout)
+        self.assertIn("npm packages 18: not installed (python -m pglite_testcase install", info.stdout)
         self.assertEqual(run(["-m", "pglite_testcase", "install"], env=env).returncode, 0)
         info = run(["-m", "pglite_testcase", "cache", "info"], env=env)
         self.assertIn("PGlite 0.3.15", info.stdout)
+        self.assertIn("PGlite 0.5.17", info.stdout)
         self.assertIn(f"cache directory: {cache}", info.stdout)
         cleared = run(["-m", "pglite_testcase", "cache", "clear"], env=env)
         self.assertEqual(cleared.returncode, 0)

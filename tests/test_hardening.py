@@ -506,7 +506,7 @@ class ForeignCache(unittest.TestCase):
         victim.write_text("precious")
         self.addCleanup(victim.unlink)
         packages = NodePackages(root)
-        (root / f".install-{packages.digest}.lock").symlink_to(victim)
+        packages.lock_file.symlink_to(victim)
         with self.assertRaises(UnsafeCacheError) as caught:
             packages.ensure_installed(find_node())
         self.assertIn("symbolic link", str(caught.exception))

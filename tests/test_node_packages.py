@@ -13,7 +13,7 @@ import unittest
 from pathlib import Path
 
 from pglite_testcase import PGliteStartError
-from pglite_testcase.node_packages import COMPLETE_MARKER, NodePackages, find_node
+from pglite_testcase.node_packages import COMPLETE_MARKER, NodePackages, default_postgres_version, find_node
 from pglite_testcase.pglite_process import PGliteProcess
 
 from .support import pglite_only
@@ -44,7 +44,8 @@ class PackageCache(unittest.TestCase):
 
     def install_command(self) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "pglite_testcase", "install"],
+            # One major (this run's), so that the two installs race for the same directory.
+            [sys.executable, "-m", "pglite_testcase", "install", f"--postgres-version={default_postgres_version()}"],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,

@@ -257,7 +257,7 @@ class Prestart(unittest.TestCase):
         from pglite_testcase.provision import REGISTRY
         class Defined(PGliteTestCase):
             pass
-        shared = REGISTRY._shared
+        shared = next(iter(REGISTRY._shared.values()), None)  # one per PostgreSQL major
         print("started" if shared is not None and shared.process.process is not None else "not started")
         """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 import threading
@@ -446,6 +447,12 @@ AS 'SELECT CASE WHEN n = 0 THEN 0 ELSE pgtc_depth(n - 1) + 1 END'
 
 
 @pglite_only
+@unittest.skipIf(
+    os.environ.get("PGLITE_TESTCASE_POSTGRES_VERSION") == "18",
+    "PGlite 0.5.17 does not trap on this stack overflow: it answers the statement with a RowDescription "
+    "only and every later Query with nothing (a Sync still gets ReadyForQuery), which the server does not "
+    "detect yet: the next test would wait forever",
+)
 class PGliteFailsInternally(unittest.TestCase):
     """A WebAssembly trap leaves PGlite unusable: node stops, the test says why, the next test gets a new one."""
 

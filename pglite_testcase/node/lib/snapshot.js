@@ -1,11 +1,35 @@
-// Start-up and memory of a PGlite 0.3 instance: how a snapshot gets in, how a
-// snapshot is cut down, and postgres's shared buffers.
+// Start-up and memory of a PGlite instance: which PGlite line runs (0.3:
+// PostgreSQL 17; 0.5: PostgreSQL 18), how a snapshot gets in, how a snapshot is
+// cut down, and postgres's shared buffers.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
 // Where PGlite 0.3 keeps its data directory in its in-memory file system.
 const PGDATA = '/tmp/pglite/base';
+// Where PGlite 0.4 and later keep it.
+const PGDATA_05 = '/pglite/data';
+
+// The PGlite version on NODE_PATH, read from disk (0.5 no longer exports its package.json).
+function pgliteVersion() {
+  const main = require.resolve('@electric-sql/pglite'); // <package>/dist/index.cjs
+  let dir = path.dirname(main);
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
+}
+
+// What differs between the lines, as this server uses them.
+function pgliteLine(version = pgliteVersion()) {
+  const [major, minor] = version.split('.').map(Number);
+  const modern = major > 0 || minor >= 4;
+  return {
+    version,
+    // 0.4+: start parameters are an option (0.3: patched into the wasm module), initdb runs
+    // separately and takes its own parameters, the session runs in `postgres` (0.3: template1).
+    modern,
+    pgdata: modern ? PGDATA_05 : PGDATA,
+  };
+}
 
 function field(tar, start, length) {
   let end = start;
@@ -53,11 +77,11 @@ function untarInto(FS, tar, root) {
 
 // A file system option for PGlite (its documented `fs`): the in-memory one,
 // with the snapshot written into it before postgres starts.
-function snapshotFileSystem(MemoryFS, tar) {
+function snapshotFileSystem(MemoryFS, tar, pgdata = PGDATA) {
   class SnapshotFS extends MemoryFS {
     async init(pg, emscriptenOptions) {
       const { emscriptenOpts } = await super.init(pg, emscriptenOptions);
-      const load = (module) => untarInto(module.FS, tar, PGDATA);
+      const load = (module) => untarInto(module.FS, tar, pgdata);
       return { emscriptenOpts: { ...emscriptenOpts, preRun: [...(emscriptenOpts.preRun || []), load] } };
     }
   }
@@ -91,6 +115,32 @@ async function moduleWithSharedBuffers(setting, debug = () => {}) {
   return WebAssembly.compile(bytes);
 }
 
+// PGlite's options for its start on this line: shared_buffers at `setting` (PGlite's own
+// is 128 MB), and on 0.4+ 1 MB WAL segments for initdb (16 MB ones make the empty
+// snapshot 25 MB instead of 9.5 MB; pg_resetwal-free: initdb's own --wal-segsize).
+async function startOptions(PGlite, line, setting, debug = () => {}) {
+  if (!line.modern) {
+    const wasmModule = await moduleWithSharedBuffers(setting, debug);
+    return wasmModule ? { wasmModule } : {};
+  }
+  return {
+    startParams: [...withoutSetting(PGlite.defaultStartParams, 'search_path'), '-c', `shared_buffers=${setting}`],
+    initDbStartParams: ['--wal-segsize=1'],
+  };
+}
+
+// PGlite 0.5 starts postgres with `-c search_path=public`: a command-line setting, so RESET and
+// DISCARD ALL would give `public` instead of PostgreSQL's `"$user", public`. Without it, the
+// server's default is PostgreSQL's.
+function withoutSetting(params, name) {
+  const kept = [];
+  for (let i = 0; i < params.length; i++) {
+    if (params[i] === '-c' && String(params[i + 1]).startsWith(`${name}=`)) i++;
+    else kept.push(params[i]);
+  }
+  return kept;
+}
+
 // A data-directory tarball without the WAL segments a start cannot need: those
 // before the last checkpoint's redo segment, and the recycled ones after the
 // current one (PGlite keeps up to min_wal_size = 80 MB of them).
@@ -104,4 +154,15 @@ function withoutSpareWal(tar, first, last) {
   return Buffer.concat(kept);
 }
 
-module.exports = { PGDATA, untarInto, snapshotFileSystem, moduleWithSharedBuffers, withoutSpareWal, entries };
+module.exports = {
+  PGDATA,
+  PGDATA_05,
+  pgliteVersion,
+  pgliteLine,
+  startOptions,
+  untarInto,
+  snapshotFileSystem,
+  moduleWithSharedBuffers,
+  withoutSpareWal,
+  entries,
+};

@@ -112,3 +112,12 @@ test('a batch that ends without Sync, or starts a COPY, owes no ReadyForQuery', 
   assert.strictEqual((await host.query('COPY t FROM STDIN'))[0], 0x47);
   assert.strictEqual(db.requests.length, 2, 'no Sync sent');
 });
+
+test('a Query that PGlite answers with nothing at all is a failure, never a wait', async () => {
+  const db = new FakePGlite();
+  db.replyTo = (batch) => (batch[0] === 0x53 ? protocol.readyForQuery('I') : Buffer.alloc(0));
+  const failures = [];
+  const host = new Host(db, new Watchdog(), { onFailure: (err) => failures.push(err.message) });
+  await assert.rejects(host.query('SELECT 1'));
+  assert.match(failures[0], /nothing at all/);
+});

@@ -82,3 +82,21 @@ test('a dump keeps the WAL segments from the redo point to the current one, and 
   const table = [...entries(kept)].find((entry) => entry.name === '/base/1/1259');
   assert.deepStrictEqual(kept.subarray(table.data, table.data + table.size), Buffer.alloc(100, 2));
 });
+
+test('the PGlite line decides the start options and where the data directory is', async () => {
+  const { pgliteLine, startOptions, pgliteVersion } = require('../lib/snapshot');
+  assert.deepStrictEqual(pgliteLine('0.3.15'), { version: '0.3.15', modern: false, pgdata: '/tmp/pglite/base' });
+  assert.deepStrictEqual(pgliteLine('0.5.17'), { version: '0.5.17', modern: true, pgdata: '/pglite/data' });
+  const PGlite = { defaultStartParams: ['--single', '-c', 'search_path=public', '-c', 'io_method=sync'] };
+  assert.deepStrictEqual(await startOptions(PGlite, pgliteLine('0.5.17'), '16MB'), {
+    startParams: ['--single', '-c', 'io_method=sync', '-c', 'shared_buffers=16MB'],
+    initDbStartParams: ['--wal-segsize=1'],
+  });
+  let version = null;
+  try {
+    version = pgliteVersion();
+  } catch (err) {
+    return; // no PGlite on NODE_PATH
+  }
+  assert.match(version, /^0\.\d+\.\d+$/);
+});
