@@ -45,7 +45,32 @@ from .node_packages import (
 log = logging.getLogger("pglite_testcase")
 
 EMPTY = "empty"
-KEEP = 12  # snapshots kept; the least recently used beyond that are deleted
+KEEP = 12  # snapshots kept by default; the least recently used beyond that are deleted
+KEEP_ENV = "PGLITE_TESTCASE_SNAPSHOTS_KEPT"
+# Snapshots this process used (their tarballs): never evicted by it, however many schemas it has.
+_USED_THIS_RUN: set[Path] = set()
+
+
+def snapshots_kept() -> int:
+    """How many snapshots eviction keeps: ``PGLITE_TESTCASE_SNAPSHOTS_KEPT``, else 12. The empty
+    database's snapshot of every major and those this run used are never evicted, even when that
+    keeps more."""
+    value = os.environ.get(KEEP_ENV)
+    if value is None or value == "":
+        return KEEP
+    try:
+        kept = int(value)
+    except ValueError:
+        kept = 0
+    if kept < 1:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"{KEEP_ENV}={value!r} is not accepted: expected a whole number of snapshots, 1 or more"
+        )
+    return kept
+
+
 ORPHAN_SECONDS = 600  # a tarball without metadata this old is a leftover, not one being saved
 _TEMPORARY = re.compile(r"^[0-9a-f]+\.(tar|json)\.(\d+)\.tmp$")
 
@@ -166,6 +191,7 @@ class SnapshotStore:
             os.utime(tar)  # most recently used: kept longest
         except OSError:
             pass  # a read-only cache: its snapshots are still good
+        _USED_THIS_RUN.add(tar)
         return snapshot
 
     def discard(self, snapshot: Snapshot, reason: str) -> None:
@@ -210,6 +236,7 @@ class SnapshotStore:
             meta.unlink(missing_ok=True)  # an old tarball's metadata must never describe the new one
             os.replace(partial_tar, tar)
         os.replace(partial_meta, meta)
+        _USED_THIS_RUN.add(tar)
         self._evict()
         return Snapshot(fingerprint, tar, size, crc32, build_seconds)
 
@@ -236,8 +263,14 @@ class SnapshotStore:
             return None
 
     def _evict(self) -> None:
-        tars = sorted(self.root.glob("*.tar"), key=lambda path: path.stat().st_mtime, reverse=True)
-        for tar in tars[KEEP:]:
+        """Beyond ``snapshots_kept()``, the least recently used go; never an empty database's (a
+        start without it pays initdb) nor one this run used."""
+        spared = set(_USED_THIS_RUN)
+        for version in POSTGRES_VERSIONS:
+            spared.add(SnapshotStore(self.root, version)._paths(EMPTY)[0])
+        tars = sorted(self.root.glob("*.tar"), key=lambda path: path.stat().st_mtime)  # least recent first
+        excess = len(tars) - snapshots_kept()
+        for tar in [tar for tar in tars if tar not in spared][: max(excess, 0)]:
             tar.with_suffix(".json").unlink(missing_ok=True)
             tar.unlink(missing_ok=True)
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 from alembic.config import Config
 from sqlalchemy import Column, Integer, MetaData, Table, text
 from sqlalchemy.engine import Engine
 
+from pglite_testcase import snapshots as snapshots_module
 from pglite_testcase.database import PGliteDatabase
+from pglite_testcase.errors import ConfigurationError
 from pglite_testcase.schema import AlembicSchema, MetadataSchema
-from pglite_testcase.snapshots import EMPTY, SnapshotStore
+from pglite_testcase.snapshots import EMPTY, SnapshotStore, snapshots_kept
 
+from . import RUN_DIR
 from .models import Base, other_metadata
 from .support import ALEMBIC_OK, pglite_only
 
@@ -154,3 +159,38 @@ class Fingerprints(unittest.TestCase):
         path = store.path_for("metadata-x")
         store.runtime = "another-lockfile-digest"
         self.assertNotEqual(store.path_for("metadata-x"), path)
+
+
+class Eviction(unittest.TestCase):
+    """Many schemas must not cost every start an initdb: eviction spares the empty database's
+    snapshot and those this run used; its limit is PGLITE_TESTCASE_SNAPSHOTS_KEPT."""
+
+    def setUp(self) -> None:
+        self.root = Path(tempfile.mkdtemp(dir=RUN_DIR))
+        self.addCleanup(shutil.rmtree, self.root, True)
+        self.store = SnapshotStore(self.root)
+        self.clock = 1_000_000.0
+
+    def save(self, fingerprint: str) -> Path:
+        self.store.path_for(fingerprint).write_bytes(fingerprint.encode())
+        snapshot = self.store.record(fingerprint, 0.1)
+        self.clock += 10
+        os.utime(snapshot.path, (self.clock, self.clock))  # each saved later than the one before
+        return snapshot.path
+
+    def test_the_empty_snapshot_and_this_runs_are_kept_beyond_the_limit(self) -> None:
+        with mock.patch.dict(os.environ, {"PGLITE_TESTCASE_SNAPSHOTS_KEPT": "6"}):
+            empty = self.save(EMPTY)  # the oldest of all
+            old = [self.save(f"old-{i}") for i in range(4)]
+            snapshots_module._USED_THIS_RUN.difference_update(old)  # as if a previous run used them
+            new = [self.save(f"new-{i}") for i in range(4)]  # this run's: 9 in all, 3 too many
+        self.assertTrue(empty.exists(), "the empty database's snapshot was evicted")
+        self.assertTrue(all(path.exists() for path in new), "a snapshot this run used was evicted")
+        self.assertEqual([path.exists() for path in old], [False, False, False, True], "least recently used first")
+        snapshots_module._USED_THIS_RUN.difference_update(new)
+
+    def test_a_bad_limit_is_refused_naming_the_variable(self) -> None:
+        for value in ("0", "many", "-2"):
+            with self.subTest(value), mock.patch.dict(os.environ, {"PGLITE_TESTCASE_SNAPSHOTS_KEPT": value}):
+                with self.assertRaisesRegex(ConfigurationError, f"PGLITE_TESTCASE_SNAPSHOTS_KEPT='{value}'"):
+                    snapshots_kept()
