@@ -60,6 +60,19 @@ def sessionmaker_class(is_async: bool) -> Any:
     return sessionmaker
 
 
+class Ready:
+    """An awaitable of a value already at hand: what an async creator returns. Unlike a coroutine,
+    it says nothing when SQLAlchemy drops it unawaited (sync code in an async test: MissingGreenlet
+    is raised before the await, and a coroutine would add "was never awaited")."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Any:
+        return self.value
+        yield  # a generator: awaiting it returns the value at once
+
+
 def create_joined_async_engine(url: URL, driver_connection: Callable[[], Any], **kwargs: Any) -> Any:
     """An AsyncEngine whose every connection is ``driver_connection()`` (an asyncpg or psycopg connection)."""
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -67,8 +80,8 @@ def create_joined_async_engine(url: URL, driver_connection: Callable[[], Any], *
 
     if SQLALCHEMY_2:
 
-        async def creator() -> Any:
-            return driver_connection()
+        def creator() -> Any:
+            return Ready(driver_connection())
 
         return own(create_async_engine(url, poolclass=NullPool, async_creator=creator, **kwargs))
     engine = own(create_async_engine(url, poolclass=NullPool, **kwargs))

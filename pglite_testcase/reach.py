@@ -35,7 +35,7 @@ from urllib.parse import unquote
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
-from .compat import OWN_DIALECTS, SQLALCHEMY_2, own
+from .compat import OWN_DIALECTS, SQLALCHEMY_2, Ready, own
 from .errors import ConfigurationError, PGliteTestCaseError
 from .joining import CLASS_SAVEPOINT
 
@@ -271,8 +271,8 @@ class Reach:
             return driver_connection
         if SQLALCHEMY_2:
 
-            async def creator() -> Any:
-                return driver_connection
+            def creator() -> Any:
+                return Ready(driver_connection)
 
             adapted = dialect.loaded_dbapi.connect(async_creator_fn=creator)
         else:

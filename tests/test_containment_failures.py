@@ -608,6 +608,33 @@ class TasksLeftRunning(unittest.TestCase):
         plain_passes(self)
 
 
+class SyncCodeInAnAsyncTest(unittest.TestCase):
+    """Sync database code in an async test fails with SQLAlchemy's MissingGreenlet, and nothing
+    else: the library's own connection factory leaves no "coroutine ... was never awaited"."""
+
+    def test_only_missing_greenlet(self) -> None:
+        raised: list[str] = []
+
+        class Hostile(AsyncPGliteTestCase):
+            metadata = Base
+
+            async def test_sync_code(self) -> None:
+                try:
+                    with self.engine.sync_engine.connect() as connection:
+                        connection.exec_driver_sql("SELECT 1")
+                except Exception as exc:
+                    raised.append(type(exc).__name__)
+
+        with warnings.catch_warnings(record=True) as heard:
+            warnings.simplefilter("always")
+            result = run_case(Hostile)
+            gc.collect()
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(raised, ["MissingGreenlet"])
+        self.assertEqual([str(w.message) for w in heard if "never awaited" in str(w.message)], [])
+        plain_passes(self)
+
+
 class TransactionsOfTheTestsOwnConnection(unittest.TestCase):
     """self.connection.begin() inside a test is a savepoint; an isolation level is refused, saying why."""
 
