@@ -261,6 +261,24 @@ class PreparedStatements(FidelityTestCase):
         with self.assertRaises(psycopg.errors.InvalidSqlStatementName):
             conn.execute("DEALLOCATE _pg3_0")
 
+    def test_discard_all_through_a_prepared_statement_gives_the_defaults(self) -> None:
+        conn = self.connect()
+        conn.prepare_threshold = 0  # every statement prepared: DISCARD ALL runs at its Bind, later
+        conn.execute("DROP TABLE IF EXISTS testdisc")
+        conn.execute("CREATE TABLE testdisc (id serial primary key, data text)")
+        conn.execute("INSERT INTO testdisc (data) VALUES (%s)", ["foo"])
+        conn.execute("DISCARD ALL")
+        conn.execute("INSERT INTO testdisc (data) VALUES (%s)", ["bar"])  # search_path as before
+        self.assertEqual(conn.execute("SELECT count(*) FROM testdisc").fetchone(), (2,))
+        conn.execute("DROP TABLE testdisc")
+
+    def test_a_prepared_set_is_reported(self) -> None:
+        conn = self.connect()
+        conn.execute("SET TIME ZONE 'Asia/Tokyo'", prepare=True)
+        self.assertEqual(conn.info.parameter_status("TimeZone"), "Asia/Tokyo")
+        conn.execute("SET TIME ZONE 'Europe/Rome'", prepare=True)
+        self.assertEqual(conn.info.parameter_status("TimeZone"), "Europe/Rome")
+
     def test_two_connections_prepare_the_same_name(self) -> None:
         a, b = self.connect(), self.connect()
         for conn in (a, b):

@@ -49,6 +49,7 @@ class Connection {
     this.reported = new Map(); // the reported settings' values it was last told
     this.settingsChanged = false; // it ran something that may have changed a setting
     this.listening = new Set(); // LISTEN channels
+    this.statementEffects = new Map(); // named statements that change settings or LISTEN
     this.pendingNotifications = []; // for after its transaction
     this.inTransaction = false;
     socket.setNoDelay(true);
@@ -202,12 +203,29 @@ class Connection {
       }
       // CopyData, CopyDone, CopyFail outside a COPY: ignored, as PostgreSQL does.
       if (type === 0x64 || type === 0x63 || type === 0x66) continue;
-      if (type === 0x51 || type === 0x50) {
-        const sql = type === 0x51 ? protocol.queryText(part) : protocol.parseFields(part).query;
-        listens.push(...listenStatements(sql));
-        if (MAY_CHANGE_SETTINGS.test(sql)) {
-          this.settingsChanged = true;
-          if (MAY_RESET.test(sql)) mayReset = true;
+      let sql = null;
+      let statement = '';
+      if (type === 0x51) sql = protocol.queryText(part);
+      if (type === 0x50) ({ name: statement, query: sql } = protocol.parseFields(part));
+      if (sql !== null) {
+        const effects = { listens: listenStatements(sql), changes: MAY_CHANGE_SETTINGS.test(sql), resets: false };
+        effects.resets = effects.changes && MAY_RESET.test(sql);
+        // What a named statement does happens when it is executed (Bind), often in a later batch.
+        if (type === 0x50 && statement) {
+          if (effects.changes || effects.listens.length > 0) this.statementEffects.set(statement, effects);
+          else this.statementEffects.delete(statement);
+        }
+        if (type === 0x51 || !statement) {
+          listens.push(...effects.listens);
+          if (effects.changes) this.settingsChanged = true;
+          if (effects.resets) mayReset = true;
+        }
+      } else if (type === 0x42 && this.statementEffects.size > 0) {
+        const effects = this.statementEffects.get(protocol.boundStatement(part));
+        if (effects) {
+          listens.push(...effects.listens);
+          if (effects.changes) this.settingsChanged = true;
+          if (effects.resets) mayReset = true;
         }
       }
       if (type === 0x51) {

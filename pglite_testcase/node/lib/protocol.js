@@ -125,6 +125,12 @@ function stringAt(part, offset) {
   return { text: part.toString('utf8', offset, end), end };
 }
 
+// The statement name of a Bind ('B'): after the portal name.
+function boundStatement(bind) {
+  const portal = stringAt(bind, 5);
+  return stringAt(bind, portal.end + 1).text;
+}
+
 // Parse ('P'): statement name, query text, the rest (parameter types).
 function parseFields(parse) {
   const name = stringAt(parse, 5);
@@ -239,6 +245,7 @@ module.exports = {
   startupMessage,
   queryText,
   parseFields,
+  boundStatement,
   parseMessage,
   StatementNames,
   withBackendKey,
