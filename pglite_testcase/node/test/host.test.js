@@ -121,3 +121,13 @@ test('a Query that PGlite answers with nothing at all is a failure, never a wait
   await assert.rejects(host.query('SELECT 1'));
   assert.match(failures[0], /nothing at all/);
 });
+
+test('a lone Sync that PGlite answers with nothing gets the next Sync\'s ReadyForQuery, with an error', async () => {
+  const db = new FakePGlite();
+  let syncs = 0;
+  db.replyTo = () => (syncs++ === 0 ? Buffer.alloc(0) : protocol.readyForQuery('I'));
+  const host = new Host(db, new Watchdog(), { onFailure: assert.fail });
+  const reply = await host.run(protocol.SYNC);
+  assert.strictEqual(protocol.firstError(reply).C, 'XX000');
+  assert.strictEqual(protocol.transactionStatus(reply), 'I');
+});
