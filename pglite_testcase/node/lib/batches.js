@@ -48,12 +48,4 @@ function expectsReady(batch) {
   return last === 0x53 || last === 0x51;
 }
 
-// Whether `batch` holds a simple Query message.
-function hasQuery(batch) {
-  for (let offset = 0; offset + 5 <= batch.length; offset += 1 + batch.readInt32BE(offset + 1)) {
-    if (batch[offset] === 0x51) return true;
-  }
-  return false;
-}
-
-module.exports = { piecesOf, expectsReady, hasQuery, PGLITE_INPUT_BUFFER };
+module.exports = { piecesOf, expectsReady, PGLITE_INPUT_BUFFER };

@@ -10,7 +10,7 @@
 const fs = require('fs');
 const { message, cstring } = require('./framing');
 const protocol = require('./protocol');
-const { piecesOf, expectsReady, hasQuery } = require('./batches');
+const { piecesOf, expectsReady } = require('./batches');
 const { BASELINE_SQL, BACKEND_PID } = require('./session');
 const { snapshotFileSystem, startOptions, pgliteLine, withoutSpareWal } = require('./snapshot');
 
@@ -96,7 +96,7 @@ class Host {
       reply = Buffer.concat(replies);
     }
     if (expectsReady(batch) && protocol.transactionStatus(reply) === null && !protocol.startsCopy(reply)) {
-      reply = await this.readyAfter(reply, batch);
+      reply = await this.readyAfter(reply);
     }
     return protocol.withoutAbortNotices(reply);
   }
@@ -111,17 +111,10 @@ class Host {
   }
 
   // After some internal errors PGlite answers a Sync or a Query without the
-  // ReadyForQuery it owes, and sends nothing more: the client would wait forever.
+  // ReadyForQuery it owes (PGlite 0.5, in some states, with nothing at all), and sends
+  // nothing more: the client would wait forever.
   // The statement ends with an error instead, and a Sync gets the session's state.
-  async readyAfter(reply, batch) {
-    if (reply.length === 0 && batch.includes(0x51) && hasQuery(batch)) {
-      // Not a word for a simple Query: PGlite 0.5 after a stack overflow answers every Query
-      // so, forever. An instance that cannot be trusted: stop it, saying why. (A lone Sync
-      // can get nothing from PGlite 0.5 in some states, and a ReadyForQuery for the next.)
-      const failure = new Error('PGlite answered a statement with nothing at all');
-      this.onFailure(failure);
-      throw failure;
-    }
+  async readyAfter(reply) {
     const ready = Buffer.from(await this.runOnce(protocol.SYNC));
     const error = protocol.errorResponse(
       'ERROR',
