@@ -26,6 +26,7 @@ from types import FrameType
 from urllib.parse import quote
 
 from .extensions import EXTENSIONS, WithExtensions
+from .node_packages import POSTGRES_VERSIONS, default_postgres_version
 from .schema import EmptySchema
 
 USER = "postgres"
@@ -38,10 +39,8 @@ class PostgresLine:
     major: int
 
 
-# One entry per major version. A line with a PGlite of its own (another lockfile,
-# another package cache) adds its entry here and its start in ``_start``.
-POSTGRES_LINES: dict[int, PostgresLine] = {17: PostgresLine(17)}  # PGlite 0.3.15: PostgreSQL 17.5
-DEFAULT_POSTGRES_VERSION = 17
+# One entry per major version with a PGlite line of its own (node/pg<major>/).
+POSTGRES_LINES: dict[int, PostgresLine] = {major: PostgresLine(major) for major in POSTGRES_VERSIONS}
 
 
 class _Stop(Exception):
@@ -106,9 +105,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--postgres-version",
         type=postgres_version,
-        default=DEFAULT_POSTGRES_VERSION,
+        default=None,
         metavar="MAJOR",
-        help=f"the PostgreSQL major version (offered: {', '.join(map(str, sorted(POSTGRES_LINES)))})",
+        help=f"the PostgreSQL major version (offered: {', '.join(map(str, sorted(POSTGRES_LINES)))}; "
+        "default: PGLITE_TESTCASE_POSTGRES_VERSION, else 17)",
     )
     parser.add_argument(
         "--statement-timeout",
@@ -161,12 +161,14 @@ def run(args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"error: cannot listen on 127.0.0.1:{args.port}: {problem}", file=sys.stderr)
             return 1
-    line = POSTGRES_LINES[args.postgres_version]
+    line = POSTGRES_LINES[default_postgres_version() if args.postgres_version is None else args.postgres_version]
     handlers = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     database: PGliteDatabase | None = None
     try:
         extensions = frozenset(args.extensions)
-        database = PGliteDatabase.start(use_tcp=args.tcp, extensions=extensions, port=args.port or 0)
+        database = PGliteDatabase.start(
+            use_tcp=args.tcp, extensions=extensions, port=args.port or 0, postgres_version=line.major
+        )
         database.set_statement_timeout(args.statement_timeout)
         if extensions:
             database.ensure_schema(WithExtensions(EmptySchema(), tuple(sorted(extensions))))

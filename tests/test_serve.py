@@ -115,7 +115,7 @@ class ServeRefusesBadOptions(unittest.TestCase):
 
     def test_bad_options_are_named_and_nothing_starts(self) -> None:
         cases = {
-            ("--postgres-version", "18"): "PostgreSQL 18 is not available; this version serves 17",
+            ("--postgres-version", "16"): "PostgreSQL 16 is not available; this version serves 17, 18",
             ("--extension", "no_such_thing"): "PGlite has no extension 'no_such_thing'",
             ("--port", "5433"): "--port needs --tcp",
             ("--tcp", "--port", "70000"): "'70000' is not a port number",
