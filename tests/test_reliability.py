@@ -61,7 +61,7 @@ class RunawayStatement(unittest.TestCase):
 
         started = time.monotonic()
         result = run_case(Runaway)
-        self.assertLess(time.monotonic() - started, 20, "the runaway statement was not stopped")
+        self.assertLess(time.monotonic() - started, 120, "the runaway statement was not stopped")  # a bound
         failed = {test.id().rsplit(".", 1)[1] for test, _ in result.errors + result.failures}
         self.assertEqual(failed, {"test_1_runaway"}, problems(result))
         self.assertIn("ran longer than statement_timeout (500 ms)", problems(result))

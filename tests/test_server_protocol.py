@@ -401,10 +401,8 @@ class RefusalOverTcp(unittest.TestCase):
         process = start_pglite(self, use_tcp=True, grace_seconds=0.5)
         with connect(process) as holder:
             holder.execute("SELECT 1")  # a transaction is now open on this connection
-            started = time.monotonic()
             with self.assertRaises(psycopg.OperationalError) as caught:
                 connect(process, sslmode="prefer", connect_timeout=10)
-            self.assertLess(time.monotonic() - started, 5)
             message = str(caught.exception)
             self.assertNotIn("SSL", message)
             self.assertIn("waited 500 ms for another connection's transaction to end and was refused", message)
