@@ -609,8 +609,8 @@ class TasksLeftRunning(unittest.TestCase):
 
 
 class SyncCodeInAnAsyncTest(unittest.TestCase):
-    """Sync database code in an async test fails with SQLAlchemy's MissingGreenlet, and nothing
-    else: the library's own connection factory leaves no "coroutine ... was never awaited"."""
+    """Sync database code in an async test fails with SQLAlchemy's MissingGreenlet; the library's
+    own connection factory leaves no "coroutine '...creator' was never awaited"."""
 
     def test_only_missing_greenlet(self) -> None:
         raised: list[str] = []
@@ -631,7 +631,9 @@ class SyncCodeInAnAsyncTest(unittest.TestCase):
             gc.collect()
         self.assertTrue(result.wasSuccessful(), problems(result))
         self.assertEqual(raised, ["MissingGreenlet"])
-        self.assertEqual([str(w.message) for w in heard if "never awaited" in str(w.message)], [])
+        # (SQLAlchemy 1.4's own lock may still say so of itself: only the library's factory counts.)
+        ours = [str(w.message) for w in heard if "never awaited" in str(w.message) and "creator" in str(w.message)]
+        self.assertEqual(ours, [])
         plain_passes(self)
 
 
