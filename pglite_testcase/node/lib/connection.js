@@ -51,7 +51,6 @@ class Connection {
     this.listening = new Set(); // LISTEN channels
     this.statementEffects = new Map(); // named statements that change settings or LISTEN
     this.pendingNotifications = []; // for after its transaction
-    this.inTransaction = false;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.receive(chunk));
     socket.on('error', () => {});

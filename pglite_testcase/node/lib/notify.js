@@ -36,10 +36,11 @@ function fieldsOf(part) {
 const quoted = (channel) => `"${channel.replace(/"/g, '""')}"`;
 
 class Notifications {
-  // clients: the scheduler's set; host: query(sql)
-  constructor(clients, host) {
+  // clients: the scheduler's set; host: query(sql); inTransaction(client): whether it holds the session
+  constructor(clients, host, inTransaction) {
     this.clients = clients;
     this.host = host;
+    this.inTransaction = inTransaction;
   }
 
   // After `client`'s batch ran: its LISTEN/UNLISTEN recorded (if the batch did not fail),
@@ -88,7 +89,7 @@ class Notifications {
   }
 
   deliver(listener, bytes) {
-    if (listener.inTransaction || listener.hasWork()) listener.pendingNotifications.push(bytes);
+    if (this.inTransaction(listener) || listener.hasWork()) listener.pendingNotifications.push(bytes);
     else listener.write(bytes);
   }
 

@@ -39,7 +39,7 @@ class Scheduler {
     this.pendingCleanups = 0;
     this.nextId = 1;
     this.sessions = new Sessions(host, { databases: options.databases });
-    this.notifications = new Notifications(this.clients, host);
+    this.notifications = new Notifications(this.clients, host, (client) => this.owner === client);
   }
 
   accept(socket) {
@@ -115,7 +115,6 @@ class Scheduler {
     const routed = this.notifications.flush(client, this.notifications.route(client, reply));
     client.write(routed);
     this.owner = protocol.holdsSession(reply) ? client : null;
-    client.inTransaction = this.owner === client;
   }
 
   async runStartup(client, startup) {
