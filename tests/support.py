@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -99,3 +102,49 @@ def assert_death_stays_in_its_test(
         test.assertIn(fragment, problems(result))
     later = run_case(NextClass)
     test.assertTrue(later.wasSuccessful(), problems(later))
+
+
+def describe_process_tree(pid: int) -> str:
+    """What a stuck child and its descendants are doing: for a failure message, not for a decision.
+
+    Each line: pid, name, state, and the signal masks (ignored, blocked, caught) from /proc.
+    """
+    lines = []
+    try:
+        root = psutil.Process(pid)
+        members = [root, *root.children(recursive=True)]
+    except psutil.Error as error:
+        return f"process {pid}: {error}"
+    for member in members:
+        try:
+            status = Path(f"/proc/{member.pid}/status").read_text()
+            masks = " ".join(
+                line.replace("\t", "")
+                for line in status.splitlines()
+                if line.startswith(("SigIgn", "SigBlk", "SigCgt"))
+            )
+            lines.append(f"{member.pid} {member.name()} {member.status()} {masks} {' '.join(member.cmdline())[:120]!r}")
+        except (OSError, psutil.Error) as error:
+            lines.append(f"{member.pid}: {error}")
+    return "\n".join(lines)
+
+
+def communicate_or_explain(test: unittest.TestCase, child: subprocess.Popen[str], timeout: float) -> str:
+    """The child's stderr once it exits; past ``timeout``, fail with what it and its children were doing.
+
+    A child that registered ``faulthandler`` on SIGUSR1 adds its Python stack to the message.
+    """
+    try:
+        return child.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        tree = describe_process_tree(child.pid)
+        try:
+            child.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+        except OSError:
+            pass
+        for member in psutil.Process(child.pid).children(recursive=True) if psutil.pid_exists(child.pid) else []:
+            member.kill()
+        child.kill()
+        _, err = child.communicate()
+        test.fail(f"the child was still running {timeout:.0f} s later:\n{tree}\nits stderr:\n{err[-4000:]}")

@@ -28,7 +28,7 @@ from pglite_testcase.node_packages import NodePackages, find_node
 from pglite_testcase.pglite_process import PGliteProcess
 from pglite_testcase.snapshots import EMPTY, SnapshotStore
 
-from .support import pglite_only, process_running
+from .support import communicate_or_explain, pglite_only, process_running
 
 ROOT = Path(__file__).resolve().parents[1]
 NEVER_ENDING = "SELECT count(*) FROM generate_series(1, 100000000000)"
@@ -155,6 +155,8 @@ class CancelStatement(unittest.TestCase):
         # class whose cancel_safe() calls cancel_statement() (as the test cases' do) ends it.
         child = python(
             f"""
+            import faulthandler, signal
+            faulthandler.register(signal.SIGUSR1)  # where it waits, if the test times out
             import psycopg
             from pglite_testcase.node_packages import NodePackages, find_node
             from pglite_testcase.pglite_process import PGliteProcess
@@ -174,7 +176,8 @@ class CancelStatement(unittest.TestCase):
         time.sleep(0.5)
         started = time.monotonic()
         child.send_signal(signal.SIGINT)
-        _, err = child.communicate(timeout=120)  # the statement never ends: only the Ctrl-C can end the run
+        # The statement never ends: only the Ctrl-C can end the run.
+        err = communicate_or_explain(self, child, timeout=120)
         self.assertLess(time.monotonic() - started, 120)
         self.assertIn("KeyboardInterrupt", err)
 

@@ -12,11 +12,13 @@ from pathlib import Path
 
 from pglite_testcase.compat import SQLALCHEMY_2
 
-from .support import pglite_only, process_running
+from .support import communicate_or_explain, pglite_only, process_running
 
 ROOT = Path(__file__).resolve().parents[1]
 
 LONG_STATEMENT_SUITE = """
+import faulthandler, signal
+faulthandler.register(signal.SIGUSR1)  # where it waits, if the test times out
 import unittest
 from pglite_testcase import PGliteTestCase
 
@@ -50,13 +52,8 @@ class CtrlCDuringAStatement(unittest.TestCase):
         node = int(child.stdout.readline())
         time.sleep(1.0)  # the statement is running now
         child.send_signal(signal.SIGINT)
-        try:
-            # Bounded, not timed: the statement runs 120 s, so the run ends here only if Ctrl-C ended it.
-            _, err = child.communicate(timeout=100)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.communicate()
-            self.fail("the test process was still waiting 100 s after Ctrl-C")
+        # Bounded, not timed: the statement runs 120 s, so the run ends here only if Ctrl-C ended it.
+        err = communicate_or_explain(self, child, timeout=100)
         self.assertIn("KeyboardInterrupt", err)
         # The package stopped PGlite (psycopg's own cancel would have waited for the statement).
         self.assertIn("cancel", err.lower(), err[-2000:])

@@ -20,7 +20,15 @@ from pglite_testcase.database import PGliteDatabase
 from pglite_testcase.snapshots import SnapshotStore
 
 from .models import Author, Base
-from .support import ALEMBIC_OK, assert_death_stays_in_its_test, pglite_only, problems, process_running, run_case
+from .support import (
+    ALEMBIC_OK,
+    assert_death_stays_in_its_test,
+    describe_process_tree,
+    pglite_only,
+    problems,
+    process_running,
+    run_case,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNAWAY = "SELECT count(*) FROM generate_series(1, 200000000)"
@@ -110,7 +118,13 @@ class Interrupted(unittest.TestCase):
         assert process.stdout is not None
         pid, private_dir = process.stdout.readline().split()
         process.send_signal(how)
-        process.wait(timeout=120)  # bounded, not timed: a loaded machine may be slow to stop
+        try:
+            process.wait(timeout=120)  # bounded, not timed: a loaded machine may be slow to stop
+        except subprocess.TimeoutExpired:
+            tree = describe_process_tree(process.pid)
+            process.kill()
+            process.communicate()
+            self.fail(f"still running 120 s after {how.name}:\n{tree}")
         process.stdout.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (alive(int(pid)) or Path(private_dir).exists()):
