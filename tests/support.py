@@ -104,6 +104,12 @@ def assert_death_stays_in_its_test(
     test.assertTrue(later.wasSuccessful(), problems(later))
 
 
+# The first line of a child that a test interrupts with SIGINT: Ctrl-C reaches it as it
+# reaches a program in a terminal even when this run was started with SIGINT ignored (a
+# shell's background job ignores SIGINT and SIGQUIT, and its children inherit that).
+SIGINT_AS_IN_A_TERMINAL = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+
+
 def describe_process_tree(pid: int) -> str:
     """What a stuck child and its descendants are doing: for a failure message, not for a decision.
 

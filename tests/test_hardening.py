@@ -28,7 +28,7 @@ from pglite_testcase.node_packages import NodePackages, find_node
 from pglite_testcase.pglite_process import PGliteProcess
 from pglite_testcase.snapshots import EMPTY, SnapshotStore
 
-from .support import communicate_or_explain, pglite_only, process_running
+from .support import SIGINT_AS_IN_A_TERMINAL, communicate_or_explain, pglite_only, process_running
 
 ROOT = Path(__file__).resolve().parents[1]
 NEVER_ENDING = "SELECT count(*) FROM generate_series(1, 100000000000)"
@@ -155,6 +155,7 @@ class CancelStatement(unittest.TestCase):
         # class whose cancel_safe() calls cancel_statement() (as the test cases' do) ends it.
         child = python(
             f"""
+            {SIGINT_AS_IN_A_TERMINAL}
             import faulthandler, signal
             faulthandler.register(signal.SIGUSR1)  # where it waits, if the test times out
             import psycopg

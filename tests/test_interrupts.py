@@ -12,11 +12,13 @@ from pathlib import Path
 
 from pglite_testcase.compat import SQLALCHEMY_2
 
-from .support import communicate_or_explain, pglite_only, process_running
+from .support import SIGINT_AS_IN_A_TERMINAL, communicate_or_explain, pglite_only, process_running
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LONG_STATEMENT_SUITE = """
+LONG_STATEMENT_SUITE = (
+    SIGINT_AS_IN_A_TERMINAL
+    + """
 import faulthandler, signal
 faulthandler.register(signal.SIGUSR1)  # where it waits, if the test times out
 import unittest
@@ -34,6 +36,7 @@ class Long(PGliteTestCase):
 
 unittest.main(argv=["long"])
 """
+)
 
 
 @pglite_only

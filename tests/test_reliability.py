@@ -22,6 +22,7 @@ from pglite_testcase.snapshots import SnapshotStore
 from .models import Author, Base
 from .support import (
     ALEMBIC_OK,
+    SIGINT_AS_IN_A_TERMINAL,
     assert_death_stays_in_its_test,
     describe_process_tree,
     pglite_only,
@@ -90,7 +91,8 @@ class RunawayStatement(unittest.TestCase):
         self.assertIn("statement_timeout", problems(result))
 
 
-SLEEPING_SUITE = """
+SLEEPING_SUITE = f"""
+{SIGINT_AS_IN_A_TERMINAL}
 import sys, time, unittest
 from pglite_testcase import PGliteTestCase
 
