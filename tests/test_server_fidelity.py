@@ -58,30 +58,93 @@ class BulkInsertsNeverHang(FidelityTestCase):
 
 
 class ClientEncodings(FidelityTestCase):
-    """PGlite died (node exit 70) on the first query after a non-UTF8 client_encoding."""
+    """A client_encoding other than UTF8 is served as PostgreSQL serves it (PGlite cannot load
+    PostgreSQL's conversions: it died on the first one, then refused every one)."""
 
-    def test_latin1_is_refused_with_postgresqls_error_or_served(self) -> None:
+    EURO = "\u20ac"
+
+    def test_latin1_set_by_the_client_converts_queries_parameters_results_and_names(self) -> None:
         conn = self.connect()
-        try:
-            conn.execute("SET client_encoding TO 'LATIN1'")
-        except psycopg.errors.FeatureNotSupported as exc:  # 0A000, as PostgreSQL says it in a transaction
-            self.assertTrue(self.target.on_pglite, "PostgreSQL serves LATIN1")
-            self.assertIn('invalid value for parameter "client_encoding": "LATIN1"', str(exc))
-            self.assertEqual(exc.diag.message_detail, "Conversion between LATIN1 and UTF8 is not supported.")
-        else:
-            self.assertEqual(conn.info.encoding, "iso8859-1")
-            self.assertEqual(conn.execute("SELECT 'é'").fetchone(), ("é",))
-        self.assertEqual(self.connect().execute("SELECT 1").fetchone(), (1,), "the server is still up")
+        conn.execute("SET client_encoding TO 'latin1'")
+        self.assertEqual(conn.info.parameter_status("client_encoding"), "LATIN1")
+        self.assertEqual(conn.info.encoding, "iso8859-1")
+        cursor = conn.execute("SELECT 'é' AS \"nämé\", %s::text, %s::varchar", ["ü", "ß"])
+        self.assertEqual(cursor.fetchone(), ("é", "ü", "ß"))
+        assert cursor.description is not None
+        self.assertEqual(cursor.description[0].name, "nämé")
+        binary = conn.cursor(binary=True)
+        row = binary.execute("SELECT %s::text, %s::name, ARRAY['ä', NULL, 'b']::text[], 7::int8", ["à", "ñ"]).fetchone()
+        self.assertEqual(row, ("à", "ñ", ["ä", None, "b"], 7))
+        self.assertEqual(conn.execute("SHOW client_encoding").fetchone(), ("LATIN1",))
 
-    def test_latin1_at_startup_is_refused_or_served(self) -> None:
-        try:
-            conn = self.connect(client_encoding="LATIN1")
-        except psycopg.OperationalError as exc:
-            self.assertTrue(self.target.on_pglite)
-            self.assertIn('"client_encoding"', str(exc))
-        else:
-            self.assertEqual(conn.execute("SELECT 'é'").fetchone(), ("é",))
-        self.assertEqual(self.connect().execute("SELECT 1").fetchone(), (1,))
+    def test_a_character_the_encoding_cannot_hold_is_postgresqls_error(self) -> None:
+        conn = self.connect()
+        conn.execute("SET client_encoding TO 'LATIN1'")
+        for binary in (False, True):
+            with self.assertRaises(psycopg.errors.UntranslatableCharacter) as caught:
+                conn.cursor(binary=binary).execute("SELECT chr(8364)::text")
+            self.assertIn('has no equivalent in encoding "LATIN1"', str(caught.exception))
+        conn.autocommit = False
+        conn.execute("SELECT 1")
+        with self.assertRaises(psycopg.errors.UntranslatableCharacter):
+            conn.execute("SELECT chr(8364)")
+        self.assertEqual(conn.info.transaction_status, psycopg.pq.TransactionStatus.INERROR)
+        conn.rollback()
+        self.assertEqual(conn.execute("SELECT 'ok'").fetchone(), ("ok",))
+
+    def test_startup_encoding_reset_and_transactions(self) -> None:
+        conn = self.connect(client_encoding="LATIN9")
+        self.assertEqual(conn.info.parameter_status("client_encoding"), "LATIN9")
+        self.assertEqual(conn.execute("SELECT %s::text, chr(8364)", [self.EURO]).fetchone(), (self.EURO, self.EURO))
+        conn.execute("SELECT set_config('client_encoding', 'euc-jp', false)")
+        self.assertEqual(conn.info.parameter_status("client_encoding"), "EUC_JP")
+        self.assertEqual(conn.execute("SELECT 'あい', %s::text", ["日本"]).fetchone(), ("あい", "日本"))
+        conn.execute("RESET client_encoding")  # back to what the connection asked for
+        self.assertEqual(conn.info.parameter_status("client_encoding"), "LATIN9")
+        with conn.transaction():
+            conn.execute("SET LOCAL client_encoding TO 'UTF8'")
+            self.assertEqual(conn.info.parameter_status("client_encoding"), "UTF8")
+        self.assertEqual(conn.info.parameter_status("client_encoding"), "LATIN9")
+        conn.autocommit = False
+        conn.execute("SET client_encoding TO 'UTF8'")
+        conn.rollback()
+        self.assertEqual(conn.info.parameter_status("client_encoding"), "LATIN9")
+        self.assertEqual(conn.execute("SELECT chr(8364)").fetchone(), (self.EURO,))
+
+    def test_each_connection_keeps_its_own_encoding(self) -> None:
+        latin = self.connect(client_encoding="LATIN1")
+        utf8 = self.connect()
+        self.assertEqual(utf8.execute("SELECT chr(8364)").fetchone(), (self.EURO,))
+        self.assertEqual(latin.execute("SELECT 'é'").fetchone(), ("é",))
+        self.assertEqual(utf8.info.parameter_status("client_encoding"), "UTF8")
+        self.assertEqual(utf8.execute("SELECT 'é', chr(8364)").fetchone(), ("é", self.EURO))
+
+    def test_copy_in_and_out_text_and_binary(self) -> None:
+        conn = self.connect(client_encoding="LATIN9")
+        conn.execute("CREATE TEMP TABLE words (word text, n int, tags varchar[])")
+        for form in ("text", "binary"):
+            with conn.cursor().copy(f"COPY words FROM STDIN (FORMAT {form})") as copy:
+                copy.set_types(["text", "int4", "varchar[]"])
+                copy.write_row([f"{form} {self.EURO}", 1, ["é", self.EURO]])
+        for form in ("text", "binary"):
+            with conn.cursor().copy(
+                f"COPY (SELECT word, n, tags FROM words ORDER BY word) TO STDOUT (FORMAT {form})"
+            ) as copy:
+                copy.set_types(["text", "int4", "varchar[]"])
+                rows = list(copy.rows())
+            self.assertEqual(
+                rows, [(f"binary {self.EURO}", 1, ["é", self.EURO]), (f"text {self.EURO}", 1, ["é", self.EURO])]
+            )
+
+    def test_an_unknown_encoding_is_refused_and_the_server_stays_up(self) -> None:
+        conn = self.connect()
+        with self.assertRaises(psycopg.errors.InvalidParameterValue) as caught:
+            conn.execute("SET client_encoding TO 'nosuch'")
+        self.assertIn('invalid value for parameter "client_encoding": "nosuch"', str(caught.exception))
+        with self.assertRaises(psycopg.OperationalError) as startup:
+            self.connect(options="-c client_encoding=nosuch")
+        self.assertIn('"client_encoding"', str(startup.exception))
+        self.assertEqual(self.connect().execute("SELECT 1").fetchone(), (1,), "the server is still up")
 
     def test_sql_ascii_and_utf8_are_served(self) -> None:
         conn = self.connect()
@@ -89,6 +152,22 @@ class ClientEncodings(FidelityTestCase):
         self.assertEqual(conn.execute("SELECT 'abc'").fetchone(), (b"abc",))  # SQL_ASCII: psycopg gives bytes
         conn.execute("SET client_encoding TO 'UTF8'")
         self.assertEqual(conn.execute("SELECT 'é'").fetchone(), ("é",))
+
+    def test_psycopg2_set_client_encoding(self) -> None:
+        try:
+            import psycopg2
+        except ImportError:
+            self.skipTest("psycopg2 is not installed")
+        info = self.target.conninfo()
+        conn = psycopg2.connect(**{("dbname" if k == "dbname" else k): v for k, v in info.items()})
+        self.addCleanup(conn.close)
+        conn.set_client_encoding("LATIN1")
+        self.assertEqual(conn.encoding, "LATIN1")
+        cursor = conn.cursor()
+        cursor.execute("SELECT %s::text, 'é'", ["ü"])
+        self.assertEqual(cursor.fetchone(), ("ü", "é"))
+        with self.assertRaises(psycopg2.errors.UntranslatableCharacter):
+            cursor.execute("SELECT chr(8364)")
 
 
 class ParameterStatusAfterSet(FidelityTestCase):

@@ -11,6 +11,7 @@ const protocol = require('./protocol');
 const { StatementNames } = protocol;
 const copy = require('./copy');
 const { MAY_CHANGE_SETTINGS, MAY_RESET } = require('./session');
+const encoding = require('./encoding');
 const { listenStatements } = require('./notify');
 
 const MAX_STARTUP_LENGTH = 10000; // as PostgreSQL's
@@ -26,9 +27,21 @@ function startupParameters(startup) {
   return parameters;
 }
 
+// A message that could not be converted to UTF-8, made one that fails with `error`
+// (other messages go as they are: PGlite's own UTF-8 check refuses what is wrong in them).
+function failingMessage(part, error) {
+  if (part[0] === 0x51) return protocol.simpleQuery(copy.raising(error.sqlstate, error.message));
+  if (part[0] === 0x50) {
+    const { name, rest } = protocol.parseFields(part);
+    return protocol.parseMessage(name, copy.raising(error.sqlstate, error.message), rest);
+  }
+  return part;
+}
+
 class Connection {
   // hooks: onWork(connection), onClose(connection), onCancel(processId, secret)
-  constructor(socket, { id, verifier, hooks }) {
+  // types: the TypeCatalog that encoding conversions share
+  constructor(socket, { id, verifier, hooks, types = null }) {
     this.socket = socket;
     this.id = id;
     this.prefix = `c${id}_`;
@@ -51,10 +64,38 @@ class Connection {
     this.listening = new Set(); // LISTEN channels
     this.statementEffects = new Map(); // named statements that change settings or LISTEN
     this.pendingNotifications = []; // for after its transaction
+    this.types = types;
+    this.startupEncoding = 'UTF8'; // its client_encoding when it has set none
+    this.encoding = 'UTF8';
+    this.conversion = null; // its messages' conversions when its encoding is not PGlite's (encoding.js)
+    this.lastStatus = null; // the transaction status its last reply ended with (null: none)
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.receive(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.close());
+  }
+
+  // Its client_encoding is now `name` (PostgreSQL's name): conversions follow.
+  useEncoding(name) {
+    if (name === this.encoding) return;
+    this.encoding = name;
+    const codec = encoding.codecFor(name);
+    this.conversion = codec === null ? null : new encoding.ClientConversion(codec, this.types);
+  }
+
+  // A client message as PGlite takes it: in UTF-8, its client_encoding statements aimed at
+  // the server's own setting. One that cannot be converted fails as on PostgreSQL.
+  converted(part) {
+    const type = part[0];
+    if (this.conversion) part = this.conversion.inbound(part, failingMessage);
+    if (type !== 0x51 && type !== 0x50) return part;
+    const sql = type === 0x51 ? protocol.queryText(part) : protocol.parseFields(part).query;
+    if (!encoding.mentionsEncoding(sql)) return part;
+    const rewritten = encoding.rewriteSql(sql, { raising: copy.raising, startupEncoding: this.startupEncoding });
+    if (rewritten === sql) return part;
+    if (type === 0x51) return protocol.simpleQuery(rewritten);
+    const { name, rest } = protocol.parseFields(part);
+    return protocol.parseMessage(name, rewritten, rest);
   }
 
   get closed() {
@@ -191,7 +232,7 @@ class Connection {
     let mayReset = false;
     const listens = [];
     for (; taken < this.inbox.length; taken += 1) {
-      const part = this.inbox[taken];
+      const part = this.converted(this.inbox[taken]);
       const type = part[0];
       if (type === 0x58) {
         // Terminate: the client is leaving. Act on it now rather than on the socket's

@@ -87,9 +87,9 @@ function statements(sql) {
   return result.filter((tokens) => tokens.length > 0);
 }
 
-// If `tokens` are a `COPY table [(columns)] FROM STDIN ...` statement: where
-// STDIN is, the table's name, the column count if listed, and the format.
-function copyFromStdin(tokens) {
+// `COPY [BINARY] table [(columns)]` at the start of `tokens`: the table's name, its
+// column names if listed, whether BINARY was said, and the index of the next token.
+function copyTarget(tokens) {
   if (!isWord(tokens[0], 'copy')) return null;
   let i = 1;
   let binary = false;
@@ -105,15 +105,50 @@ function copyFromStdin(tokens) {
   }
   if (i === nameStart) return null;
   const table = tokens.slice(nameStart, i).map((token) => token.text).join('');
-  let columns = null;
+  let names = null;
   if (tokens[i] && tokens[i].text === '(') {
-    columns = 0;
+    names = [];
     for (i += 1; tokens[i] && tokens[i].text !== ')'; i += 1) {
-      if (tokens[i].type === 'word' || tokens[i].type === 'identifier') columns += 1;
+      if (tokens[i].type === 'word' || tokens[i].type === 'identifier') names.push(tokens[i].text);
     }
     i += 1;
   }
-  if (!isWord(tokens[i], 'from') || !isWord(tokens[i + 1], 'stdin')) return null;
+  return { table, names, binary, next: i };
+}
+
+// A query with the columns of a COPY's table, for their types.
+function selectColumns(table, names) {
+  return `SELECT ${names ? names.join(', ') : '*'} FROM ${table} LIMIT 0`;
+}
+
+// If `sql` is one `COPY ... TO STDOUT` statement: a query giving the same columns.
+function copyOutColumnsQuery(sql) {
+  if (!/stdout/i.test(sql)) return null;
+  const found = statements(sql);
+  if (found.length !== 1) return null;
+  const tokens = found[0];
+  if (!isWord(tokens[0], 'copy')) return null;
+  if (tokens[1] && tokens[1].text === '(') {
+    let depth = 0;
+    for (let i = 1; i < tokens.length; i += 1) {
+      if (tokens[i].text === '(') depth += 1;
+      if (tokens[i].text === ')') depth -= 1;
+      if (depth === 0) return i > 2 ? sql.slice(tokens[2].start, tokens[i].start) : null;
+    }
+    return null;
+  }
+  const target = copyTarget(tokens);
+  return target === null ? null : selectColumns(target.table, target.names);
+}
+
+// If `tokens` are a `COPY table [(columns)] FROM STDIN ...` statement: where
+// STDIN is, the table's name, the column count if listed, and the format.
+function copyFromStdin(tokens) {
+  const target = copyTarget(tokens);
+  if (target === null) return null;
+  const { table, names } = target;
+  let { binary, next: i } = target;
+  const columns = names === null ? null : names.length;
   const stdin = tokens[i + 1];
   for (let j = i + 2; j < tokens.length && !isWord(tokens[j], 'where'); j += 1) {
     if (isWord(tokens[j], 'format')) {
@@ -124,7 +159,7 @@ function copyFromStdin(tokens) {
       binary = true; // WITH BINARY
     }
   }
-  return { table, columns, binary, stdin };
+  return { table, columns, binary, stdin, columnsQuery: selectColumns(table, names) };
 }
 
 // What the server does with a simple Query's text:
@@ -142,7 +177,14 @@ function planQuery(sql) {
   }
   const copy = copies[0];
   const fromBlob = `${sql.slice(0, copy.stdin.start)}'/dev/blob'${sql.slice(copy.stdin.end)}`;
-  return { kind: 'copy', table: copy.table, columns: copy.columns, binary: copy.binary, sql: fromBlob };
+  return {
+    kind: 'copy',
+    table: copy.table,
+    columns: copy.columns,
+    binary: copy.binary,
+    sql: fromBlob,
+    columnsQuery: copy.columnsQuery,
+  };
 }
 
 // Whether a statement prepared through the extended protocol is a COPY ... FROM STDIN.
@@ -180,4 +222,13 @@ function emptyInput(binary) {
   return Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8), Buffer.from([0xff, 0xff])]);
 }
 
-module.exports = { tokenize, planQuery, isCopyFromStdin, raising, columnCountQuery, copyInResponse, emptyInput };
+module.exports = {
+  tokenize,
+  planQuery,
+  isCopyFromStdin,
+  copyOutColumnsQuery,
+  raising,
+  columnCountQuery,
+  copyInResponse,
+  emptyInput,
+};

@@ -43,6 +43,13 @@ function startsCopy(reply) {
   return last === 0x47 || last === 0x57;
 }
 
+// The format of the COPY TO STDOUT that `reply` starts (0 text, 1 binary), or null.
+function startsCopyOut(reply) {
+  if (reply.indexOf(0x48) < 0) return null;
+  for (const part of eachMessage(reply)) if (part[0] === 0x48) return part[5];
+  return null;
+}
+
 // Whether the client that got `reply` keeps the session for its next messages.
 function holdsSession(reply) {
   return transactionStatus(reply) !== 'I';
@@ -84,8 +91,9 @@ function firstError(reply) {
   return null;
 }
 
-// The text columns of the first DataRow of a reply.
-function firstRow(reply) {
+// The text columns of each DataRow of a reply.
+function rows(reply) {
+  const found = [];
   for (const part of eachMessage(reply)) {
     if (part[0] !== 0x44) continue;
     const values = [];
@@ -96,9 +104,15 @@ function firstRow(reply) {
       values.push(length < 0 ? null : part.toString('utf8', offset, offset + length));
       if (length > 0) offset += length;
     }
-    return values;
+    found.push(values);
   }
-  return null;
+  return found;
+}
+
+// The text columns of the first DataRow of a reply.
+function firstRow(reply) {
+  const found = rows(reply);
+  return found.length > 0 ? found[0] : null;
 }
 
 // A StartupMessage (protocol 3.0) with `parameters`.
@@ -238,9 +252,11 @@ module.exports = {
   transactionStatus,
   holdsSession,
   startsCopy,
+  startsCopyOut,
   withoutAbortNotices,
   firstError,
   firstRow,
+  rows,
   simpleQuery,
   startupMessage,
   queryText,

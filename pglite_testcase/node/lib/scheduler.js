@@ -16,6 +16,10 @@ const protocol = require('./protocol');
 const copy = require('./copy');
 const { Sessions } = require('./session');
 const { Notifications } = require('./notify');
+const { TypeCatalog, ConversionError, rowDescription } = require('./encoding');
+const { message, cstring, int16, eachMessage } = require('./framing');
+
+const COLUMN_TYPES_STATEMENT = 'pglite_testcase_column_types';
 
 const WAIT_HINT =
   'PGlite serves one session: while a test runs, its transaction holds it. Reach the ' +
@@ -40,12 +44,17 @@ class Scheduler {
     this.nextId = 1;
     this.sessions = new Sessions(host, { databases: options.databases });
     this.notifications = new Notifications(this.clients, host, (client) => this.owner === client);
+    this.types = new TypeCatalog(async (sql) => {
+      const reply = await host.query(sql);
+      return protocol.firstError(reply) ? null : protocol.rows(reply);
+    });
   }
 
   accept(socket) {
     const client = new Connection(socket, {
       id: this.nextId++,
       verifier: this.verifier,
+      types: this.types,
       hooks: {
         onWork: (connection) => this.schedule(connection),
         onClose: (connection) => this.leave(connection),
@@ -83,6 +92,12 @@ class Scheduler {
         this.ready.delete(client);
         if (client.waitTimer) clearTimeout(client.waitTimer);
         client.waitTimer = null;
+        // Binary values of types not yet known are converted once the catalog says what they are
+        // (never mid-way through another exchange of the client's: only at a ReadyForQuery).
+        if (client.conversion && client.phase === 'session' && client.lastStatus !== null) {
+          await client.conversion.learnInbound(client.inbox);
+          if (client.closed) continue;
+        }
         const work = client.nextWork();
         if (work) await this.run(client, work);
         if (client.terminated) {
@@ -102,11 +117,57 @@ class Scheduler {
     if (work.kind === 'copy-start') return this.startCopy(client, work.plan);
     if (work.kind === 'copy-end') return this.endCopy(client, work);
     if (this.owner === null) await this.sessions.switchTo(client);
-    const reply = await this.sessions.report(client, await this.host.run(Buffer.concat(work.parts)), work.mayReset);
+    let reply = await this.sessions.report(client, await this.host.run(Buffer.concat(work.parts)), work.mayReset);
+    if (client.conversion) {
+      // In the encoding the client has at the end of the batch (a batch that changes it
+      // gets all of its reply in the new one).
+      const learn = protocol.transactionStatus(reply) !== null;
+      if (learn && protocol.startsCopyOut(reply) === 1) {
+        const query = work.parts.find((part) => part[0] === 0x51);
+        const columns = query ? copy.copyOutColumnsQuery(protocol.queryText(query)) : null;
+        client.conversion.copyColumns = columns === null ? null : await this.columnTypes(columns);
+      }
+      reply = await client.conversion.outbound(reply, learn, (error, status) => this.unconvertible(error, status));
+    }
     await this.notifications.afterBatch(client, work.listens, reply);
     this.answer(client, reply);
     const batch = protocol.describeBatch(work.parts);
     this.debug(`client ${client.prefix} ran ${batch}; in transaction: ${this.owner !== null}`);
+  }
+
+  // The column type OIDs of `query` (described, not run), or null if it cannot be described.
+  async columnTypes(query) {
+    const name = cstring(COLUMN_TYPES_STATEMENT);
+    const reply = await this.host.run(
+      Buffer.concat([
+        protocol.parseMessage(COLUMN_TYPES_STATEMENT, query, int16(0)),
+        message('D', 'S', name),
+        message('C', 'S', name),
+        protocol.SYNC,
+      ])
+    );
+    for (const part of eachMessage(reply)) {
+      if (part[0] === 0x54) {
+        const oids = rowDescription(part).map(([oid]) => oid);
+        await this.types.learn(oids);
+        return oids;
+      }
+    }
+    return null;
+  }
+
+  // What replaces a reply from a value the client's encoding cannot hold up to its
+  // ReadyForQuery (`status`, null: none): PostgreSQL's error; an open transaction fails, as
+  // on PostgreSQL. (Outside a transaction the statement has taken effect.)
+  async unconvertible(error, status) {
+    const parts = [protocol.errorResponse('ERROR', error.sqlstate, error.message)];
+    if (status === 'T') {
+      const failed = await this.host.query(copy.raising(error.sqlstate, error.message));
+      parts.push(protocol.readyForQuery(protocol.transactionStatus(failed) || 'E'));
+    } else if (status !== null) {
+      parts.push(protocol.readyForQuery(status));
+    }
+    return Buffer.concat(parts);
   }
 
   // Send PGlite's reply; its transaction status says who holds the session now.
@@ -114,6 +175,7 @@ class Scheduler {
   answer(client, reply) {
     const routed = this.notifications.flush(client, this.notifications.route(client, reply));
     client.write(routed);
+    client.lastStatus = protocol.transactionStatus(reply);
     this.owner = protocol.holdsSession(reply) ? client : null;
   }
 
@@ -137,6 +199,7 @@ class Scheduler {
       client.end();
       return;
     }
+    client.lastStatus = protocol.transactionStatus(reply);
     this.owner = protocol.holdsSession(reply) ? client : null;
     this.debug(`client ${client.prefix} started`);
   }
@@ -166,9 +229,20 @@ class Scheduler {
 
   async endCopy(client, { plan, data, failure }) {
     client.endCopy();
+    let input = failure === null ? Buffer.concat(data) : null;
+    if (input !== null && client.conversion) {
+      try {
+        const oids = plan.binary ? await this.columnTypes(plan.columnsQuery) : null;
+        input = client.conversion.copyIn(input, plan.binary, oids);
+      } catch (err) {
+        if (!(err instanceof ConversionError)) throw err;
+        this.answer(client, await this.host.query(copy.raising(err.sqlstate, err.message)));
+        return;
+      }
+    }
     const reply =
-      failure === null
-        ? await this.host.copyFrom(plan.sql, Buffer.concat(data))
+      input !== null
+        ? await this.host.copyFrom(plan.sql, input)
         : await this.host.query(copy.raising('57014', `COPY from stdin failed: ${failure}`));
     this.answer(client, reply);
   }

@@ -12,6 +12,7 @@
 'use strict';
 const { message, cstring, eachMessage } = require('./framing');
 const protocol = require('./protocol');
+const encoding = require('./encoding');
 
 // PostgreSQL 17's GUC_REPORT settings.
 const REPORTED = [
@@ -55,7 +56,11 @@ function parameterStatus(name, value) {
   return message('S', cstring(name), cstring(value));
 }
 
-const REPORTED_QUERY = `SELECT ${REPORTED.map((name) => `pg_catalog.current_setting(${literal(name)})`).join(', ')}`;
+// The reported settings, then the client's own client_encoding (see encoding.js).
+const REPORTED_QUERY = `SELECT ${[
+  ...REPORTED.map((name) => `pg_catalog.current_setting(${literal(name)})`),
+  `pg_catalog.current_setting(${literal(encoding.SETTING)}, true)`,
+].join(', ')}`;
 
 // The settings a client made, as SQL that makes them again.
 const SAVED_QUERY =
@@ -65,7 +70,11 @@ const SAVED_QUERY =
   "CASE WHEN session_user <> 'postgres' " +
   "THEN pg_catalog.format('SET SESSION AUTHORIZATION %I', session_user) END, " +
   "CASE WHEN pg_catalog.current_setting('role') <> 'none' " +
-  "THEN pg_catalog.format('SET ROLE %I', pg_catalog.current_setting('role')) END)";
+  "THEN pg_catalog.format('SET ROLE %I', pg_catalog.current_setting('role')) END, " +
+  // Custom settings are not in pg_settings: the client's client_encoding by name.
+  `CASE WHEN pg_catalog.current_setting('${encoding.SETTING}', true) <> '' ` +
+  `THEN pg_catalog.format('SELECT pg_catalog.set_config(%L, %L, false)', '${encoding.SETTING}', ` +
+  `pg_catalog.current_setting('${encoding.SETTING}', true)) END)`;
 
 // pg_backend_pid() reads it (see Host.start): each client its own process id.
 const BACKEND_PID = 'pglite_testcase.backend_pid';
@@ -150,6 +159,15 @@ function withReported(reply, reported) {
   return Buffer.concat(parts);
 }
 
+// `values` with client_encoding the client's own: `setting` (encoding.SETTING's value), else
+// the one it connected with. The client's conversions follow it.
+function withEncoding(values, client, setting) {
+  const name = encoding.effectiveEncoding(setting, client.startupEncoding);
+  values.set('client_encoding', name);
+  if (typeof client.useEncoding === 'function') client.useEncoding(name);
+  return values;
+}
+
 class Sessions {
   // host: query(sql) → reply
   constructor(host, { databases = ['postgres'] } = {}) {
@@ -189,9 +207,11 @@ class Sessions {
     this.fresh = true;
   }
 
-  async reportedValues() {
+  // The reported settings' values for `client`, its client_encoding its own.
+  async reportedValues(client) {
     const row = protocol.firstRow(await this.host.query(REPORTED_QUERY)) || [];
-    return new Map(REPORTED.map((name, i) => [name, row[i]]).filter(([, value]) => value !== undefined));
+    const values = new Map(REPORTED.map((name, i) => [name, row[i]]).filter(([, value]) => value !== undefined));
+    return withEncoding(values, client, row[REPORTED.length]);
   }
 
   // After `client`'s startup ran in PGlite (its settings loaded fresh): the database and
@@ -201,7 +221,18 @@ class Sessions {
     const user = parameters.user || '';
     const database = parameters.database || user;
     if (!this.databases.has(database)) return { fatal: protocol.fatal('3D000', `database "${database}" does not exist`) };
-    const settings = [...startupSettings(parameters), [BACKEND_PID, String(client.processId)]];
+    const settings = [];
+    for (const [name, value] of startupSettings(parameters)) {
+      if (name.toLowerCase() !== 'client_encoding') {
+        settings.push([name, value]);
+        continue;
+      }
+      // Kept here, not in PGlite's session (see encoding.js).
+      const canonical = encoding.canonicalName(value);
+      if (canonical === null) return { fatal: protocol.fatal('22023', `invalid value for parameter "client_encoding": "${value}"`) };
+      client.startupEncoding = canonical;
+    }
+    settings.push([BACKEND_PID, String(client.processId)]);
     const statements = [];
     if (user !== 'postgres') {
       const found = await this.host.query(`SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${literal(user)} AND rolcanlogin`);
@@ -213,10 +244,10 @@ class Sessions {
       const applied = await this.host.query(statements.join('; '));
       const error = protocol.firstError(applied);
       if (error) return { fatal: protocol.fatal(error.C, error.M, error.H) };
-      client.reported = await this.reportedValues();
+      client.reported = await this.reportedValues(client);
     } else {
-      if (this.freshReported === null) this.freshReported = await this.reportedValues();
-      client.reported = new Map(this.freshReported);
+      if (this.freshReported === null) this.freshReported = await this.reportedValues({ startupEncoding: 'UTF8' });
+      client.reported = withEncoding(new Map(this.freshReported), client, '');
     }
     return { reply: withReported(reply, client.reported) };
   }
@@ -228,7 +259,7 @@ class Sessions {
     if (mayReset) {
       await this.host.query(`${AFTER_RESET_SQL}; SELECT ${setConfig(BACKEND_PID, String(client.processId))}`);
     }
-    const now = await this.reportedValues();
+    const now = await this.reportedValues(client);
     const extra = [];
     for (const [name, value] of now) {
       if (client.reported.get(name) !== value) extra.push(parameterStatus(name, value));

@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
-const { planQuery, isCopyFromStdin, copyInResponse, emptyInput, raising } = require('../lib/copy');
+const { planQuery, isCopyFromStdin, copyInResponse, emptyInput, raising, copyOutColumnsQuery } = require('../lib/copy');
 
 test('a lone COPY ... FROM STDIN is played by the server, reading from the blob', () => {
   assert.deepStrictEqual(planQuery('COPY t FROM STDIN'), {
@@ -10,6 +10,7 @@ test('a lone COPY ... FROM STDIN is played by the server, reading from the blob'
     columns: null,
     binary: false,
     sql: "COPY t FROM '/dev/blob'",
+    columnsQuery: 'SELECT * FROM t LIMIT 0',
   });
   const plan = planQuery('copy "My Table" (a, "B") from stdin with (format binary);');
   assert.strictEqual(plan.table, '"My Table"');
@@ -68,4 +69,12 @@ test('empty input of the binary format is a valid file with no rows', () => {
 
 test('raising quotes its message', () => {
   assert.match(raising('57014', "it's"), /MESSAGE = 'it''s'/);
+});
+
+test("a COPY TO STDOUT's columns, as a query that can be described", () => {
+  assert.strictEqual(copyOutColumnsQuery('copy (select chr(8364), (1)) to stdout (format binary)'), 'select chr(8364), (1)');
+  assert.strictEqual(copyOutColumnsQuery('COPY s."T" (a, "B") TO STDOUT'), 'SELECT a, "B" FROM s."T" LIMIT 0');
+  assert.strictEqual(copyOutColumnsQuery('COPY t TO STDOUT WITH BINARY'), 'SELECT * FROM t LIMIT 0');
+  assert.strictEqual(copyOutColumnsQuery('COPY t FROM STDIN'), null);
+  assert.strictEqual(copyOutColumnsQuery('SELECT 1; COPY t TO STDOUT'), null);
 });
