@@ -18,18 +18,24 @@ from sqlalchemy.engine import Engine
 from .errors import ConfigurationError
 from .schema import SchemaSource
 
+ALL_MAJORS = frozenset({17, 18})
+
 
 @dataclass(frozen=True)
 class Extension:
     module: str  # the npm module that registers it with PGlite
     export: str  # the name that module exports
-    sql_name: str  # the name CREATE EXTENSION takes
+    sql_name: str | None  # the name CREATE EXTENSION takes (None: a library PGlite loads, no CREATE EXTENSION)
+    majors: frozenset[int] = ALL_MAJORS  # the PostgreSQL majors whose pinned PGlite ships it
 
 
-def _contrib(name: str, sql_name: str | None = None) -> Extension:
-    return Extension(f"@electric-sql/pglite/contrib/{name}", name, sql_name or name)
+def _contrib(name: str, sql_name: str | None = None, majors: frozenset[int] = ALL_MAJORS) -> Extension:
+    return Extension(f"@electric-sql/pglite/contrib/{name}", name, sql_name or name, majors)
 
 
+# What the pinned PGlite packages ship (their dist/contrib/ modules and extension exports);
+# tests/test_extensions_shipped.py checks this list against the installed packages, and
+# docs/extensions.md is generated from it.
 _CONTRIB = [
     "amcheck",
     "bloom",
@@ -40,13 +46,20 @@ _CONTRIB = [
     "dict_int",
     "dict_xsyn",
     "earthdistance",
+    "file_fdw",
     "fuzzystrmatch",
     "hstore",
     "intarray",
     "isn",
     "lo",
     "ltree",
+    "pageinspect",
+    "pg_buffercache",
+    "pg_freespacemap",
+    "pg_surgery",
     "pg_trgm",
+    "pg_visibility",
+    "pg_walinspect",
     "pgcrypto",
     "seg",
     "tablefunc",
@@ -55,10 +68,14 @@ _CONTRIB = [
     "tsm_system_time",
     "unaccent",
 ]
+_ONLY_18 = frozenset({18})
 
 # Names as py-pglite and PostgreSQL spell them ("pgvector" and "vector", "uuid-ossp" and "uuid_ossp").
 EXTENSIONS: dict[str, Extension] = {
     **{name: _contrib(name) for name in _CONTRIB},
+    "auto_explain": Extension("@electric-sql/pglite/contrib/auto_explain", "auto_explain", None),
+    "moddatetime": _contrib("moddatetime", majors=_ONLY_18),
+    "pg_stat_statements": _contrib("pg_stat_statements", majors=_ONLY_18),
     "uuid-ossp": _contrib("uuid_ossp", "uuid-ossp"),
     "uuid_ossp": _contrib("uuid_ossp", "uuid-ossp"),
     "pgvector": Extension("@electric-sql/pglite/vector", "vector", "vector"),
@@ -123,6 +140,15 @@ def module_for(extension: Extension, postgres_version: int) -> str:
 
 def registrations(names: frozenset[str], postgres_version: int = 17) -> dict[str, dict[str, str]]:
     """What node/server.js registers with PGlite: {export: {module, export}}."""
+    for name in sorted(names):
+        majors = EXTENSIONS[name].majors
+        if postgres_version not in majors:
+            lines = " and ".join(str(major) for major in sorted(majors))
+            raise ConfigurationError(
+                f"The extension {name!r} ships with PGlite for PostgreSQL {lines} only; this instance runs "
+                f"PostgreSQL {postgres_version}: set postgres_version = {max(majors)} on the class "
+                f"(or PGLITE_TESTCASE_POSTGRES_VERSION={max(majors)}), or leave {name!r} out of extensions."
+            )
     return {
         EXTENSIONS[name].export: {
             "module": module_for(EXTENSIONS[name], postgres_version),
@@ -141,12 +167,15 @@ class WithExtensions:
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
-        sql_names = sorted({EXTENSIONS[name].sql_name for name in self.names})
-        object.__setattr__(self, "fingerprint", f"{self.source.fingerprint}+extensions:{','.join(sql_names)}")
+        object.__setattr__(self, "fingerprint", f"{self.source.fingerprint}+extensions:{','.join(self.sql_names())}")
+
+    def sql_names(self) -> list[str]:
+        """The names CREATE EXTENSION takes (a library such as auto_explain has none: registered only)."""
+        return sorted({sql_name for name in self.names if (sql_name := EXTENSIONS[name].sql_name) is not None})
 
     def build(self, engine: Engine, url: str) -> None:
         with engine.begin() as connection:
-            for sql_name in sorted({EXTENSIONS[name].sql_name for name in self.names}):
+            for sql_name in self.sql_names():
                 connection.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{sql_name}"'))
         self.source.build(engine, url)
 
