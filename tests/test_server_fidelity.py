@@ -4,6 +4,9 @@ real PostgreSQL, where the same assertions must hold."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import psycopg
 
 from .fidelity_support import FidelityTestCase
@@ -325,6 +328,22 @@ class ListenNotifyAcrossConnections(FidelityTestCase):
         sender.execute("""NOTIFY "Mixed Case", 'still here'""")
         self.assertEqual([n.payload for n in b.notifies(timeout=5, stop_after=1)], ["still here"])
         self.assertEqual(list(a.notifies(timeout=0.5)), [])
+
+    def test_a_transactions_notifications_arrive_together(self) -> None:
+        listener, sender = self.connect(), self.connect()
+        listener.execute("LISTEN fidelity_batch")
+
+        def notify() -> None:
+            time.sleep(0.5)  # the listener is waiting by then (an order, not a timing)
+            with sender.transaction():
+                sender.execute("NOTIFY fidelity_batch, '1'")
+                sender.execute("NOTIFY fidelity_batch, '2'")
+
+        worker = threading.Thread(target=notify)
+        worker.start()
+        self.addCleanup(worker.join)
+        # stop_after=1: what arrived with the first one; PostgreSQL sends a commit's notifications at once.
+        self.assertEqual([n.payload for n in listener.notifies(timeout=30, stop_after=1)], ["1", "2"])
 
 
 class PreparedStatements(FidelityTestCase):

@@ -71,6 +71,7 @@ class Notifications {
   route(sender, reply) {
     if (reply.indexOf(0x41) < 0) return reply;
     const kept = [];
+    const others = new Map(); // listener → its notifications from this reply, sent together
     let changed = false;
     for (const part of eachMessage(reply)) {
       if (part[0] !== 0x41) {
@@ -82,9 +83,12 @@ class Notifications {
       const bytes = notification(sender.processId, channel, payload);
       for (const listener of this.listenersOf(channel)) {
         if (listener === sender) kept.push(bytes);
-        else this.deliver(listener, bytes);
+        else others.set(listener, [...(others.get(listener) || []), bytes]);
       }
     }
+    // A transaction's notifications reach a listener in one write, as PostgreSQL sends them
+    // (a driver reading "what has arrived" gets them all).
+    for (const [listener, parts] of others) this.deliver(listener, Buffer.concat(parts));
     return changed ? Buffer.concat(kept) : reply;
   }
 
