@@ -229,7 +229,7 @@ class Conventions(unittest.TestCase):
         for path in documentation_files():
             marked_lines = {block.line - 1 for block in blocks(path) if block.info == "python"}
             for number, line in enumerate(path.read_text().split("\n"), 1):
-                if "<!-- example:" in line and number not in marked_lines:
+                if line.strip().startswith("<!-- example:") and number not in marked_lines:
                     stray.append(f"{path.relative_to(ROOT)}:{number}")
         self.assertEqual(stray, [], "example markers not on the line just before a ```python fence")
 
