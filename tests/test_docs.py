@@ -123,6 +123,10 @@ def _raw_prose(path: Path) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def broken_links(path: Path) -> list[str]:
     problems = []
     for number, line in prose(path):
@@ -131,13 +135,13 @@ def broken_links(path: Path) -> list[str]:
             if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:, ...
                 continue
             file_part, _, anchor = target.partition("#")
-            where = f"{path.relative_to(ROOT)}:{number}: {target}"
+            where = f"{shown(path)}:{number}: {target}"
             resolved = (path.parent / file_part).resolve() if file_part else path
             if not resolved.exists():
                 problems.append(f"{where}: {file_part} does not exist")
                 continue
             if anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
-                problems.append(f"{where}: {resolved.relative_to(ROOT)} has no heading #{anchor}")
+                problems.append(f"{where}: {shown(resolved)} has no heading #{anchor}")
     return problems
 
 
@@ -239,8 +243,17 @@ class Links(unittest.TestCase):
         problems = [problem for path in linked_files() for problem in broken_links(path)]
         self.assertEqual(problems, [], "\n".join(problems))
 
+    def test_every_docs_page_is_linked_from_the_readme(self) -> None:
+        linked = {
+            (ROOT / match["target"].partition("#")[0]).resolve()
+            for _, line in prose(ROOT / "README.md")
+            for match in LINK.finditer(line)
+        }
+        unlinked = [str(page.relative_to(ROOT)) for page in sorted((ROOT / "docs").glob("*.md")) if page not in linked]
+        self.assertEqual(unlinked, [], "docs/ pages the README does not link to")
+
     def test_the_link_check_sees_a_broken_link_and_a_missing_anchor(self) -> None:
-        with tempfile.TemporaryDirectory(dir=ROOT / "docs", prefix=".link-check-") as directory:
+        with tempfile.TemporaryDirectory(prefix="link-check-") as directory:
             page = Path(directory) / "page.md"
             page.write_text(
                 '# Title\n\n## `isolation = "truncate"`\n\n[ok](#title) [ok](#isolation--truncate) '
