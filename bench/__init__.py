@@ -1,1 +1,1 @@
-"""pglite_testcase's benchmark: ``python -m bench`` (see README, "Performance")."""
+"""pglite_testcase's benchmark: ``python -m bench`` (see docs/performance.md)."""

@@ -1,7 +1,7 @@
 """The project's performance targets, by row key: each is written into the results with its row.
 
 A target with a limit is met when its row's median is at or under the limit; a target without one
-asks only for the row to be measured (the README reports its figure).
+asks only for the row to be measured (docs/performance.md reports its figure).
 """
 
 from __future__ import annotations
