@@ -16,9 +16,6 @@ const { listenStatements } = require('./notify');
 
 const MAX_STARTUP_LENGTH = 10000; // as PostgreSQL's
 
-// Sync, Flush, Query, FunctionCall, Terminate: messages after which the client waits for answers.
-const ANSWER_NOW = new Set([0x53, 0x48, 0x51, 0x46, 0x58]);
-
 const EXTENDED_COPY =
   'COPY ... FROM STDIN through the extended query protocol is not supported on PGlite: send it as a simple ' +
   'query (psycopg: cursor.copy(), psycopg2: copy_expert(), asyncpg: copy_records_to_table())';
@@ -218,15 +215,7 @@ class Connection {
     if (this.closed) return false;
     if (this.phase === 'queued') return true;
     if (this.phase === 'copy') return this.copyState.end !== null;
-    return this.phase === 'session' && this.answerable() > 0;
-  }
-
-  // How many messages of the inbox are asked to be answered now: up to the last Sync, Flush,
-  // simple Query, function call or Terminate. PostgreSQL holds what the messages before them
-  // produce until then (a pipeline's results arrive together, not one by one).
-  answerable() {
-    for (let i = this.inbox.length - 1; i >= 0; i -= 1) if (ANSWER_NOW.has(this.inbox[i][0])) return i + 1;
-    return 0;
+    return this.phase === 'session' && this.inbox.length > 0;
   }
 
   // The next thing to run in PGlite for this client, or null.
@@ -242,8 +231,7 @@ class Connection {
     let work = null;
     let mayReset = false;
     const listens = [];
-    const answerable = this.answerable();
-    for (; taken < answerable; taken += 1) {
+    for (; taken < this.inbox.length; taken += 1) {
       const part = this.converted(this.inbox[taken]);
       const type = part[0];
       if (type === 0x58) {

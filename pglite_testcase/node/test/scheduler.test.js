@@ -278,25 +278,3 @@ test('a started client that waits longer than graceMs gets an ERROR for that sta
   await settle();
   assert.ok(host.log.includes('SELECT after'));
 });
-
-test('extended-protocol messages wait for their Sync or Flush, then run together, as PostgreSQL holds their results', async () => {
-  const { host, scheduler } = setup();
-  const { socket } = await connect(scheduler);
-  const parse = protocol.parseMessage('', 'SELECT 1', Buffer.from([0, 0]));
-  const bind = message('B', cstring(''), cstring(''), Buffer.from([0, 0, 0, 0, 0, 0]));
-  const execute = message('E', cstring(''), int32(0));
-  host.log = [];
-  socket.written = [];
-  socket.send(Buffer.concat([parse, bind, execute]));
-  await settle();
-  assert.deepStrictEqual(host.log, [], 'nothing runs before the client asks for answers');
-  assert.deepStrictEqual(socket.types(), []);
-  socket.send(Buffer.concat([parse, bind, execute, protocol.SYNC]));
-  await settle();
-  assert.deepStrictEqual(host.log, ['P', 'B', 'E', 'P', 'B', 'E', 'S'], 'one batch, up to the Sync');
-  assert.deepStrictEqual(socket.types(), ['Z']);
-  host.log = [];
-  socket.send(Buffer.concat([parse, message('H')]));
-  await settle();
-  assert.deepStrictEqual(host.log, ['P', 'H'], 'a Flush asks for answers too');
-});
