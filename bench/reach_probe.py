@@ -42,7 +42,7 @@ def per_connect_us(connect: Callable[[], object], count: int) -> float:
 
 
 def listener_us(dialect: object, cargs: tuple[object, ...], cparams: dict[str, object], count: int) -> float:
-    from pglite_testcase.reach import _before_connect
+    from pglite_testcase.isolation.reach import _before_connect
 
     rounds = []
     for _ in range(ROUNDS):

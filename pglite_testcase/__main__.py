@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from . import diagnostics, serve
+from .cli import diagnostics, serve
 from .errors import PGliteTestCaseError
-from .node_packages import POSTGRES_VERSIONS, NodePackages, find_node, installed_version
+from .runtime.node_packages import POSTGRES_VERSIONS, NodePackages, find_node, installed_version
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def _postgres_version_option(parser: argparse.ArgumentParser, what: str) -> None
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from .server_database import (
+    from .database.server import (
         CONNECT_TIMEOUT_ENV,
         DEFAULT_CONNECT_TIMEOUT,
         check_server_answers,

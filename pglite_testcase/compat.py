@@ -24,7 +24,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, create_engine
 
 SQLALCHEMY_2 = int(sqlalchemy.__version__.split(".")[0]) >= 2
-SQLALCHEMY_VERSION = sqlalchemy.__version__
 
 # The dialects of the library's own engines: the guard of what tests reach (see reach) never looks at them.
 OWN_DIALECTS: weakref.WeakSet[Any] = weakref.WeakSet()

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 
 from pglite_testcase import PGliteTestCase
-from pglite_testcase.joining import ConcurrentUseError
+from pglite_testcase.isolation.join_test_transaction import ConcurrentUseError
 
 from .models import Author, Base
 from .support import problems, run_case

@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from pglite_testcase import PGliteTestCase
-from pglite_testcase.savepoints import SavepointStack
+from pglite_testcase.isolation.savepoints import SavepointStack
 
 from .models import Author, Base, Book
 

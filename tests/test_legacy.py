@@ -36,7 +36,7 @@ def many_indexes() -> MetaData:
 
 FINGERPRINT = """
 from tests.test_legacy import many_indexes
-from pglite_testcase.schema import MetadataSchema
+from pglite_testcase.database.schema import MetadataSchema
 print(MetadataSchema(many_indexes()).fingerprint)
 """
 
@@ -164,7 +164,7 @@ children = [p for p in psutil.Process().children(recursive=True)]
 print("atexit", len(registered))
 print("handlers", sorted(name for name in after if after[name] != before.get(name, [])))
 print("children", len(children))
-print("pglite_process imported", "pglite_testcase.pglite_process" in sys.modules)
+print("pglite_process imported", "pglite_testcase.runtime.process" in sys.modules)
 """
 
 

@@ -22,10 +22,11 @@ from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from pglite_testcase import AlembicMigrationsTestCase, migration_checks
-from pglite_testcase.fresh import fresh_database
-from pglite_testcase.migration_checks import CHECKS
-from pglite_testcase.server_database import SERVER_URL_ENV
+from pglite_testcase import AlembicMigrationsTestCase
+from pglite_testcase.database.provision import fresh_database
+from pglite_testcase.database.server import SERVER_URL_ENV
+from pglite_testcase.migrations import checks as migration_checks
+from pglite_testcase.migrations.checks import CHECKS
 
 from .migration_sets import models
 from .support import ALEMBIC_OWN_ENGINE, run_case, server_only

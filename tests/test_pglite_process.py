@@ -16,7 +16,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from pglite_testcase import PGliteTestCase
-from pglite_testcase.database import PGliteDatabase, shared_database
+from pglite_testcase.database.pglite import PGliteDatabase
+from pglite_testcase.database.provision import shared_database
 
 from .models import Author, Base
 from .support import pglite_only
@@ -206,7 +207,7 @@ class ProcessLifetime(unittest.TestCase):
                 textwrap.dedent(
                     """
                 import sys, time
-                from pglite_testcase.database import shared_database
+                from pglite_testcase.database.provision import shared_database
                 database = shared_database()
                 print(database.process.process.pid, database.process.private_dir, flush=True)
                 time.sleep(60)
@@ -252,7 +253,7 @@ class ProcessLifetime(unittest.TestCase):
 class Prestart(unittest.TestCase):
     CODE = """
         from pglite_testcase import PGliteTestCase
-        from pglite_testcase.provision import REGISTRY
+        from pglite_testcase.database.provision import REGISTRY
         class Defined(PGliteTestCase):
             pass
         shared = next(iter(REGISTRY._shared.values()), None)  # one per PostgreSQL major

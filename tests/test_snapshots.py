@@ -13,11 +13,11 @@ from alembic.config import Config
 from sqlalchemy import Column, Integer, MetaData, Table, text
 from sqlalchemy.engine import Engine
 
-from pglite_testcase import snapshots as snapshots_module
-from pglite_testcase.database import PGliteDatabase
+from pglite_testcase.database import snapshots as snapshots_module
+from pglite_testcase.database.pglite import PGliteDatabase
+from pglite_testcase.database.schema import AlembicSchema, MetadataSchema
+from pglite_testcase.database.snapshots import EMPTY, SnapshotStore, snapshots_kept
 from pglite_testcase.errors import ConfigurationError
-from pglite_testcase.schema import AlembicSchema, MetadataSchema
-from pglite_testcase.snapshots import EMPTY, SnapshotStore, snapshots_kept
 
 from . import RUN_DIR
 from .models import Base, other_metadata

@@ -10,65 +10,15 @@ module.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
 
 from ..compat import SQLALCHEMY_2
 from ..errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from ..joining import TestTransaction
+from .base import Driver
 
 DRIVER_ENV = "PGLITE_TESTCASE_DRIVER"
-
-
-class Driver:
-    """One DBAPI driver as the library uses it."""
-
-    name: str  # the value of the class attribute (``driver`` / ``async_driver``)
-    dialect: str  # SQLAlchemy's driver name in the URL: postgresql+<dialect>
-    package: str  # what must be importable
-    extra: str | None = None  # the pip extra that installs it
-    is_async = False
-
-    def __repr__(self) -> str:
-        return f"<driver {self.name}{' (asyncio)' if self.is_async else ''}>"
-
-    def url(self, url: URL) -> URL:
-        return url.set(drivername=f"postgresql+{self.dialect}")
-
-    def connect_args(self, server_settings: Mapping[str, str]) -> dict[str, Any]:
-        """Connect arguments that give every new session ``server_settings`` (libpq ``options``)."""
-        if not server_settings:
-            return {}
-        return {"options": " ".join(f"-c {name}={value}" for name, value in server_settings.items())}
-
-    def missing(self) -> str | None:
-        """Why this driver cannot be used here, or None."""
-        if importlib.util.find_spec(self.package) is None:
-            extra = f"pip install 'pglite-testcase[{self.extra}]'" if self.extra else f"pip install {self.package}"
-            return f"needs the {self.package} package, which is not installed: {extra}"
-        return None
-
-    # -- the test transaction's driver-specific half ---------------------------------------
-
-    def carry_queue(self, engine: Engine, transaction: TestTransaction) -> None:
-        """Make ``engine``'s DBAPI connections flush ``transaction``'s queue before anything else."""
-        raise NotImplementedError
-
-    def watch_notices(self, driver_connection: Any, heard: Callable[[str, str], None]) -> None:
-        """Call ``heard(severity, message)`` for each notice the server sends this connection."""
-        raise NotImplementedError
-
-    def in_transaction(self, driver_connection: Any) -> bool | None:
-        """Whether the connection is inside a transaction block (None: cannot tell without asking)."""
-        return None
 
 
 def _sync_drivers() -> dict[str, Driver]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 from .schema import SchemaSource
 
 

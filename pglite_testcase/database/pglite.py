@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
-from .compat import new_engine
-from .drivers import Driver, default_sync_driver, sync_driver
-from .errors import PGliteStartError, SchemaBuildError
+from ..compat import new_engine
+from ..drivers import Driver, default_sync_driver, sync_driver
+from ..errors import PGliteStartError, SchemaBuildError
+from ..runtime.node_packages import NodePackages, NodeRuntime, find_node
+from ..urls import url_text
 from .extensions import missing_extension_hint, registrations
-from .node_packages import NodePackages, NodeRuntime, find_node
 from .schema import SchemaSource, reset_database
 from .snapshots import EMPTY, Snapshot, SnapshotStore
-from .urls import url_text
 
 if TYPE_CHECKING:
-    from .pglite_process import PGliteProcess
+    from ..runtime.process import PGliteProcess
 
 
 # A schema whose build took longer than this is loaded by restarting PGlite
@@ -149,7 +149,7 @@ class PGliteDatabase:
         return f"{fingerprint}+bundles:{','.join(sorted(self.extensions))}"
 
     def spawn(self, fingerprint: str | None) -> None:
-        from .pglite_process import PGliteProcess
+        from ..runtime.process import PGliteProcess
 
         snapshot = (self.store.find(self.snapshot_key(fingerprint)) if fingerprint else None) or self.store.find(EMPTY)
         self.process = PGliteProcess(
@@ -300,14 +300,3 @@ class PGliteDatabase:
     def _save_snapshot(self, fingerprint: str, build_seconds: float) -> None:
         # A snapshot only saves time: on failure the store says why, once, and the run goes on.
         self.store.save(self.process.dump_data_dir, fingerprint, build_seconds)
-
-
-def shared_database(
-    fingerprint: str | None = None, extensions: frozenset[str] = frozenset(), postgres_version: int | None = None
-) -> PGliteDatabase:
-    """The process's shared PGlite of a PostgreSQL major (see ``provision.Registry``)."""
-    from .node_packages import default_postgres_version
-    from .provision import REGISTRY
-
-    version = default_postgres_version() if postgres_version is None else postgres_version
-    return REGISTRY.shared_pglite(fingerprint, extensions, version)

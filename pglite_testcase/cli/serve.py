@@ -25,9 +25,9 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import quote
 
-from .extensions import EXTENSIONS, WithExtensions
-from .node_packages import POSTGRES_VERSIONS, default_postgres_version
-from .schema import EmptySchema
+from ..database.extensions import EXTENSIONS, WithExtensions
+from ..database.schema import EmptySchema
+from ..runtime.node_packages import POSTGRES_VERSIONS, default_postgres_version
 
 USER = "postgres"
 
@@ -151,9 +151,9 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy import text
     from sqlalchemy.pool import NullPool
 
-    from .database import PGliteDatabase
-    from .diagnostics import configure_logging
-    from .node_packages import installed_version
+    from ..database.pglite import PGliteDatabase
+    from ..logs import configure_logging
+    from ..runtime.node_packages import installed_version
 
     configure_logging()
     if args.port is not None:

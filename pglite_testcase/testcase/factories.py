@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 
 def check_factories(owner: type) -> tuple[Any, ...]:

@@ -35,8 +35,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import Dialect
 
-from .errors import PGliteTestCaseError
-from .guard import ARM_SQL, refused_statement
+from ..errors import PGliteTestCaseError
+from .commit_guard import ARM_SQL, refused_statement
 from .savepoints import CONNECTION, ConcurrentUseError, SavepointStack
 
 _LOG_NOTICES: Callable[[Any], Any] | None

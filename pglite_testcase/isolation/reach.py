@@ -35,9 +35,9 @@ from urllib.parse import unquote
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
-from .compat import OWN_DIALECTS, SQLALCHEMY_2, Ready, own
-from .errors import ConfigurationError, PGliteTestCaseError
-from .joining import CLASS_SAVEPOINT
+from ..compat import OWN_DIALECTS, SQLALCHEMY_2, Ready, own
+from ..errors import ConfigurationError, PGliteTestCaseError
+from .join_test_transaction import CLASS_SAVEPOINT
 
 # The dialect attributes a routed engine gets (what ``TestTransaction.install_on_dialect`` sets, and more).
 _ROUTED_ATTRIBUTES = (
@@ -374,7 +374,7 @@ class Reach:
             try:
                 connection.exec_driver_sql(f"SAVEPOINT {CLASS_SAVEPOINT}")
                 if fixture.settings.reset_sequences:
-                    from .isolation import sequence_positions
+                    from .sequences import sequence_positions
 
                     strategy.sequences = sequence_positions(connection)
             finally:

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import MetaData, create_mock_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from .errors import SchemaBuildError
-from .urls import url_text
+from ..errors import SchemaBuildError
+from ..urls import url_text
 
 if TYPE_CHECKING:  # Alembic is imported when a class uses it (it adds to every run's start-up otherwise)
     from alembic.config import Config

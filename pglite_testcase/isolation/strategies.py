@@ -22,56 +22,54 @@ its per-test connection (``AsyncConnection.run_sync``).
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from ..compat import create_joined_async_engine, new_engine
+from ..errors import PGliteTestCaseError
 from . import truncation
-from .compat import create_joined_async_engine, new_engine
-from .errors import PGliteTestCaseError
-from .guard import ARM_SQL
-from .joining import CLASS_SAVEPOINT, TestOutcome, TestTransaction
+from .commit_guard import ARM_SQL
+from .join_test_transaction import CLASS_SAVEPOINT, TestOutcome, TestTransaction
+from .sequences import reset_sequences, restore_sequences, sequence_positions
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from .fixture import ClassFixture
-
-RESET_SEQUENCES_SQL = (
-    "SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename), start_value, false) "
-    "FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-)
+    from ..database.pglite import TestDatabase
+    from ..drivers import Driver
 
 
-def reset_sequences(connection: Connection) -> None:
-    """Restart every sequence (sequences are not rolled back with a transaction)."""
-    connection.exec_driver_sql(RESET_SEQUENCES_SQL).close()
+class StrategySettings(Protocol):
+    """The class settings a strategy reads (``testcase.settings.ClassSettings``)."""
+
+    @property
+    def driver(self) -> Driver: ...
+
+    @property
+    def admin_driver(self) -> Driver: ...
+
+    @property
+    def reset_sequences(self) -> bool: ...
 
 
-def sequence_positions(connection: Connection) -> list[tuple[str, int, bool]]:
-    """Where every sequence stands now, for ``restore_sequences``."""
-    rows = connection.exec_driver_sql(
-        "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), "
-        "coalesce(last_value, start_value), last_value IS NOT NULL "
-        "FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-    ).all()
-    return [(str(name), int(value), bool(called)) for name, value, called in rows]
+class ClassFixture(Protocol):
+    """What a strategy needs of the test class's fixture (``testcase.fixture.ClassFixture``)."""
 
+    owner: type
 
-def restore_sequences(connection: Connection, positions: list[tuple[str, int, bool]]) -> None:
-    """Put every sequence back where ``sequence_positions`` found it (one statement)."""
-    if positions:
-        connection.execute(
-            text(
-                "SELECT setval(name, value, called) FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
-                "AS t(name text, value bigint, called boolean)"
-            ),
-            {"rows": json.dumps([{"name": n, "value": v, "called": c} for n, v, c in positions])},
-        ).close()
+    @property
+    def database(self) -> TestDatabase: ...
+
+    @property
+    def settings(self) -> StrategySettings: ...
+
+    def create_class_data(self, connection: Connection) -> None: ...
+
+    def rebuild(self) -> None: ...
 
 
 class TransactionIsolation:
@@ -155,7 +153,7 @@ class TransactionIsolation:
             connection.exec_driver_sql(ARM_SQL)
             if fixture.settings.reset_sequences:
                 reset_sequences(connection)  # class data gets the same ids, whatever ran before
-            fixture.create_class_data(connection, raw)
+            fixture.create_class_data(connection)
             connection.exec_driver_sql(f"SAVEPOINT {CLASS_SAVEPOINT}")
             self.sequences = sequence_positions(connection) if fixture.settings.reset_sequences else None
             transaction.class_savepoint = CLASS_SAVEPOINT
@@ -460,12 +458,7 @@ def _joined_engine_options(current: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "RESET_SEQUENCES_SQL",
     "STRATEGIES",
-    "PGliteTestCaseError",
     "TransactionIsolation",
     "TruncateIsolation",
-    "reset_sequences",
-    "restore_sequences",
-    "sequence_positions",
 ]

@@ -18,7 +18,7 @@ import pwd
 import stat
 from pathlib import Path
 
-from .errors import CacheInstallError
+from ..errors import CacheInstallError
 
 CACHE_ENV = "PGLITE_TESTCASE_CACHE_DIR"
 

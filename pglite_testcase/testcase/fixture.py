@@ -14,22 +14,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .compat import SQLALCHEMY_2, session_kwargs, sessionmaker_class
-from .errors import PGliteStoppedError, PGliteTestCaseError
+from ..compat import SQLALCHEMY_2, session_kwargs, sessionmaker_class
+from ..database.provision import Lease, provision
+from ..errors import PGliteStoppedError, PGliteTestCaseError
+from ..isolation.join_test_transaction import RemembersSessions, TestOutcome
+from ..isolation.reach import Reach
+from ..isolation.routing import Routing
+from ..isolation.sequences import reset_sequences, sequence_positions
+from ..isolation.strategies import STRATEGIES, TransactionIsolation, TruncateIsolation
+from ..urls import url_text
+from .class_data import unwrap_attributes, wrap_new_attributes
 from .factories import BoundFactories
-from .isolation import STRATEGIES, TransactionIsolation, TruncateIsolation, sequence_positions
-from .joining import RemembersSessions, TestOutcome
-from .provision import Lease, provision
-from .reach import Reach
-from .routing import Routing
 from .settings import ClassSettings, read_class_settings, refuse_class_data_when_truncating
-from .test_data import unwrap_attributes, wrap_new_attributes
-from .urls import url_text
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from .database import TestDatabase
+    from ..database.pglite import TestDatabase
 
 FIXTURE_ATTRIBUTE = "_pglite_fixture"
 
@@ -225,19 +226,12 @@ class ClassFixture:
     # -- class data (setUpTestData) ----------------------------------------------------
 
     def has_class_data(self) -> bool:
-        base: type
-        if self.is_async:
-            from .async_testcase import AsyncPGliteMixin as base
+        """Whether the class overrides the class-data hook of its kind (the mixins' own do nothing)."""
+        name = "asyncSetUpTestData" if self.is_async else "setUpTestData"
+        definer = next((klass for klass in self.owner.__mro__ if name in vars(klass)), None)
+        return definer is not None and definer.__module__.rpartition(".")[0] != __package__
 
-            name = "asyncSetUpTestData"
-        else:
-            from .testcase import PGliteMixin as base
-
-            name = "setUpTestData"
-        hook = getattr(self.owner, name)
-        return getattr(hook, "__func__", None) is not getattr(getattr(base, name), "__func__", None)
-
-    def create_class_data(self, connection: Connection, raw: Any) -> None:
+    def create_class_data(self, connection: Connection) -> None:
         """Run ``setUpTestData`` inside the class transaction (sync classes)."""
         owner = self.owner
         unwrap_attributes(owner)
@@ -302,7 +296,7 @@ class ClassFixture:
                     self.committed_class_data = True
                     try:
                         if self.settings.reset_sequences:
-                            await connection.run_sync(_reset_sequences)
+                            await connection.run_sync(reset_sequences)
                         with self.routing.routed(engine, maker):
                             await owner.asyncSetUpTestData()  # type: ignore[attr-defined]
                         await session.commit()
@@ -446,12 +440,6 @@ def _failed_already(test: Any) -> bool:
     result = getattr(getattr(test, "_outcome", None), "result", None)
     recorded = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
     return any(failed is test for failed, _ in recorded)
-
-
-def _reset_sequences(connection: Connection) -> None:
-    from .isolation import reset_sequences
-
-    reset_sequences(connection)
 
 
 __all__ = ["ClassFixture", "fixture_for_test", "fixture_of"]

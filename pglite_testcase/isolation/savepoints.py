@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import PGliteTestCaseError
+from ..errors import PGliteTestCaseError
 
 CONNECTION = "connection"  # the owner of savepoints opened on self.connection itself
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 ACCEPTED = (
     "an Engine, AsyncEngine, sessionmaker, async_sessionmaker, scoped_session, async_scoped_session, Session, "
@@ -222,7 +222,7 @@ def build_environment(hook: Any, paths: tuple[str, ...], driver: Any) -> Any:
         from sqlalchemy.orm import sessionmaker
         from sqlalchemy.pool import NullPool
 
-        from .compat import new_engine
+        from ..compat import new_engine
 
         engine = new_engine(url, poolclass=NullPool, connect_args=driver.connect_args({}))
         try:

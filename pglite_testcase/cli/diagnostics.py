@@ -1,4 +1,4 @@
-"""``python -m pglite_testcase doctor`` and ``cache info`` / ``cache clear``; the logging switch.
+"""``python -m pglite_testcase doctor`` and ``cache info`` / ``cache clear``.
 
 ``doctor`` walks the path a test run takes — Node, the package cache, a
 PGlite start, a query, a stop — timing each step, and stops at the first
@@ -7,35 +7,11 @@ failure with the fix.
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import PGliteTestCaseError
-
-LOG_ENV = "PGLITE_TESTCASE_LOG"
-LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-def configure_logging() -> None:
-    """``PGLITE_TESTCASE_LOG=debug|info|warning|error`` sends the library's log to stderr.
-
-    Quiet by default (warnings only, through whatever logging the project set up).
-    At ``debug``, PGlite's own output goes to stderr too.
-    """
-    level = os.environ.get(LOG_ENV, "").strip().lower()
-    if level not in LOG_LEVELS:
-        return  # unset; a bad value is reported by the first setUpClass (settings.check_environment)
-    logger = logging.getLogger("pglite_testcase")
-    if not any(getattr(handler, "_pglite_testcase", False) for handler in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        handler._pglite_testcase = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.setLevel(level.upper())
+from ..errors import PGliteTestCaseError
 
 
 def _step(name: str, run: Callable[[], str]) -> bool:
@@ -51,7 +27,7 @@ def _step(name: str, run: Callable[[], str]) -> bool:
 
 def doctor(postgres_versions: list[int] | None = None) -> int:
     """The doctor's steps for each PostgreSQL major (default: every one), stopping at the first failure."""
-    from .node_packages import POSTGRES_VERSIONS
+    from ..runtime.node_packages import POSTGRES_VERSIONS
 
     print("pglite_testcase doctor")
     for version in postgres_versions or POSTGRES_VERSIONS:
@@ -65,8 +41,8 @@ def doctor(postgres_versions: list[int] | None = None) -> int:
 def _doctor_line(postgres_version: int) -> int:
     from sqlalchemy import text
 
-    from .database import PGliteDatabase
-    from .node_packages import NodePackages, find_node, installed_version
+    from ..database.pglite import PGliteDatabase
+    from ..runtime.node_packages import NodePackages, find_node, installed_version
 
     state: dict[str, object] = {}
 
@@ -126,8 +102,8 @@ def _size(path: Path) -> int:
 
 
 def cache_info() -> int:
-    from .node_packages import POSTGRES_VERSIONS, NodePackages, default_postgres_version, installed_version
-    from .snapshots import SnapshotStore
+    from ..database.snapshots import SnapshotStore
+    from ..runtime.node_packages import POSTGRES_VERSIONS, NodePackages, default_postgres_version, installed_version
 
     store = SnapshotStore(postgres_version=17)
     print(f"cache directory: {NodePackages(postgres_version=17).root}")
@@ -161,7 +137,7 @@ def cache_info() -> int:
 
 
 def cache_clear() -> int:
-    from .node_packages import NodePackages
+    from ..runtime.node_packages import NodePackages
 
     packages = NodePackages(postgres_version=17)  # the root is every major's
     packages.clear()
@@ -169,4 +145,4 @@ def cache_clear() -> int:
     return 0
 
 
-__all__ = ["PGliteTestCaseError", "cache_clear", "cache_info", "configure_logging", "doctor"]
+__all__ = ["cache_clear", "cache_info", "doctor"]

@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache_safety
-from .node_packages import (
+from ..runtime import cache_safety
+from ..runtime.node_packages import (
     CACHE_ENV,
     POSTGRES_VERSIONS,
     cache_root,
@@ -63,7 +63,7 @@ def snapshots_kept() -> int:
     except ValueError:
         kept = 0
     if kept < 1:
-        from .errors import ConfigurationError
+        from ..errors import ConfigurationError
 
         raise ConfigurationError(
             f"{KEEP_ENV}={value!r} is not accepted: expected a whole number of snapshots, 1 or more"

@@ -24,7 +24,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import NoInspectionAvailable
 from sqlalchemy.orm import Session
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 
 def _is_mapped_instance(value: object) -> bool:

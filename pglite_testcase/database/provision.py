@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import URL
 
-from .database import PGliteDatabase, TestDatabase
-from .drivers import Driver
+from ..drivers import Driver
+from .pglite import PGliteDatabase, TestDatabase
 from .schema import EmptySchema, SchemaSource
-from .server_database import (
+from .server import (
     DEFAULT_CONNECT_TIMEOUT,
     SERVER_URL_ENV,
     ServerDatabase,
@@ -74,7 +74,7 @@ class Request:
 
     @property
     def pglite_version(self) -> int:
-        from .node_packages import default_postgres_version
+        from ..runtime.node_packages import default_postgres_version
 
         return default_postgres_version() if self.postgres_version is None else self.postgres_version
 
@@ -136,7 +136,7 @@ class Registry:
         whose classes ask for both keeps both).
         """
         if postgres_version is None:
-            from .node_packages import default_postgres_version
+            from ..runtime.node_packages import default_postgres_version
 
             postgres_version = default_postgres_version()
         with self._lock:
@@ -177,8 +177,8 @@ class Registry:
             if self._shared:
                 return
             try:
-                from .diagnostics import configure_logging
-                from .node_packages import NodePackages, find_node
+                from ..logs import configure_logging
+                from ..runtime.node_packages import NodePackages, find_node
                 from .snapshots import SnapshotStore
 
                 configure_logging()
@@ -280,7 +280,7 @@ BACKENDS: dict[str, Backend] = {"pglite": SharedPGlite(), "pglite-isolated": Iso
 
 def provision(request: Request) -> Lease:
     """A database holding the request's schema, with the request's statement timeout."""
-    from .diagnostics import configure_logging
+    from ..logs import configure_logging
 
     configure_logging()
     lease = BACKENDS[request.backend].provision(request)
@@ -308,13 +308,13 @@ def fresh_database(
     otherwise it is a PGlite instance of its own, of ``postgres_version`` (17, 18; None:
     ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17).
     """
-    from .drivers import driver_for_scheme, sync_driver
+    from ..drivers import driver_for_scheme, sync_driver
 
     if server_url is None and os.environ.get(SERVER_URL_ENV):
         server_url = os.environ[SERVER_URL_ENV]
     url = parse_server_url(server_url, "server_url") if server_url is not None else None
     if driver is None:
-        from .drivers import default_sync_driver
+        from ..drivers import default_sync_driver
 
         driver = sync_driver((driver_for_scheme(url) if url is not None else None) or default_sync_driver())
     request = Request(EmptySchema(), driver, extensions=extensions, server_url=url, postgres_version=postgres_version)
@@ -323,3 +323,13 @@ def fresh_database(
         yield lease.database
     finally:
         lease.release()
+
+
+def shared_database(
+    fingerprint: str | None = None, extensions: frozenset[str] = frozenset(), postgres_version: int | None = None
+) -> PGliteDatabase:
+    """The process's shared PGlite of a PostgreSQL major (see ``provision.Registry``)."""
+    from ..runtime.node_packages import default_postgres_version
+
+    version = default_postgres_version() if postgres_version is None else postgres_version
+    return REGISTRY.shared_pglite(fingerprint, extensions, version)

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 
-from .compat import SQLALCHEMY_2
-from .drivers import Driver, choose_async_driver, choose_sync_driver
-from .errors import ConfigurationError
-from .extensions import WithExtensions, read_extensions
+from ..compat import SQLALCHEMY_2
+from ..database.extensions import WithExtensions, read_extensions
+from ..database.provision import PRESTART_ENV, TCP_ENV, Request
+from ..database.schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
+from ..database.server import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, SERVER_URL_ENV, parse_server_url
+from ..drivers import Driver, choose_async_driver, choose_sync_driver
+from ..errors import ConfigurationError
 from .factories import check_factories, check_faker_seed
-from .provision import PRESTART_ENV, TCP_ENV, Request
-from .schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
-from .server_database import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, SERVER_URL_ENV, parse_server_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -141,8 +141,8 @@ def _environment_error(name: str, value: str, accepted: str) -> ConfigurationErr
 
 def check_environment() -> None:
     """The library's environment variables, checked (each bad one refused with what is accepted)."""
-    from .diagnostics import LOG_ENV, LOG_LEVELS
-    from .node_packages import CACHE_ENV, default_postgres_version
+    from ..logs import LOG_ENV, LOG_LEVELS
+    from ..runtime.node_packages import CACHE_ENV, default_postgres_version
 
     default_postgres_version()  # PGLITE_TESTCASE_POSTGRES_VERSION, refused with what is accepted
     for name in (TCP_ENV, PRESTART_ENV):
@@ -214,7 +214,7 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
     server_url = read_server_url(owner)
     admin_driver = choose_sync_driver(owner, None if is_async else owner.driver, server_url)  # type: ignore[attr-defined]
     driver = choose_async_driver(owner, owner.async_driver) if is_async else admin_driver  # type: ignore[attr-defined]
-    from .routing import build_environment
+    from ..isolation.routing import build_environment
 
     database_objects = _database_objects(owner)
     environment = build_environment(owner.alembic_environment, database_objects, admin_driver)  # type: ignore[attr-defined]
@@ -246,7 +246,7 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
 
 def read_postgres_version(owner: type) -> int:
     """``postgres_version = 17 | 18`` on the class (or a base), else ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17."""
-    from .node_packages import ACCEPTED_POSTGRES_VERSIONS, POSTGRES_VERSIONS, default_postgres_version
+    from ..runtime.node_packages import ACCEPTED_POSTGRES_VERSIONS, POSTGRES_VERSIONS, default_postgres_version
 
     value = getattr(owner, "postgres_version", None)
     if value is None:
@@ -308,7 +308,7 @@ def _database_objects(owner: type) -> tuple[str, ...]:
     )
     if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
         raise ConfigurationError.for_attribute(owner, "database_objects", value, accepted)
-    from .routing import check_paths
+    from ..isolation.routing import check_paths
 
     check_paths(owner, tuple(value))
     return tuple(value)

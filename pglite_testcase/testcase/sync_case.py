@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import BaseOrderError
 from . import helpers
-from .errors import BaseOrderError
 from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of
 from .queries import Query, capture_queries, expect_num_queries
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.orm import Session, sessionmaker
 
-    from .database import TestDatabase
+    from ..database.pglite import TestDatabase
 
 
 class PGliteDatabaseMixin:
@@ -78,7 +78,7 @@ class PGliteDatabaseMixin:
         if not cls.__module__.startswith("pglite_testcase") and not (
             getattr(cls, "server_url", None) or getattr(cls, "pglite_isolated", False) is not False
         ):
-            from .provision import REGISTRY
+            from ..database.provision import REGISTRY
 
             REGISTRY.prestart()
 

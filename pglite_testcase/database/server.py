@@ -36,11 +36,11 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from .compat import new_engine
-from .drivers import Driver, driver_for_scheme, scheme_driver, sync_driver
-from .errors import ConfigurationError, SchemaBuildError, ServerUnreachableError
+from ..compat import new_engine
+from ..drivers import Driver, driver_for_scheme, scheme_driver, sync_driver
+from ..errors import ConfigurationError, SchemaBuildError, ServerUnreachableError
+from ..urls import url_text
 from .schema import SchemaSource
-from .urls import url_text
 
 log = logging.getLogger("pglite_testcase")
 
