@@ -269,3 +269,55 @@ class Prestart(unittest.TestCase):
         result = run_python(self.CODE, env={"PGLITE_TESTCASE_PRESTART": "0"})
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.strip(), "not started")
+
+
+class PyPGliteApi(unittest.TestCase):
+    """The package uses py-pglite's public ``PGliteConfig`` only: this fails, naming the field, when a
+    py-pglite release changes what the package passes or reads (docs/architecture.md)."""
+
+    PASSED = {
+        "timeout": int,
+        "log_level": str,
+        "socket_path": str,
+        "work_dir": Path,
+        "auto_install_deps": bool,
+        "use_tcp": bool,
+    }
+    READ = ("socket_path", "use_tcp", "tcp_port", "timeout")
+
+    def test_the_fields_the_package_passes_and_reads(self) -> None:
+        import dataclasses
+
+        from py_pglite import PGliteConfig
+
+        fields = {field.name: field for field in dataclasses.fields(PGliteConfig)}
+        for name in {*self.PASSED, *self.READ}:
+            self.assertIn(name, fields, f"py-pglite's PGliteConfig has no field {name!r} any more")
+        config = PGliteConfig(
+            timeout=60,
+            log_level="WARNING",
+            socket_path="/tmp/x/.s.PGSQL.5432",
+            work_dir=Path("/tmp/x"),
+            auto_install_deps=False,
+            use_tcp=True,
+        )
+        config.tcp_port = 54321  # set by the package once node says which port it listens on
+        self.assertEqual(
+            (config.socket_path, config.use_tcp, config.tcp_port, config.timeout),
+            ("/tmp/x/.s.PGSQL.5432", True, 54321, 60),
+        )
+
+    def test_the_version_is_in_the_tested_range(self) -> None:
+        from importlib.metadata import version
+
+        major, minor = (int(part) for part in version("py-pglite").split(".")[:2])
+        self.assertEqual(
+            (major, minor),
+            (0, 5),
+            "setup.cfg allows py-pglite>=0.5,<0.6: a newer one needs this package checked against it",
+        )
+
+    def test_no_py_pglite_manager(self) -> None:
+        from pglite_testcase.runtime.process import PGliteProcess
+
+        self.assertEqual(PGliteProcess.__mro__, (PGliteProcess, object))

@@ -1,24 +1,22 @@
-"""One PGlite server process: the only module that knows py-pglite's quirks.
+"""One PGlite server process: node running ``node/server.js`` on the cached npm packages.
 
-``PGliteProcess`` is py-pglite's ``PGliteManager`` with the parts that do not
-suit a test library replaced. Each override says which behaviour it removes:
+py-pglite is used through its public API only: ``PGliteConfig`` holds the
+socket path, TCP or not and the start timeout. What py-pglite's
+``PGliteManager`` does does not suit a test library, so the process is
+run here:
 
-- ``_setup_work_dir``: py-pglite writes its own ``package.json`` and
-  ``pglite_manager.js`` into the work dir (and a reused work dir keeps the
-  first run's socket path). Here every process gets a fresh private (0700)
-  directory holding only its socket and log, removed on stop.
-- ``_install_dependencies``: py-pglite runs ``npm install`` at every start
-  without a fixed work dir. Here the packages come from the shared cache
-  (``node_packages``), installed once.
-- ``_kill_existing_processes`` / ``_kill_all_pglite_processes``: py-pglite
-  kills other processes running ``pglite_manager.js`` (other test runs
-  included). Here a process only ever stops the node process it started.
-- ``start``: py-pglite chdirs the whole interpreter into the work dir and
-  polls for the socket every 0.5 s. Here node runs in its own directory and
-  says when it accepts connections; the wait is as long as the start.
-- ``stop``: py-pglite leaves node's stdout pipe open (a ResourceWarning).
-  Here node is stopped by closing its stdin, with py-pglite's SIGTERM/SIGKILL
-  escalation as the fallback, and every pipe is closed.
+- every process gets a fresh private (0700) directory holding only its
+  socket and log, removed on stop (py-pglite writes its own ``package.json``
+  and ``pglite_manager.js`` into a work dir, and a reused work dir keeps the
+  first run's socket path);
+- the packages come from the shared cache (``node_packages``), installed
+  once (py-pglite runs ``npm install`` at every start);
+- a process only ever stops the node process it started (py-pglite kills
+  other processes running ``pglite_manager.js``, other test runs included);
+- node runs in its own directory and says when it accepts connections
+  (py-pglite chdirs the interpreter and polls for the socket every 0.5 s);
+- node is stopped by closing its stdin, with SIGTERM then SIGKILL to its
+  process group as the fallback, and every pipe is closed.
 
 An instance belongs to the process that created it: in a process forked
 from that one (multiprocessing, a forking test runner) ``stop`` does
@@ -49,7 +47,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from py_pglite import PGliteConfig, PGliteManager
+from py_pglite import PGliteConfig
 
 from ..errors import CacheInstallError, PGliteStartError
 from .node_packages import SERVER_SCRIPT, NodePackages, NodeRuntime, pid_alive
@@ -69,9 +67,6 @@ CANCEL_LINE = (
     b"pglite_testcase: a statement was cancelled (Ctrl-C); PGlite cannot cancel a running statement, "
     b"so this PGlite process stops\n"
 )
-
-# PGliteManager adds a stdout handler to this logger unless it has one.
-logging.getLogger("py_pglite.manager").addHandler(logging.NullHandler())
 
 
 _swept: set[str] = set()
@@ -130,10 +125,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no type information
+class PGliteProcess:
     """A node process serving one PGlite database on a private socket."""
-
-    process: subprocess.Popen[bytes] | None
 
     def __init__(
         self,
@@ -157,7 +150,7 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
                 f"Cannot create PGlite's private socket directory in {tempfile.gettempdir()}: {exc}. "
                 f"Set TMPDIR to a writable directory."
             ) from exc
-        config = PGliteConfig(
+        self.config = PGliteConfig(
             timeout=timeout,
             log_level="WARNING",
             socket_path=str(self.private_dir / ".s.PGSQL.5432"),
@@ -165,7 +158,7 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
             auto_install_deps=False,
             use_tcp=use_tcp,
         )
-        super().__init__(config)
+        self.process: subprocess.Popen[bytes] | None = None
         self.runtime = runtime
         self.node_modules = node_modules
         self.load_data_dir = load_data_dir
@@ -187,19 +180,7 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
         """Whether this process started the instance (not a process forked from it)."""
         return os.getpid() == self.owner_pid
 
-    # -- py-pglite behaviour replaced -------------------------------------------------
-
-    def _setup_work_dir(self) -> Path:
-        return self.private_dir
-
-    def _install_dependencies(self, work_dir: Path) -> None:
-        return None
-
-    def _kill_existing_processes(self) -> None:
-        return None
-
-    def _kill_all_pglite_processes(self) -> None:
-        return None
+    # -- the process's lifetime ---------------------------------------------------------
 
     def start(self) -> None:
         if self.process is not None:
@@ -209,7 +190,6 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
 
     def spawn(self) -> None:
         """Start node without waiting for it (``wait_until_ready`` waits)."""
-        self.work_dir = self._setup_work_dir()
         self.owner_pid = os.getpid()
         settings = {
             "socketPath": None if self.config.use_tcp else self.config.socket_path,
@@ -272,7 +252,7 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
         ) from failure
 
     def is_running(self) -> bool:
-        return self.owned_here and bool(super().is_running())
+        return self.owned_here and self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
         if not self.owned_here:
@@ -284,14 +264,14 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
                     process.stdin.close()  # node stops when its stdin ends
                 process.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
-                super().stop()  # SIGTERM to the process group, then SIGKILL
+                _terminate(process)
             finally:
                 if process.stdout is not None:
                     process.stdout.close()
                 self.process = None
         shutil.rmtree(self.private_dir, ignore_errors=True)
 
-    # -- what this library adds ------------------------------------------------------
+    # -- requests to the running server ------------------------------------------------
 
     @property
     def endpoint(self) -> str:
@@ -384,3 +364,18 @@ class PGliteProcess(PGliteManager):  # type: ignore[misc]  # py-pglite ships no 
         line, self._stdout_buffer = self._stdout_buffer.split(b"\n", 1)
         event: dict[str, Any] = json.loads(line)
         return event
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to node's process group, then SIGKILL: for a node that did not stop when its stdin closed."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(os.getpgid(process.pid), sig)
+        except (OSError, ProcessLookupError):
+            process.send_signal(sig)
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    log.error("PGlite's node process %s did not stop on SIGKILL", process.pid)
