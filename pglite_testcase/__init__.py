@@ -23,6 +23,8 @@ from .errors import (
     PGliteStoppedError,
     PGliteTestCaseError,
     SchemaBuildError,
+    ServerUnreachableError,
+    UnsafeCacheError,
 )
 
 if TYPE_CHECKING:
@@ -65,5 +67,7 @@ __all__ = [
     "PGliteTestCase",
     "PGliteTestCaseError",
     "SchemaBuildError",
+    "ServerUnreachableError",
+    "UnsafeCacheError",
     "fresh_database",
 ]

@@ -27,6 +27,10 @@ class CacheInstallError(PGliteTestCaseError):
     """The PGlite npm packages could not be installed into the cache."""
 
 
+class UnsafeCacheError(CacheInstallError):
+    """The cache, or something in it, belongs to another user or can be written by others."""
+
+
 class PGliteStartError(PGliteTestCaseError):
     """The PGlite process did not start, or stopped."""
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
-LOG_ENV = "PGLITE_TESTCASE_LOG"
-LOG_LEVELS = ("debug", "info", "warning", "error")
+from . import environment
+from .errors import ConfigurationError
 
 
 def configure_logging() -> None:
@@ -16,9 +15,12 @@ def configure_logging() -> None:
     Quiet by default (warnings only, through whatever logging the project set up).
     At ``debug``, PGlite's own output goes to stderr too.
     """
-    level = os.environ.get(LOG_ENV, "").strip().lower()
-    if level not in LOG_LEVELS:
-        return  # unset; a bad value is reported by the first setUpClass (settings.check_environment)
+    try:
+        level = environment.log_level()
+    except ConfigurationError:
+        return  # reported by the first setUpClass (environment.check)
+    if level is None:
+        return
     logger = logging.getLogger("pglite_testcase")
     if not any(getattr(handler, "_pglite_testcase", False) for handler in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
@@ -28,4 +30,4 @@ def configure_logging() -> None:
     logger.setLevel(level.upper())
 
 
-__all__ = ["LOG_ENV", "LOG_LEVELS", "configure_logging"]
+__all__ = ["configure_logging"]

@@ -21,10 +21,9 @@ from typing import Any
 
 import psycopg
 
-from pglite_testcase import CacheInstallError
+from pglite_testcase import CacheInstallError, UnsafeCacheError
 from pglite_testcase.database.pglite import PGliteDatabase
 from pglite_testcase.database.snapshots import EMPTY, SnapshotStore
-from pglite_testcase.runtime.cache_safety import UnsafeCacheError
 from pglite_testcase.runtime.node_packages import NodePackages, find_node
 from pglite_testcase.runtime.process import PGliteProcess
 

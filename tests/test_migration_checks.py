@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from pglite_testcase import AlembicMigrationsTestCase
 from pglite_testcase.database.provision import fresh_database
-from pglite_testcase.database.server import SERVER_URL_ENV
+from pglite_testcase.environment import DATABASE_URL as SERVER_URL_ENV
 from pglite_testcase.migrations import checks as migration_checks
 from pglite_testcase.migrations.checks import CHECKS
 

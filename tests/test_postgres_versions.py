@@ -16,8 +16,8 @@ from sqlalchemy.pool import NullPool
 from pglite_testcase import ConfigurationError, PGliteTestCase
 from pglite_testcase.database.provision import fresh_database
 from pglite_testcase.database.snapshots import SnapshotStore
+from pglite_testcase.environment import POSTGRES_VERSION as POSTGRES_VERSION_ENV
 from pglite_testcase.runtime.node_packages import (
-    POSTGRES_VERSION_ENV,
     NodePackages,
     default_postgres_version,
     find_node,

@@ -27,7 +27,7 @@ def _step(name: str, run: Callable[[], str]) -> bool:
 
 def doctor(postgres_versions: list[int] | None = None) -> int:
     """The doctor's steps for each PostgreSQL major (default: every one), stopping at the first failure."""
-    from ..runtime.node_packages import POSTGRES_VERSIONS
+    from ..environment import POSTGRES_VERSIONS
 
     print("pglite_testcase doctor")
     for version in postgres_versions or POSTGRES_VERSIONS:
@@ -103,7 +103,8 @@ def _size(path: Path) -> int:
 
 def cache_info() -> int:
     from ..database.snapshots import SnapshotStore
-    from ..runtime.node_packages import POSTGRES_VERSIONS, NodePackages, default_postgres_version, installed_version
+    from ..environment import POSTGRES_VERSIONS
+    from ..runtime.node_packages import NodePackages, default_postgres_version, installed_version
 
     store = SnapshotStore(postgres_version=17)
     print(f"cache directory: {NodePackages(postgres_version=17).root}")

@@ -27,7 +27,8 @@ from urllib.parse import quote
 
 from ..database.extensions import EXTENSIONS, WithExtensions
 from ..database.schema import EmptySchema
-from ..runtime.node_packages import POSTGRES_VERSIONS, default_postgres_version
+from ..environment import POSTGRES_VERSIONS
+from ..runtime.node_packages import default_postgres_version
 
 USER = "postgres"
 

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import URL
 
+from .. import environment
 from ..drivers import Driver
+from ..errors import ConfigurationError
 from .pglite import PGliteDatabase, TestDatabase
 from .schema import EmptySchema, SchemaSource
 from .server import (
-    DEFAULT_CONNECT_TIMEOUT,
-    SERVER_URL_ENV,
     ServerDatabase,
     build_template,
     check_server_answers,
@@ -47,13 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pglite_testcase")
 
-PRESTART_ENV = "PGLITE_TESTCASE_PRESTART"
-TCP_ENV = "PGLITE_TESTCASE_TCP"
-
 
 def use_tcp() -> bool:
     """``PGLITE_TESTCASE_TCP=1``: PGlite listens on a free port of 127.0.0.1 instead of a Unix socket."""
-    return os.environ.get(TCP_ENV, "0") == "1"
+    return environment.tcp()
 
 
 @dataclass(frozen=True)
@@ -68,8 +65,8 @@ class Request:
     statement_timeout: float | None = 30.0
     # Where server_url came from (an attribute or the environment variable), for errors; how long
     # the first contact with that server may wait for an answer.
-    server_source: str = field(default=SERVER_URL_ENV, compare=False)
-    connect_timeout: float = field(default=DEFAULT_CONNECT_TIMEOUT, compare=False)
+    server_source: str = field(default=environment.DATABASE_URL, compare=False)
+    connect_timeout: float = field(default=environment.DEFAULT_CONNECT_TIMEOUT, compare=False)
     postgres_version: int | None = None  # PGlite's major (None: PGLITE_TESTCASE_POSTGRES_VERSION, else 17)
 
     @property
@@ -171,8 +168,11 @@ class Registry:
         class usually finds its schema loaded. Failures are left for
         ``setUpClass`` to report.
         """
-        if os.environ.get(PRESTART_ENV, "1") == "0" or os.environ.get(SERVER_URL_ENV):
-            return
+        try:
+            if not environment.prestart() or environment.database_url():
+                return
+        except ConfigurationError:
+            return  # the class's setUpClass says what is wrong
         with self._lock:
             if self._shared:
                 return
@@ -310,8 +310,8 @@ def fresh_database(
     """
     from ..drivers import driver_for_scheme, sync_driver
 
-    if server_url is None and os.environ.get(SERVER_URL_ENV):
-        server_url = os.environ[SERVER_URL_ENV]
+    if server_url is None:
+        server_url = environment.database_url()
     url = parse_server_url(server_url, "server_url") if server_url is not None else None
     if driver is None:
         from ..drivers import default_sync_driver

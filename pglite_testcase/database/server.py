@@ -36,6 +36,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from .. import environment
 from ..compat import new_engine
 from ..drivers import Driver, driver_for_scheme, scheme_driver, sync_driver
 from ..errors import ConfigurationError, SchemaBuildError, ServerUnreachableError
@@ -44,9 +45,6 @@ from .schema import SchemaSource
 
 log = logging.getLogger("pglite_testcase")
 
-SERVER_URL_ENV = "PGLITE_TESTCASE_DATABASE_URL"
-CONNECT_TIMEOUT_ENV = "PGLITE_TESTCASE_CONNECT_TIMEOUT"
-DEFAULT_CONNECT_TIMEOUT = 10.0
 # PostgreSQL's SSLRequest: every server answers it with one byte ('S' or 'N') before anything else.
 _SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
 RUN_PREFIX = "pglite_testcase_run_"
@@ -125,7 +123,8 @@ def check_server_answers(url: URL, where: str, timeout: float) -> None:
     except TimeoutError as exc:
         raise failed(
             f"no answer within {timeout:g} s: something accepted the connection but never answered as a "
-            f"PostgreSQL server does (set {CONNECT_TIMEOUT_ENV}, or the class's connect_timeout, to wait longer)"
+            f"PostgreSQL server does (set {environment.CONNECT_TIMEOUT}, or the class's connect_timeout, to wait "
+            f"longer)"
         ) from exc
     except OSError as exc:
         raise failed(f"the connection broke before the server answered: {exc}") from exc
@@ -139,11 +138,9 @@ def libpq_connect_timeout() -> int:
     """libpq's ``connect_timeout`` for the library's administrative connections: whole seconds, at
     least 2 (libpq's minimum); ``PGLITE_TESTCASE_CONNECT_TIMEOUT`` or 10."""
     try:
-        seconds = float(os.environ.get(CONNECT_TIMEOUT_ENV) or DEFAULT_CONNECT_TIMEOUT)
-    except ValueError:
-        seconds = DEFAULT_CONNECT_TIMEOUT
-    if not math.isfinite(seconds) or seconds <= 0:
-        seconds = DEFAULT_CONNECT_TIMEOUT
+        seconds = environment.connect_timeout() or environment.DEFAULT_CONNECT_TIMEOUT
+    except ConfigurationError:  # refused, naming the variable, by the class's settings
+        seconds = environment.DEFAULT_CONNECT_TIMEOUT
     return max(2, math.ceil(seconds))
 
 

@@ -32,10 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import environment
+from ..environment import POSTGRES_VERSIONS
+from ..errors import UnsafeCacheError
 from ..runtime import cache_safety
 from ..runtime.node_packages import (
-    CACHE_ENV,
-    POSTGRES_VERSIONS,
     cache_root,
     default_postgres_version,
     lockfile_digest,
@@ -45,30 +46,8 @@ from ..runtime.node_packages import (
 log = logging.getLogger("pglite_testcase")
 
 EMPTY = "empty"
-KEEP = 12  # snapshots kept by default; the least recently used beyond that are deleted
-KEEP_ENV = "PGLITE_TESTCASE_SNAPSHOTS_KEPT"
 # Snapshots this process used (their tarballs): never evicted by it, however many schemas it has.
 _USED_THIS_RUN: set[Path] = set()
-
-
-def snapshots_kept() -> int:
-    """How many snapshots eviction keeps: ``PGLITE_TESTCASE_SNAPSHOTS_KEPT``, else 12. The empty
-    database's snapshot of every major and those this run used are never evicted, even when that
-    keeps more."""
-    value = os.environ.get(KEEP_ENV)
-    if value is None or value == "":
-        return KEEP
-    try:
-        kept = int(value)
-    except ValueError:
-        kept = 0
-    if kept < 1:
-        from ..errors import ConfigurationError
-
-        raise ConfigurationError(
-            f"{KEEP_ENV}={value!r} is not accepted: expected a whole number of snapshots, 1 or more"
-        )
-    return kept
 
 
 ORPHAN_SECONDS = 600  # a tarball without metadata this old is a leftover, not one being saved
@@ -96,10 +75,10 @@ class Snapshot:
 def save_failure_advice(exc: OSError) -> str:
     """What to do about a snapshot that could not be saved, from why."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"Free some disk space there, or point {CACHE_ENV} elsewhere."
+        return f"Free some disk space there, or point {environment.CACHE_DIR} elsewhere."
     if exc.errno is not None and cache_safety.is_read_only_error(exc):
-        return f"The cache is not writable: make it writable, or point {CACHE_ENV} at a writable directory."
-    return f"Point {CACHE_ENV} at another directory if this goes on."
+        return f"The cache is not writable: make it writable, or point {environment.CACHE_DIR} at a writable directory."
+    return f"Point {environment.CACHE_DIR} at another directory if this goes on."
 
 
 class SnapshotStore:
@@ -206,7 +185,7 @@ class SnapshotStore:
         """Where to write the tarball of ``fingerprint`` (a temporary name: ``record`` puts it in place)."""
         try:
             cache_safety.make_private_dir(self.root, "snapshot directory")
-        except cache_safety.UnsafeCacheError as exc:
+        except UnsafeCacheError as exc:
             raise PermissionError(errno.EPERM, str(exc)) from exc
         partial = self._temporary(self._paths(fingerprint)[0])
         partial.unlink(missing_ok=True)  # a dead process with this pid left it
@@ -263,13 +242,13 @@ class SnapshotStore:
             return None
 
     def _evict(self) -> None:
-        """Beyond ``snapshots_kept()``, the least recently used go; never an empty database's (a
+        """Beyond ``PGLITE_TESTCASE_SNAPSHOTS_KEPT`` (12), the least recently used go; never an empty database's (a
         start without it pays initdb) nor one this run used."""
         spared = set(_USED_THIS_RUN)
         for version in POSTGRES_VERSIONS:
             spared.add(SnapshotStore(self.root, version)._paths(EMPTY)[0])
         tars = sorted(self.root.glob("*.tar"), key=lambda path: path.stat().st_mtime)  # least recent first
-        excess = len(tars) - snapshots_kept()
+        excess = len(tars) - environment.snapshots_kept()
         for tar in [tar for tar in tars if tar not in spared][: max(excess, 0)]:
             tar.with_suffix(".json").unlink(missing_ok=True)
             tar.unlink(missing_ok=True)
@@ -287,7 +266,7 @@ class SnapshotStore:
             cache_safety.make_private_dir(self.root, "snapshot directory")
             record = {"fingerprint": fingerprint, "extensions": extensions, "postgres_version": self.postgres_version}
             self._last_used_file().write_text(json.dumps(record))
-        except (OSError, cache_safety.UnsafeCacheError):
+        except (OSError, UnsafeCacheError):
             pass
 
     def last_used(self) -> tuple[str | None, list[str], int]:

@@ -10,15 +10,12 @@ module.
 
 from __future__ import annotations
 
-import os
-
 from sqlalchemy.engine import URL
 
+from .. import environment
 from ..compat import SQLALCHEMY_2
 from ..errors import ConfigurationError
 from .base import Driver
-
-DRIVER_ENV = "PGLITE_TESTCASE_DRIVER"
 
 
 def _sync_drivers() -> dict[str, Driver]:
@@ -62,8 +59,8 @@ def default_sync_driver() -> str:
 def choose_sync_driver(owner: type, value: object, server_url: URL | None) -> Driver:
     """The class's sync driver: its ``driver`` attribute, else the environment, else the server URL's scheme."""
     where, name = f"{owner.__qualname__}.driver", value
-    if name is None and os.environ.get(DRIVER_ENV):
-        where, name = f"the environment variable {DRIVER_ENV}", os.environ[DRIVER_ENV]
+    if name is None and environment.driver() is not None:
+        where, name = environment.where(environment.DRIVER), environment.driver()
     if name is None and server_url is not None:
         where, name = "the server URL's scheme", driver_for_scheme(server_url)
     if name is None:
@@ -71,7 +68,7 @@ def choose_sync_driver(owner: type, value: object, server_url: URL | None) -> Dr
     if name not in SYNC_DRIVER_NAMES:
         raise ConfigurationError(
             f"{where} = {name!r} is not accepted: expected 'psycopg' (psycopg 3) or 'psycopg2', or None "
-            f"to follow {DRIVER_ENV} and the server URL's scheme."
+            f"to follow {environment.DRIVER} and the server URL's scheme."
         )
     return _checked(owner, where, _sync_drivers()[str(name)])
 
@@ -105,7 +102,6 @@ def _checked(owner: type, where: str, driver: Driver) -> Driver:
 
 __all__ = [
     "ASYNC_DRIVER_NAMES",
-    "DRIVER_ENV",
     "SYNC_DRIVER_NAMES",
     "Driver",
     "choose_async_driver",

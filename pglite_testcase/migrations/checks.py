@@ -25,6 +25,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
+from .. import environment
 from ..database.extensions import read_extensions
 from ..database.pglite import TestDatabase
 from ..database.provision import fresh_database
@@ -32,7 +33,6 @@ from ..database.schema import AlembicEnvironment, alembic_run, applied_revisions
 from ..drivers import Driver, choose_sync_driver
 from ..errors import ConfigurationError
 from ..testcase.settings import (
-    check_environment,
     read_alembic_config,
     read_metadata,
     read_postgres_version,
@@ -335,7 +335,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     def setUpClass(cls) -> None:
         super().setUpClass()
         cls.addClassCleanup(cls._release_kept_pglite)  # the checks' PGlite, whatever happens after
-        check_environment()
+        environment.check()
         config = read_alembic_config(cls)
         if config is None:
             raise ConfigurationError.for_attribute(

@@ -18,13 +18,8 @@ import pwd
 import stat
 from pathlib import Path
 
-from ..errors import CacheInstallError
-
-CACHE_ENV = "PGLITE_TESTCASE_CACHE_DIR"
-
-
-class UnsafeCacheError(CacheInstallError):
-    """The cache, or something in it, belongs to another user or can be written by others."""
+from ..environment import CACHE_DIR
+from ..errors import UnsafeCacheError
 
 
 def _user(uid: int) -> str:
@@ -60,7 +55,7 @@ def refusal(path: Path, what: str, reason: str) -> str:
         f"The {what} {path} is not safe to use: {reason}. pglite_testcase runs JavaScript from its cache "
         f"and keeps database snapshots there, so it refuses a cache that another user could change. "
         f"Use a directory of your own that only you can write to (for example `chmod go-w {path}` if it is "
-        f"yours), or point {CACHE_ENV} at one."
+        f"yours), or point {CACHE_DIR} at one."
     )
 
 

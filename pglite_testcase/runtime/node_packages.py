@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CacheInstallError, ConfigurationError, NodeNotFoundError
+from .. import environment
+from ..environment import POSTGRES_VERSIONS
+from ..errors import CacheInstallError, NodeNotFoundError, UnsafeCacheError
 from . import cache_safety
-from .cache_safety import CACHE_ENV as CACHE_ENV  # where settings and the tests look for it
-from .cache_safety import UnsafeCacheError
 
 log = logging.getLogger("pglite_testcase")
 
@@ -50,26 +50,10 @@ RUNTIME_DIR = Path(__file__).parent.parent / "node"
 SERVER_SCRIPT = RUNTIME_DIR / "server.js"
 COMPLETE_MARKER = ".pglite-testcase-complete"
 
-# The PostgreSQL majors, each the PGlite line that runs it (pinned in node/pg<major>/package-lock.json).
-POSTGRES_VERSIONS: dict[int, str] = {17: "PGlite 0.3 (PostgreSQL 17.5)", 18: "PGlite 0.5 (PostgreSQL 18.7)"}
-DEFAULT_POSTGRES_VERSION = 17
-POSTGRES_VERSION_ENV = "PGLITE_TESTCASE_POSTGRES_VERSION"
-ACCEPTED_POSTGRES_VERSIONS = " or ".join(str(version) for version in POSTGRES_VERSIONS)
-
 
 def default_postgres_version() -> int:
     """The major a class runs on unless it sets ``postgres_version``: ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17."""
-    value = os.environ.get(POSTGRES_VERSION_ENV, "").strip()
-    if not value:
-        return DEFAULT_POSTGRES_VERSION
-    if value.isdigit() and int(value) in POSTGRES_VERSIONS:
-        return int(value)
-    raise ConfigurationError(
-        f"the environment variable {POSTGRES_VERSION_ENV} = {os.environ[POSTGRES_VERSION_ENV]!r} is not accepted: "
-        f"expected {ACCEPTED_POSTGRES_VERSIONS} (the PostgreSQL major: "
-        + "; ".join(f"{major}: {line}" for major, line in POSTGRES_VERSIONS.items())
-        + ")."
-    )
+    return environment.postgres_version()
 
 
 def packages_dir(postgres_version: int) -> Path:
@@ -154,7 +138,7 @@ def _absolute_once(configured: str) -> Path:
 
 def cache_root() -> Path:
     """Where the npm packages and schema snapshots are kept (``PGLITE_TESTCASE_CACHE_DIR``), absolute."""
-    configured = os.environ.get(CACHE_ENV)
+    configured = environment.cache_dir()
     if configured:
         return _absolute_once(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -315,9 +299,9 @@ class NodePackages:
 
     def _not_writable(self, exc: OSError) -> str:
         if cache_safety.is_read_only_error(exc):
-            advice = f"Make it writable, or point {CACHE_ENV} at a writable directory"
+            advice = f"Make it writable, or point {environment.CACHE_DIR} at a writable directory"
         else:
-            advice = f"Point {CACHE_ENV} at another directory"
+            advice = f"Point {environment.CACHE_DIR} at another directory"
         return (
             f"The PGlite package cache at {self.root} holds no complete install of PGlite's npm packages, "
             f"and one cannot be made there: {exc}. {advice} (or at a cache filled elsewhere with "
@@ -395,5 +379,5 @@ class NodePackages:
             f"`npm ci` of PGlite's packages for PostgreSQL {self.postgres_version} into {self.directory} {what}.\n"
             f"{tail}\n"
             f"If this machine cannot reach the npm registry, fill the cache where it can with "
-            f"`python -m pglite_testcase install` and copy it here, or point {CACHE_ENV} at a filled cache."
+            f"`python -m pglite_testcase install` and copy it here, or point {environment.CACHE_DIR} at a filled cache."
         )

@@ -7,7 +7,6 @@ the value given and what is accepted.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from os import PathLike
@@ -17,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 
+from .. import environment
 from ..compat import SQLALCHEMY_2
 from ..database.extensions import WithExtensions, read_extensions
-from ..database.provision import PRESTART_ENV, TCP_ENV, Request
+from ..database.provision import Request
 from ..database.schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
-from ..database.server import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, SERVER_URL_ENV, parse_server_url
+from ..database.server import parse_server_url
 from ..drivers import Driver, choose_async_driver, choose_sync_driver
 from ..errors import ConfigurationError
 from .factories import check_factories, check_faker_seed
@@ -135,28 +135,6 @@ def _with_script_location(config: Config) -> Config:
     return config
 
 
-def _environment_error(name: str, value: str, accepted: str) -> ConfigurationError:
-    return ConfigurationError(f"the environment variable {name} = {value!r} is not accepted: expected {accepted}.")
-
-
-def check_environment() -> None:
-    """The library's environment variables, checked (each bad one refused with what is accepted)."""
-    from ..logs import LOG_ENV, LOG_LEVELS
-    from ..runtime.node_packages import CACHE_ENV, default_postgres_version
-
-    default_postgres_version()  # PGLITE_TESTCASE_POSTGRES_VERSION, refused with what is accepted
-    for name in (TCP_ENV, PRESTART_ENV):
-        value = os.environ.get(name)
-        if value is not None and value not in ("0", "1"):
-            raise _environment_error(name, value, "'1' or '0'")
-    level = os.environ.get(LOG_ENV)
-    if level is not None and level.strip().lower() not in (*LOG_LEVELS, ""):
-        raise _environment_error(LOG_ENV, level, "one of " + ", ".join(LOG_LEVELS))
-    cache = os.environ.get(CACHE_ENV)
-    if cache is not None and (not cache.strip() or Path(cache).expanduser().is_file()):
-        raise _environment_error(CACHE_ENV, cache, "the path of a directory (existing or to be created)")
-
-
 def _check_revision(owner: type, config: Config, revision: str) -> None:
     """A revision the migrations do not have is refused before anything starts (relative ones,
     ``+1`` and the like, are left to Alembic)."""
@@ -210,15 +188,15 @@ def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
 
 
 def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
-    check_environment()
+    environment.check()
     server_url = read_server_url(owner)
     admin_driver = choose_sync_driver(owner, None if is_async else owner.driver, server_url)  # type: ignore[attr-defined]
     driver = choose_async_driver(owner, owner.async_driver) if is_async else admin_driver  # type: ignore[attr-defined]
     from ..isolation.routing import build_environment
 
     database_objects = _database_objects(owner)
-    environment = build_environment(owner.alembic_environment, database_objects, admin_driver)  # type: ignore[attr-defined]
-    schema = read_schema(owner, environment)
+    alembic_environment = build_environment(owner.alembic_environment, database_objects, admin_driver)  # type: ignore[attr-defined]
+    schema = read_schema(owner, alembic_environment)
     extensions = read_extensions(owner)
     if extensions:
         schema = WithExtensions(schema, extensions)
@@ -246,19 +224,16 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
 
 def read_postgres_version(owner: type) -> int:
     """``postgres_version = 17 | 18`` on the class (or a base), else ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17."""
-    from ..runtime.node_packages import ACCEPTED_POSTGRES_VERSIONS, POSTGRES_VERSIONS, default_postgres_version
-
     value = getattr(owner, "postgres_version", None)
     if value is None:
-        return default_postgres_version()
-    if isinstance(value, bool) or not isinstance(value, int) or value not in POSTGRES_VERSIONS:
+        return environment.postgres_version()
+    if isinstance(value, bool) or not isinstance(value, int) or value not in environment.POSTGRES_VERSIONS:
         raise ConfigurationError.for_attribute(
             owner,
             "postgres_version",
             value,
-            f"{ACCEPTED_POSTGRES_VERSIONS} (the PostgreSQL major PGlite runs: "
-            + "; ".join(f"{major}: {line}" for major, line in POSTGRES_VERSIONS.items())
-            + "), or None for PGLITE_TESTCASE_POSTGRES_VERSION's choice (17 if unset)",
+            f"{environment.ACCEPTED_POSTGRES_VERSIONS} (the PostgreSQL major PGlite runs: "
+            f"{environment.postgres_majors()}), or None for {environment.POSTGRES_VERSION}'s choice (17 if unset)",
         )
     return value
 
@@ -352,37 +327,25 @@ def server_source(owner: type) -> str:
     """Where the class's server URL comes from, as errors name it."""
     if owner.server_url is not None:  # type: ignore[attr-defined]
         return f"{owner.__qualname__}.server_url"
-    return f"the environment variable {SERVER_URL_ENV}"
+    return environment.where(environment.DATABASE_URL)
 
 
 def read_connect_timeout(owner: type) -> float:
     """Seconds the first contact with a server may wait for an answer: the class's
     ``connect_timeout``, else ``PGLITE_TESTCASE_CONNECT_TIMEOUT``, else 10."""
     value: object = getattr(owner, "connect_timeout", None)
-    where = f"{owner.__qualname__}.connect_timeout"
-    if value is None and os.environ.get(CONNECT_TIMEOUT_ENV):
-        where, value = f"the environment variable {CONNECT_TIMEOUT_ENV}", os.environ[CONNECT_TIMEOUT_ENV]
-        try:
-            value = float(str(value))
-        except ValueError:
-            pass
-    if value is None:
-        return DEFAULT_CONNECT_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(
-            f"{where} = {value!r} is not accepted: expected a number of seconds greater than 0 (default "
-            f"{DEFAULT_CONNECT_TIMEOUT:g})."
-        )
-    return float(value)
+    if value is not None:
+        return environment.positive_seconds(value, f"{owner.__qualname__}.connect_timeout")
+    return environment.connect_timeout() or environment.DEFAULT_CONNECT_TIMEOUT
 
 
 def read_server_url(owner: type) -> URL | None:
     value = owner.server_url  # type: ignore[attr-defined]
     if value is not None:
         return parse_server_url(value, f"{owner.__qualname__}.server_url")
-    from_environment = os.environ.get(SERVER_URL_ENV)
+    from_environment = environment.database_url()
     if from_environment:
-        return parse_server_url(from_environment, f"the environment variable {SERVER_URL_ENV}")
+        return parse_server_url(from_environment, environment.where(environment.DATABASE_URL))
     return None
 
 
