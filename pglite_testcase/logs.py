@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import weakref
 
 from . import environment
 from .errors import ConfigurationError
+
+_OURS: weakref.WeakSet[logging.Handler] = weakref.WeakSet()  # the stderr handlers this module added
 
 
 def configure_logging() -> None:
@@ -22,10 +25,10 @@ def configure_logging() -> None:
     if level is None:
         return
     logger = logging.getLogger("pglite_testcase")
-    if not any(getattr(handler, "_pglite_testcase", False) for handler in logger.handlers):
+    if not any(handler in _OURS for handler in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        handler._pglite_testcase = True  # type: ignore[attr-defined]
+        _OURS.add(handler)
         logger.addHandler(handler)
     logger.setLevel(level.upper())
 

@@ -82,3 +82,20 @@ class ModulePaths(unittest.TestCase):
         database.__dict__.pop("PGliteDatabase", None)
         with self.assertWarnsRegex(DeprecationWarning, "pglite_testcase.database.PGliteDatabase moved"):
             self.assertIs(database.PGliteDatabase, PGliteDatabase)
+
+
+class SourceRules(unittest.TestCase):
+    def test_few_type_ignores_each_with_its_code_and_reason(self) -> None:
+        ignores = [
+            (path, line.strip())
+            for path in sorted(PACKAGE.rglob("*.py"))
+            for line in path.read_text().splitlines()
+            if "type: ignore" in line
+        ]
+        self.assertLessEqual(len(ignores), 10, ignores)
+        for path, line in ignores:
+            self.assertRegex(line, r"# type: ignore\[[a-z-]+(, [a-z-]+)*\]  # \S", f"{path}: code and reason")
+
+    def test_no_pytest_in_the_package(self) -> None:
+        for path in sorted(PACKAGE.rglob("*.py")):
+            self.assertNotRegex(path.read_text(), r"(?m)^\s*(import pytest|from pytest)", str(path))

@@ -42,13 +42,14 @@ def _doctor_line(postgres_version: int) -> int:
     from sqlalchemy import text
 
     from ..database.pglite import PGliteDatabase
-    from ..runtime.node_packages import NodePackages, find_node, installed_version
+    from ..runtime.node_packages import NodePackages, NodeRuntime, find_node, installed_version
 
-    state: dict[str, object] = {}
+    runtimes: list[NodeRuntime] = []
+    databases: list[PGliteDatabase] = []  # the one started, until it is stopped
 
     def node() -> str:
         runtime = find_node()
-        state["runtime"] = runtime
+        runtimes.append(runtime)
         return f"node {'.'.join(map(str, runtime.version))} at {runtime.node}"
 
     def cache() -> str:
@@ -57,18 +58,17 @@ def _doctor_line(postgres_version: int) -> int:
         existed = packages.directory.exists()
         if problem is not None and existed:
             packages.invalidate()
-        packages.ensure_installed(state["runtime"])  # type: ignore[arg-type]
+        packages.ensure_installed(runtimes[0])
         found = "complete" if problem is None else f"{problem}: installed again" if existed else "empty: installed"
         return f"{packages.directory} ({found}); PGlite {installed_version(packages.directory)}"
 
     def start() -> str:
         database = PGliteDatabase.start(postgres_version=postgres_version)
-        state["database"] = database
+        databases.append(database)
         return f"listening on {database.process.endpoint}"
 
     def query() -> str:
-        database = state["database"]
-        engine = database.create_engine()  # type: ignore[attr-defined]
+        engine = databases[0].create_engine()
         try:
             with engine.connect() as connection:
                 version = connection.scalar(text("SELECT version()"))
@@ -77,8 +77,7 @@ def _doctor_line(postgres_version: int) -> int:
         return str(version).split(" on ")[0]
 
     def stop() -> str:
-        database = state.pop("database")
-        database.stop()  # type: ignore[attr-defined]
+        databases.pop().stop()
         return "stopped, private directory removed"
 
     try:
@@ -92,8 +91,8 @@ def _doctor_line(postgres_version: int) -> int:
             if not _step(name, run):
                 return 1
     finally:
-        if "database" in state:
-            state["database"].stop()  # type: ignore[attr-defined]
+        for database in databases:
+            database.stop()
     return 0
 
 

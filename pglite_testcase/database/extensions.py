@@ -71,7 +71,7 @@ EXTENSIONS: dict[str, Extension] = {
 
 
 def read_extensions(owner: type) -> tuple[str, ...]:
-    value = owner.extensions  # type: ignore[attr-defined]
+    value = getattr(owner, "extensions")
     accepted = f"a list of extension names among {', '.join(sorted(EXTENSIONS))}"
     if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
         raise ConfigurationError.for_attribute(owner, "extensions", value, accepted)

@@ -67,8 +67,8 @@ def metadata_ddl(metadata: MetaData) -> list[str]:
     """The DDL statements ``metadata.create_all`` emits for PostgreSQL."""
     statements: list[str] = []
 
-    def collect(sql: object, *multiparams: object, **params: object) -> None:
-        statements.append(str(sql.compile(dialect=engine.dialect)))  # type: ignore[attr-defined]
+    def collect(sql: Any, *multiparams: object, **params: object) -> None:
+        statements.append(str(sql.compile(dialect=engine.dialect)))
 
     engine = create_mock_engine(make_url("postgresql://"), collect)
     metadata.create_all(engine, checkfirst=False)

@@ -36,7 +36,7 @@ def _classes() -> tuple[type, type, type]:
     def flush_alone(connection: Any, transaction: JoinedTransaction) -> None:
         send(connection, transaction.take_queue())
 
-    class QueueingCursor(psycopg2.extensions.cursor):  # type: ignore[misc]
+    class QueueingCursor(psycopg2.extensions.cursor):  # type: ignore[misc]  # psycopg2 ships no types: a subclass of Any
         def execute(self, query: Any, vars: Any = None) -> Any:
             transaction: JoinedTransaction | None = getattr(self.connection, "pglite_transaction", None)
             if transaction is None:
@@ -113,7 +113,7 @@ def _classes() -> tuple[type, type, type]:
         def clear(self) -> None:
             self.kept.clear()
 
-    class QueueingConnection(psycopg2.extensions.connection):  # type: ignore[misc]
+    class QueueingConnection(psycopg2.extensions.connection):  # type: ignore[misc]  # psycopg2 ships no types: a subclass of Any
         pglite_transaction: JoinedTransaction | None = None
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -124,7 +124,8 @@ def _classes() -> tuple[type, type, type]:
         def commit(self) -> None:
             transaction = self.pglite_transaction
             if transaction is None:
-                return super().commit()  # type: ignore[no-any-return]
+                super().commit()
+                return
             with transaction.lock:
                 flush_alone(self, transaction)
                 transaction.observe("COMMIT", super().commit)
@@ -132,7 +133,8 @@ def _classes() -> tuple[type, type, type]:
         def rollback(self) -> None:
             transaction = self.pglite_transaction
             if transaction is None:
-                return super().rollback()  # type: ignore[no-any-return]
+                super().rollback()
+                return
             with transaction.lock:
                 transaction.forget_queue()
                 transaction.observe("ROLLBACK", super().rollback)

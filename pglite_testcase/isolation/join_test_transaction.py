@@ -30,7 +30,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import Dialect
@@ -399,7 +399,15 @@ def _asyncpg_leave_transactions_to_us(dbapi_connection: Any, connection_record: 
     dbapi_connection.autocommit = True
 
 
-class RemembersSessions:
+if TYPE_CHECKING:
+    from sqlalchemy.orm import sessionmaker
+
+    _SessionMaker = sessionmaker[Any]
+else:
+    _SessionMaker = object  # a mixin: put before sessionmaker or async_sessionmaker (fixture._tracking)
+
+
+class RemembersSessions(_SessionMaker):
     """For session factories: remembers the sessions made, so the test can close them."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -407,6 +415,6 @@ class RemembersSessions:
         self.sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def __call__(self, **local_kw: Any) -> Any:
-        session = super().__call__(**local_kw)  # type: ignore[misc]
+        session = super().__call__(**local_kw)
         self.sessions.add(session)
         return session

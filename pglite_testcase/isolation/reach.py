@@ -35,7 +35,7 @@ from urllib.parse import unquote
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
-from ..compat import OWN_DIALECTS, SQLALCHEMY_2, Ready, own
+from ..compat import OWN_DIALECTS, adapt_async_connection, own
 from ..errors import ConfigurationError, PGliteTestCaseError
 from .join_test_transaction import CLASS_SAVEPOINT
 
@@ -269,16 +269,7 @@ class Reach:
         self._records.append(weakref.ref(record))
         if not dialect.is_async:
             return driver_connection
-        if SQLALCHEMY_2:
-
-            def creator() -> Any:
-                return Ready(driver_connection)
-
-            adapted = dialect.loaded_dbapi.connect(async_creator_fn=creator)
-        else:
-            from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
-
-            adapted = AsyncAdapt_asyncpg_connection(dialect.dbapi, driver_connection)  # type: ignore[no-untyped-call]
+        adapted = adapt_async_connection(dialect, driver_connection)
         if dialect.driver == "asyncpg":
             adapted.autocommit = True  # leave the transaction calls to the savepoint dialect (see joining)
         return adapted

@@ -88,7 +88,8 @@ def check_paths(owner: type, paths: tuple[str, ...]) -> None:
 
 
 def _sync(engine: Any) -> Engine:
-    return getattr(engine, "sync_engine", engine)  # type: ignore[no-any-return]
+    sync: Engine = getattr(engine, "sync_engine", engine)
+    return sync
 
 
 class Routing:

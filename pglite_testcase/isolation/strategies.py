@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from ..compat import create_joined_async_engine, new_engine
+from ..compat import create_joined_async_engine, new_async_engine, new_engine
 from ..errors import PGliteTestCaseError
 from . import truncation
 from .commit_guard import ARM_SQL
@@ -59,7 +59,8 @@ class StrategySettings(Protocol):
 class ClassFixture(Protocol):
     """What a strategy needs of the test class's fixture (``testcase.fixture.ClassFixture``)."""
 
-    owner: type
+    @property
+    def owner(self) -> type: ...
 
     @property
     def database(self) -> TestDatabase: ...
@@ -217,13 +218,9 @@ class TransactionIsolation:
     # -- async classes ----------------------------------------------------------------
 
     def _open_async(self) -> None:
-        from sqlalchemy.ext.asyncio import create_async_engine
-        from sqlalchemy.pool import NullPool
-
         fixture, driver = self.fixture, self.fixture.settings.driver
         url, connect_args = fixture.database.url_for(driver), fixture.database.connect_args_for(driver)
-        # NullPool: nothing that belongs to one test's event loop outlives the test.
-        self.class_engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+        self.class_engine = new_async_engine(url, connect_args=connect_args)
         self.transaction.install_on_test_engine(self.class_engine.sync_engine, keeps_class_transaction=False)
         self.joined_engine = create_joined_async_engine(url, self.transaction.current_driver_connection)
         self.transaction.install(self.joined_engine.sync_engine)
@@ -244,21 +241,28 @@ class TransactionIsolation:
 
     async def end_async_test(self, connection: AsyncConnection) -> TestOutcome:
         outcome = self.transaction.end_test()
-        if not connection.closed and not connection.sync_connection.invalidated:  # type: ignore[union-attr]
+        sync_connection = connection.sync_connection
+        if not connection.closed and sync_connection is not None and not sync_connection.invalidated:
             await connection.close()  # rolls back
         if outcome.committed:
             self.fixture.rebuild()
         return outcome
 
 
-class _BeginNests:
+if TYPE_CHECKING:
+    _Connection = Connection
+else:
+    _Connection = object  # a mixin: _nesting puts it before the engine's own Connection class
+
+
+class _BeginNests(_Connection):
     """The test's connection: ``begin()`` while the test's transaction is open is a nested block, a
     savepoint, as ``begin_nested()`` (where SQLAlchemy would refuse it)."""
 
     def begin(self) -> Any:
-        if self.in_transaction():  # type: ignore[attr-defined]
-            return self.begin_nested()  # type: ignore[attr-defined]
-        return super().begin()  # type: ignore[misc]
+        if self.in_transaction():
+            return self.begin_nested()
+        return super().begin()
 
 
 def _nesting(connection_class: type[Connection]) -> type[Connection]:
@@ -295,13 +299,8 @@ class TruncateIsolation:
     def open(self) -> None:
         fixture, driver = self.fixture, self.fixture.settings.driver
         if driver.is_async:
-            from sqlalchemy.ext.asyncio import create_async_engine
-            from sqlalchemy.pool import NullPool
-
-            self.plain_engine = create_async_engine(
-                fixture.database.url_for(driver),
-                poolclass=NullPool,
-                connect_args=fixture.database.connect_args_for(driver),
+            self.plain_engine = new_async_engine(
+                fixture.database.url_for(driver), connect_args=fixture.database.connect_args_for(driver)
             )
         else:
             self.plain_engine = new_engine(

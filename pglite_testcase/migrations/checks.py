@@ -145,7 +145,7 @@ def _rendered(value: object) -> str:
 
     if isinstance(value, TypeEngine):
         try:
-            return str(value.compile(dialect=PGDialect()))  # type: ignore[no-untyped-call]
+            return str(value.compile(dialect=PGDialect()))  # type: ignore[no-untyped-call]  # PGDialect.__init__ is unannotated
         except Exception:  # a type PostgreSQL's compiler cannot render
             return repr(value)
     argument = getattr(value, "arg", value)  # a DefaultClause's text
@@ -197,7 +197,7 @@ def describe_difference(difference: Any) -> list[str]:
 
 
 def _skip_checks(owner: type) -> frozenset[str]:
-    value = owner.skip_checks  # type: ignore[attr-defined]
+    value = getattr(owner, "skip_checks")
     accepted = f"a set of check names, e.g. {{'stairway'}}; the checks are {', '.join(map(repr, CHECKS))}"
     if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
         raise ConfigurationError.for_attribute(owner, "skip_checks", value, accepted)
@@ -210,7 +210,7 @@ def _skip_checks(owner: type) -> frozenset[str]:
 
 
 def _version_table(owner: type) -> str:
-    value = owner.version_table  # type: ignore[attr-defined]
+    value = getattr(owner, "version_table")
     if not isinstance(value, str) or not value:
         raise ConfigurationError.for_attribute(
             owner, "version_table", value, "the name of Alembic's version table, such as 'alembic_version'"

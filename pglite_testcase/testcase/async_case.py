@@ -13,19 +13,26 @@ import asyncio
 import unittest
 import warnings
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import helpers
-from .fixture import ClassFixture, close_fixture_of, fixture_for_test
-from .queries import Query, capture_queries, expect_num_queries
-from .sync_case import PGliteDatabaseMixin, _engines
+from .fixture import fixture_for_test
+from .sync_case import PGliteDatabaseMixin
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+    class _AsyncTestCase(unittest.IsolatedAsyncioTestCase):
+        """What the async mixin is mixed into, as the type checker sees it (``object`` when running)."""
 
-class AsyncPGliteMixin(PGliteDatabaseMixin):
+        def _callAsync(self, function: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any) -> Any: ...
+else:
+    _AsyncTestCase = object
+
+
+class AsyncPGliteMixin(PGliteDatabaseMixin, _AsyncTestCase):
     """Mix into a ``unittest.IsolatedAsyncioTestCase``: PGlite, a schema, a rolled-back transaction per test.
 
     Per test: ``self.connection`` (an ``AsyncConnection`` in the test's
@@ -43,21 +50,7 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     sessionmaker: async_sessionmaker[AsyncSession]
     engine: AsyncEngine
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()  # type: ignore[misc]
-        fixture = ClassFixture(cls, is_async=True)
-        cls.addClassCleanup(fixture.close)  # type: ignore[attr-defined]
-        fixture.open()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        # The class cleanup closes the fixture too (when tearDownClass is overridden without
-        # super(), or setUpClass failed); closing here serves code that calls this by hand.
-        try:
-            super().tearDownClass()  # type: ignore[misc]
-        finally:
-            close_fixture_of(cls)
+    _pglite_async: ClassVar[bool] = True
 
     @classmethod
     async def asyncSetUpTestData(cls) -> None:
@@ -74,31 +67,23 @@ class AsyncPGliteMixin(PGliteDatabaseMixin):
     def _callSetUp(self) -> None:
         # Django's way: the test's transaction begins (in the test's event loop) before setUp and
         # asyncSetUp run, so that one that does not call super() still gets it.
-        fixture_for_test(type(self), is_async=True)  # before the loop: class data runs in a loop of its own
-        self._callAsync(self._pglite_begin_test)  # type: ignore[attr-defined]
-        super()._callSetUp()  # type: ignore[misc]
+        fixture_for_test(type(self))  # before the loop: class data runs in a loop of its own
+        self._callAsync(self._pglite_begin_test)
+        super()._callSetUp()
 
     async def asyncSetUp(self) -> None:
-        await super().asyncSetUp()  # type: ignore[misc]
+        await super().asyncSetUp()
         await self._pglite_begin_test()  # begun already when unittest's run() called asyncSetUp
 
     async def _pglite_begin_test(self) -> None:
         if "_pglite_test_connection" in self.__dict__:
             return
-        fixture = fixture_for_test(type(self), is_async=True)
-        self.addAsyncCleanup(fixture.end_async_test, self)  # type: ignore[attr-defined]
-        self.addAsyncCleanup(end_tasks_left_running, self)  # type: ignore[attr-defined]  # (runs just before)
+        fixture = fixture_for_test(type(self))
+        self.addAsyncCleanup(fixture.end_async_test, self)
+        self.addAsyncCleanup(end_tasks_left_running, self)  # (runs just before)
         await fixture.begin_async_test(self)
 
     # -- conveniences --------------------------------------------------------------------
-
-    def captureQueries(self) -> AbstractContextManager[list[Query]]:
-        """``with self.captureQueries() as queries:`` collects the SQL the block runs."""
-        return capture_queries(*_engines(self))
-
-    def assertNumQueries(self, number: int) -> AbstractContextManager[list[Query]]:
-        """Fail, listing the statements, unless the block runs exactly ``number`` of them."""
-        return expect_num_queries(number, _engines(self), self.fail)  # type: ignore[attr-defined]
 
     async def rowCounts(self, exclude: Iterable[str] = helpers.DEFAULT_EXCLUDE) -> dict[str, int]:
         return await self.connection.run_sync(helpers.row_counts, exclude)

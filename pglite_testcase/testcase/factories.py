@@ -19,7 +19,7 @@ from ..errors import ConfigurationError
 
 
 def check_factories(owner: type) -> tuple[Any, ...]:
-    value = owner.factories  # type: ignore[attr-defined]
+    value = getattr(owner, "factories")
     if not value:
         return ()
     accepted = "a list of factory_boy SQLAlchemyModelFactory subclasses (pip install 'pglite-testcase[factory]')"
@@ -36,7 +36,7 @@ def check_factories(owner: type) -> tuple[Any, ...]:
 
 
 def check_faker_seed(owner: type) -> int | None:
-    value = owner.faker_seed  # type: ignore[attr-defined]
+    value = getattr(owner, "faker_seed")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -61,7 +61,7 @@ class BoundFactories:
         if seed is not None:
             import factory.random
 
-            factory.random.reseed_random(seed)  # type: ignore[no-untyped-call]
+            factory.random.reseed_random(seed)  # type: ignore[no-untyped-call]  # factory-boy is unannotated
 
     def release(self) -> None:
         for factory_class, session, session_factory, persistence in self._previous:

@@ -12,9 +12,10 @@ forgets ``super().tearDown()``).
 
 from __future__ import annotations
 
+import unittest
 from typing import TYPE_CHECKING, Any
 
-from ..compat import SQLALCHEMY_2, session_kwargs, sessionmaker_class
+from ..compat import SQLALCHEMY_2, new_async_engine, session_kwargs, sessionmaker_class
 from ..database.provision import Lease, provision
 from ..errors import PGliteStoppedError, PGliteTestCaseError
 from ..isolation.join_test_transaction import RemembersSessions, TestOutcome
@@ -46,7 +47,7 @@ def fixture_of(owner: type) -> ClassFixture:
     return fixture
 
 
-def fixture_for_test(owner: type, *, is_async: bool) -> ClassFixture:
+def fixture_for_test(owner: type[unittest.TestCase]) -> ClassFixture:
     """The class's fixture for a test about to begin. A class whose ``setUpClass`` does not call
     ``super().setUpClass()`` gets its fixture here, before its first test, closed by a class cleanup
     as usual (unittest's suite runs class cleanups whatever ``setUpClass`` did)."""
@@ -59,10 +60,10 @@ def fixture_for_test(owner: type, *, is_async: bool) -> ClassFixture:
             f"{owner.__qualname__} has no database: setting it up before its first test failed ({failed}). "
             f"Its setUpClass does not call super().setUpClass(), so the database is set up with the first test."
         )
-    owner.addClassCleanup(_forget_late_failure, owner)  # type: ignore[attr-defined]
+    owner.addClassCleanup(_forget_late_failure, owner)
     try:
-        fixture = ClassFixture(owner, is_async=is_async)
-        owner.addClassCleanup(fixture.close)  # type: ignore[attr-defined]
+        fixture = ClassFixture(owner, is_async=getattr(owner, "_pglite_async"))
+        owner.addClassCleanup(fixture.close)
         fixture.open()
     except BaseException as exc:
         setattr(owner, _LATE_OPEN_FAILED, exc)
@@ -91,7 +92,7 @@ def _tracking(maker_class: type) -> type:
 class ClassFixture:
     """Everything one test class holds. Made in ``setUpClass``, closed by a class cleanup."""
 
-    def __init__(self, owner: type, *, is_async: bool) -> None:
+    def __init__(self, owner: type[unittest.TestCase], *, is_async: bool) -> None:
         self.owner = owner
         self.is_async = is_async
         self.closed = False
@@ -148,14 +149,18 @@ class ClassFixture:
         """What code may need to reach the database itself, on the class (``database_url``, ...)."""
         owner, database, driver = self.owner, self.database, self.settings.admin_driver
         url = database.url_for(driver)
-        owner.database = database  # type: ignore[attr-defined]
-        owner.database_url = url_text(url)  # type: ignore[attr-defined]
-        owner.connect_args = database.connect_args_for(driver)  # type: ignore[attr-defined]
-        owner.db_host = url.host or str(url.query.get("host"))  # type: ignore[attr-defined]
-        owner.db_port = url.port  # type: ignore[attr-defined]
-        owner.db_user = url.username or ""  # type: ignore[attr-defined]
-        owner.db_password = url.password or ""  # type: ignore[attr-defined]
-        owner.db_name = url.database or ""  # type: ignore[attr-defined]
+        published = {
+            "database": database,
+            "database_url": url_text(url),
+            "connect_args": database.connect_args_for(driver),
+            "db_host": url.host or str(url.query.get("host")),
+            "db_port": url.port,
+            "db_user": url.username or "",
+            "db_password": url.password or "",
+            "db_name": url.database or "",
+        }
+        for name, value in published.items():
+            setattr(owner, name, value)
 
     def recover(self) -> None:
         """After PGlite died: a new instance, the schema, new engines, the class's data again."""
@@ -243,16 +248,16 @@ class ClassFixture:
         maker = self.sessionmaker()
         session = maker(expire_on_commit=False)
         before = set(owner.__dict__)
-        owner.session, owner.connection = session, connection  # type: ignore[attr-defined]
+        _lend(owner, session, connection)
         transaction.begin_test(connection.connection.driver_connection)
         try:
             with self.routing.routed(self.strategy.joined_engine, maker):
-                owner.setUpTestData()  # type: ignore[attr-defined]
+                getattr(owner, "setUpTestData")()
                 for made in list(maker.sessions):
                     made.commit()
         finally:
             outcome = transaction.end_test(keep_queue=True)
-            del owner.session, owner.connection  # type: ignore[attr-defined]
+            _take_back(owner)
             for made in list(maker.sessions):
                 made.expunge_all()
                 made.close()
@@ -278,32 +283,29 @@ class ClassFixture:
         if not self.has_class_data():
             return
         refuse_class_data_when_truncating(owner, self.settings)
-        from sqlalchemy.ext.asyncio import create_async_engine
-        from sqlalchemy.pool import NullPool
-
         before = set(owner.__dict__)
         driver = self.settings.driver
 
         async def create() -> list[tuple[str, int, bool]]:
-            engine = create_async_engine(
-                self.database.url_for(driver), poolclass=NullPool, connect_args=self.database.connect_args_for(driver)
+            engine = new_async_engine(
+                self.database.url_for(driver), connect_args=self.database.connect_args_for(driver)
             )
             try:
                 async with engine.connect() as connection:
                     maker = self.maker_class(bind=connection, **{**self.session_options(), "expire_on_commit": False})
                     session = maker()
-                    owner.session, owner.connection = session, connection  # type: ignore[attr-defined]
+                    _lend(owner, session, connection)
                     self.committed_class_data = True
                     try:
                         if self.settings.reset_sequences:
                             await connection.run_sync(reset_sequences)
                         with self.routing.routed(engine, maker):
-                            await owner.asyncSetUpTestData()  # type: ignore[attr-defined]
+                            await getattr(owner, "asyncSetUpTestData")()
                         await session.commit()
                         await connection.commit()
                         return await connection.run_sync(sequence_positions)
                     finally:
-                        del owner.session, owner.connection  # type: ignore[attr-defined]
+                        _take_back(owner)
                         session.expunge_all()
                         await session.close()
             finally:
@@ -433,6 +435,17 @@ class ClassFixture:
                 f"stay inside it; code that must really commit needs isolation = 'truncate'."
             )
         return None
+
+
+def _lend(owner: type, session: Any, connection: Any) -> None:
+    """``cls.session`` and ``cls.connection`` for the class-data hook, only while it runs."""
+    setattr(owner, "session", session)
+    setattr(owner, "connection", connection)
+
+
+def _take_back(owner: type) -> None:
+    delattr(owner, "session")
+    delattr(owner, "connection")
 
 
 def _failed_already(test: Any) -> bool:

@@ -77,7 +77,7 @@ def _flag(owner: type, name: str) -> bool:
 
 
 def read_metadata(owner: type, *, required_tables: bool = True) -> MetaData | None:
-    value = owner.metadata  # type: ignore[attr-defined]
+    value = getattr(owner, "metadata")
     metadata: MetaData | None
     if value is None or isinstance(value, MetaData):
         metadata = value
@@ -102,7 +102,7 @@ def read_metadata(owner: type, *, required_tables: bool = True) -> MetaData | No
 
 
 def read_alembic_config(owner: type) -> Config | None:
-    value = owner.alembic_config  # type: ignore[attr-defined]
+    value = getattr(owner, "alembic_config")
     if value is None:
         return None
     from alembic.config import Config
@@ -160,7 +160,7 @@ def _check_revision(owner: type, config: Config, revision: str) -> None:
 def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
     alembic_config = read_alembic_config(owner)
     metadata = read_metadata(owner, required_tables=alembic_config is None)
-    revision = owner.alembic_revision  # type: ignore[attr-defined]
+    revision = getattr(owner, "alembic_revision")
     if not isinstance(revision, str) or not revision:
         raise ConfigurationError.for_attribute(
             owner, "alembic_revision", revision, "a revision identifier string such as 'head'"
@@ -177,7 +177,7 @@ def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
             raise ConfigurationError.for_attribute(
                 owner,
                 "alembic_config",
-                owner.alembic_config,  # type: ignore[attr-defined]
+                getattr(owner, "alembic_config"),
                 f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
             ) from exc
         _check_revision(owner, alembic_config, revision)
@@ -190,12 +190,12 @@ def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
 def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
     environment.check()
     server_url = read_server_url(owner)
-    admin_driver = choose_sync_driver(owner, None if is_async else owner.driver, server_url)  # type: ignore[attr-defined]
-    driver = choose_async_driver(owner, owner.async_driver) if is_async else admin_driver  # type: ignore[attr-defined]
+    admin_driver = choose_sync_driver(owner, None if is_async else getattr(owner, "driver"), server_url)
+    driver = choose_async_driver(owner, getattr(owner, "async_driver")) if is_async else admin_driver
     from ..isolation.routing import build_environment
 
     database_objects = _database_objects(owner)
-    alembic_environment = build_environment(owner.alembic_environment, database_objects, admin_driver)  # type: ignore[attr-defined]
+    alembic_environment = build_environment(getattr(owner, "alembic_environment"), database_objects, admin_driver)
     schema = read_schema(owner, alembic_environment)
     extensions = read_extensions(owner)
     if extensions:
@@ -239,7 +239,7 @@ def read_postgres_version(owner: type) -> int:
 
 
 def _session_options(owner: type) -> dict[str, Any]:
-    value = owner.session_options  # type: ignore[attr-defined]
+    value = getattr(owner, "session_options")
     if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
         raise ConfigurationError.for_attribute(
             owner, "session_options", value, "a dict of Session options, e.g. {'expire_on_commit': False}"
@@ -256,7 +256,7 @@ def _session_options(owner: type) -> dict[str, Any]:
 
 
 def _session_class(owner: type, is_async: bool) -> type | None:
-    value = owner.session_class  # type: ignore[attr-defined]
+    value = getattr(owner, "session_class")
     if value is None:
         return None
     base: type
@@ -276,7 +276,7 @@ def _session_class(owner: type, is_async: bool) -> type | None:
 
 
 def _database_objects(owner: type) -> tuple[str, ...]:
-    value = owner.database_objects  # type: ignore[attr-defined]
+    value = getattr(owner, "database_objects")
     accepted = (
         "a list of dotted paths to the application's module-level database objects, e.g. "
         "['myapp.db.engine', 'myapp.db.Session']"
@@ -297,14 +297,14 @@ def _names(owner: type, attribute: str) -> frozenset[str]:
 
 
 def _isolation(owner: type) -> str:
-    value = owner.isolation  # type: ignore[attr-defined]
+    value = getattr(owner, "isolation")
     if value not in ISOLATION_MODES:
         raise ConfigurationError.for_attribute(owner, "isolation", value, "'transaction' or 'truncate'")
     return str(value)
 
 
 def read_statement_timeout(owner: type) -> float | None:
-    value = owner.statement_timeout  # type: ignore[attr-defined]
+    value = getattr(owner, "statement_timeout")
     if value is None:
         return None
     if (
@@ -325,7 +325,7 @@ def read_statement_timeout(owner: type) -> float | None:
 
 def server_source(owner: type) -> str:
     """Where the class's server URL comes from, as errors name it."""
-    if owner.server_url is not None:  # type: ignore[attr-defined]
+    if getattr(owner, "server_url") is not None:
         return f"{owner.__qualname__}.server_url"
     return environment.where(environment.DATABASE_URL)
 
@@ -340,7 +340,7 @@ def read_connect_timeout(owner: type) -> float:
 
 
 def read_server_url(owner: type) -> URL | None:
-    value = owner.server_url  # type: ignore[attr-defined]
+    value = getattr(owner, "server_url")
     if value is not None:
         return parse_server_url(value, f"{owner.__qualname__}.server_url")
     from_environment = environment.database_url()

@@ -19,8 +19,15 @@ if TYPE_CHECKING:
 
     from ..database.pglite import TestDatabase
 
+    class _TestCase(unittest.TestCase):
+        """What the mixins are mixed into, as the type checker sees them (``object`` when running)."""
 
-class PGliteDatabaseMixin:
+        def _callSetUp(self) -> None: ...
+else:
+    _TestCase = object
+
+
+class PGliteDatabaseMixin(_TestCase):
     """The class attributes the sync and async mixins share, and what they publish after ``setUpClass``."""
 
     metadata: ClassVar[Any] = None
@@ -82,6 +89,32 @@ class PGliteDatabaseMixin:
 
             REGISTRY.prestart()
 
+    _pglite_async: ClassVar[bool] = False  # which adapter the class is: the async one sets True
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        fixture = ClassFixture(cls, is_async=cls._pglite_async)
+        cls.addClassCleanup(fixture.close)
+        fixture.open()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        # The class cleanup closes the fixture too (when tearDownClass is overridden without
+        # super(), or setUpClass failed); closing here serves code that calls this by hand.
+        try:
+            super().tearDownClass()
+        finally:
+            close_fixture_of(cls)
+
+    def captureQueries(self) -> AbstractContextManager[list[Query]]:
+        """``with self.captureQueries() as queries:`` collects the SQL the block runs."""
+        return capture_queries(*_engines(self))
+
+    def assertNumQueries(self, number: int) -> AbstractContextManager[list[Query]]:
+        """Fail, listing the statements, unless the block runs exactly ``number`` of them."""
+        return expect_num_queries(number, _engines(self), self.fail)
+
     @classmethod
     @contextmanager
     def alembic_environment(cls, url: str) -> Iterator[None]:
@@ -136,28 +169,12 @@ class PGliteMixin(PGliteDatabaseMixin):
     engine: Engine
 
     @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()  # type: ignore[misc]
-        fixture = ClassFixture(cls, is_async=False)
-        cls.addClassCleanup(fixture.close)  # type: ignore[attr-defined]
-        fixture.open()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        # The class cleanup closes the fixture too (when tearDownClass is overridden without
-        # super(), or setUpClass failed); closing here serves code that calls this by hand.
-        try:
-            super().tearDownClass()  # type: ignore[misc]
-        finally:
-            close_fixture_of(cls)
-
-    @classmethod
     def setUpTestData(cls) -> None:
         """Override to create data once for the whole class (Django's ``setUpTestData``).
 
         Inside it, ``cls.session`` and ``cls.connection`` reach the database.
         What it stores on the class (``cls.author = Author(...)``) each test
-        reads as its own copy (see ``test_data``); the rows are there in every
+        reads as its own copy (see ``class_data``); the rows are there in every
         test, each test's changes are rolled back to them, and none remain
         after the class.
         """
@@ -166,17 +183,17 @@ class PGliteMixin(PGliteDatabaseMixin):
         # Django's way: the test's transaction begins before setUp runs, so that a setUp that does
         # not call super().setUp() (or uses the database before calling it) still gets it.
         self._pglite_begin_test()
-        super()._callSetUp()  # type: ignore[misc]
+        super()._callSetUp()
 
     def setUp(self) -> None:
-        super().setUp()  # type: ignore[misc]
+        super().setUp()
         self._pglite_begin_test()  # begun already when unittest's run() called setUp
 
     def _pglite_begin_test(self) -> None:
         if "_pglite_test_connection" in self.__dict__:
             return
-        fixture = fixture_for_test(type(self), is_async=False)
-        self.addCleanup(fixture.end_test, self)  # type: ignore[attr-defined]
+        fixture = fixture_for_test(type(self))
+        self.addCleanup(fixture.end_test, self)
         fixture.begin_test(self)
 
     @property
@@ -192,14 +209,6 @@ class PGliteMixin(PGliteDatabaseMixin):
         self.__dict__["_pglite_session"] = session
 
     # -- conveniences --------------------------------------------------------------------
-
-    def captureQueries(self) -> AbstractContextManager[list[Query]]:
-        """``with self.captureQueries() as queries:`` collects the SQL the block runs."""
-        return capture_queries(*_engines(self))
-
-    def assertNumQueries(self, number: int) -> AbstractContextManager[list[Query]]:
-        """Fail, listing the statements, unless the block runs exactly ``number`` of them."""
-        return expect_num_queries(number, _engines(self), self.fail)  # type: ignore[attr-defined]
 
     def rowCounts(self, exclude: Iterable[str] = helpers.DEFAULT_EXCLUDE) -> dict[str, int]:
         return helpers.row_counts(self.connection, exclude)
