@@ -198,8 +198,8 @@ class Reach:
 
     def test_ends(self, test: Any) -> list[str]:
         refusals, self.refusals, self.test = self.refusals, [], None
-        if self.fixture.is_async:
-            self._hand_back(everything=True)  # each async test has a connection of its own
+        if self.fixture.strategy.connection_per_test:
+            self._hand_back(everything=True)
         return refusals
 
     # -- a new connection ------------------------------------------------------------------
@@ -304,7 +304,7 @@ class Reach:
         runs in the class transaction."""
         fixture = self.fixture
         strategy = fixture.strategy
-        if self._class_work or fixture.is_async or getattr(strategy, "class_connection", None) is None:
+        if self._class_work or getattr(strategy, "class_connection", None) is None:
             return
         if not strategy.class_transaction_ok:
             return

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import helpers
-from .fixture import fixture_for_test
+from .async_fixture import AsyncClassFixture
+from .fixture import ClassFixture, fixture_for_test
 from .sync_case import PGliteDatabaseMixin
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class AsyncPGliteMixin(PGliteDatabaseMixin, _AsyncTestCase):
     sessionmaker: async_sessionmaker[AsyncSession]
     engine: AsyncEngine
 
-    _pglite_async: ClassVar[bool] = True
+    _pglite_fixture_class: ClassVar[type[ClassFixture]] = AsyncClassFixture
 
     @classmethod
     async def asyncSetUpTestData(cls) -> None:
@@ -79,6 +80,7 @@ class AsyncPGliteMixin(PGliteDatabaseMixin, _AsyncTestCase):
         if "_pglite_test_connection" in self.__dict__:
             return
         fixture = fixture_for_test(type(self))
+        assert isinstance(fixture, AsyncClassFixture)
         self.addAsyncCleanup(fixture.end_async_test, self)
         self.addAsyncCleanup(end_tasks_left_running, self)  # (runs just before)
         await fixture.begin_async_test(self)

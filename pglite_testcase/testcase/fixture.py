@@ -15,14 +15,17 @@ from __future__ import annotations
 import unittest
 from typing import TYPE_CHECKING, Any
 
-from ..compat import SQLALCHEMY_2, new_async_engine, session_kwargs, sessionmaker_class
+from ..compat import SQLALCHEMY_2, session_kwargs, sessionmaker_class
 from ..database.provision import Lease, provision
 from ..errors import PGliteStoppedError, PGliteTestCaseError
 from ..isolation.join_test_transaction import RemembersSessions, TestOutcome
 from ..isolation.reach import Reach
 from ..isolation.routing import Routing
-from ..isolation.sequences import reset_sequences, sequence_positions
-from ..isolation.strategies import STRATEGIES, TransactionIsolation, TruncateIsolation
+from ..isolation.strategies import (
+    STRATEGIES,
+    TransactionIsolation,
+    TruncateIsolation,
+)
 from ..urls import url_text
 from .class_data import unwrap_attributes, wrap_new_attributes
 from .factories import BoundFactories
@@ -62,7 +65,7 @@ def fixture_for_test(owner: type[unittest.TestCase]) -> ClassFixture:
         )
     owner.addClassCleanup(_forget_late_failure, owner)
     try:
-        fixture = ClassFixture(owner, is_async=getattr(owner, "_pglite_async"))
+        fixture = getattr(owner, "_pglite_fixture_class")(owner)
         owner.addClassCleanup(fixture.close)
         fixture.open()
     except BaseException as exc:
@@ -90,18 +93,24 @@ def _tracking(maker_class: type) -> type:
 
 
 class ClassFixture:
-    """Everything one test class holds. Made in ``setUpClass``, closed by a class cleanup."""
+    """Everything one test class holds. Made in ``setUpClass``, closed by a class cleanup.
 
-    def __init__(self, owner: type[unittest.TestCase], *, is_async: bool) -> None:
+    This is the sync classes' fixture; ``async_fixture.AsyncClassFixture`` changes what differs
+    for async classes (the hooks below), nothing else."""
+
+    is_async = False  # which drivers, strategies and session factories the class gets
+    class_data_hook = "setUpTestData"
+    factories_only_add = False  # async sessions cannot flush from a factory's sync call
+
+    def __init__(self, owner: type[unittest.TestCase]) -> None:
         self.owner = owner
-        self.is_async = is_async
         self.closed = False
-        self.settings: ClassSettings = read_class_settings(owner, is_async=is_async)
+        self.settings: ClassSettings = read_class_settings(owner, is_async=self.is_async)
         self.lease: Lease | None = None
         self.strategy: TransactionIsolation | TruncateIsolation | None = None
         self.routing = Routing(self.settings.database_objects)
         self.committed_class_data = False  # async classes: setUpTestData committed, the schema is rebuilt after
-        self.maker_class = _tracking(sessionmaker_class(is_async))
+        self.maker_class = _tracking(sessionmaker_class(self.is_async))
         self._maker: Any = None
         self._maker_for: Any = None
         self.reach = Reach(self)  # what the code under test may reach (reach.py)
@@ -119,10 +128,9 @@ class ClassFixture:
         self._publish()
         if self.settings.isolation == "truncate" and self.has_class_data():
             refuse_class_data_when_truncating(self.owner, self.settings)
-        self.strategy = STRATEGIES[self.settings.isolation](self)
+        self.strategy = STRATEGIES[self.settings.isolation, self.is_async](self)
         self.strategy.open()
-        if self.is_async:
-            self.create_async_class_data()
+        self.strategy_opened()
         self.reach.open()
         self.reach.begin_class_work()
 
@@ -172,20 +180,31 @@ class ClassFixture:
         self.committed_class_data = False
         self.lease = provision(self.settings.request())
         self._publish()
-        self.strategy = STRATEGIES[self.settings.isolation](self)
+        self.strategy = STRATEGIES[self.settings.isolation, self.is_async](self)
         self.strategy.open()
-        if self.is_async:
-            self.create_async_class_data()
+        self.strategy_opened()
 
     def rebuild(self) -> None:
         """A test's writes escaped: the schema afresh, and the class data again."""
         self.database.rebuild(self.settings.schema, self.settings.admin_driver)
-        if isinstance(self.strategy, TransactionIsolation) and not self.is_async:
+        self.class_data_lost()
+
+    # -- what async classes do differently (async_fixture) ------------------------------
+
+    def strategy_opened(self) -> None:
+        """After the strategy opened (sync classes: the class data is made in its class transaction)."""
+
+    def class_data_lost(self) -> None:
+        """The schema was rebuilt: the class transaction is begun again, class data included."""
+        if isinstance(self.strategy, TransactionIsolation):
             self.strategy.class_transaction_ok = False
-        elif self.is_async:
-            self.committed_class_data = False
-            unwrap_attributes(self.owner)
-            self.create_async_class_data()
+
+    def default_session_class(self) -> type | None:
+        """The session class when the class names none (None: the session factory's own)."""
+        return None
+
+    def hand_out_session(self, test: Any) -> None:
+        """Sync classes make ``self.session`` on first use."""
 
     def check_alive(self, connection_broke: bool) -> None:
         """Raise, with PGlite's last words, if it died during the test."""
@@ -199,10 +218,8 @@ class ClassFixture:
         options = {**session_kwargs(), **self.settings.session_options}
         if self.settings.session_class is not None:
             options["class_"] = self.settings.session_class
-        elif self.is_async and not SQLALCHEMY_2:
-            from sqlalchemy.ext.asyncio import AsyncSession
-
-            options["class_"] = AsyncSession
+        elif self.default_session_class() is not None:
+            options["class_"] = self.default_session_class()
         return options
 
     def test_session(self, test: Any) -> Any:
@@ -232,7 +249,7 @@ class ClassFixture:
 
     def has_class_data(self) -> bool:
         """Whether the class overrides the class-data hook of its kind (the mixins' own do nothing)."""
-        name = "asyncSetUpTestData" if self.is_async else "setUpTestData"
+        name = self.class_data_hook
         definer = next((klass for klass in self.owner.__mro__ if name in vars(klass)), None)
         return definer is not None and definer.__module__.rpartition(".")[0] != __package__
 
@@ -248,7 +265,7 @@ class ClassFixture:
         maker = self.sessionmaker()
         session = maker(expire_on_commit=False)
         before = set(owner.__dict__)
-        _lend(owner, session, connection)
+        lend_class_objects(owner, session, connection)
         transaction.begin_test(connection.connection.driver_connection)
         try:
             with self.routing.routed(self.strategy.joined_engine, maker):
@@ -257,7 +274,7 @@ class ClassFixture:
                     made.commit()
         finally:
             outcome = transaction.end_test(keep_queue=True)
-            _take_back(owner)
+            take_class_objects_back(owner)
             for made in list(maker.sessions):
                 made.expunge_all()
                 made.close()
@@ -275,54 +292,13 @@ class ClassFixture:
                 f"sessionmaker), which stays inside it."
             )
 
-    def create_async_class_data(self) -> None:
-        """Run ``asyncSetUpTestData`` and commit it (async classes: no transaction outlives a test's loop)."""
-        import asyncio
-
-        owner = self.owner
-        if not self.has_class_data():
-            return
-        refuse_class_data_when_truncating(owner, self.settings)
-        before = set(owner.__dict__)
-        driver = self.settings.driver
-
-        async def create() -> list[tuple[str, int, bool]]:
-            engine = new_async_engine(
-                self.database.url_for(driver), connect_args=self.database.connect_args_for(driver)
-            )
-            try:
-                async with engine.connect() as connection:
-                    maker = self.maker_class(bind=connection, **{**self.session_options(), "expire_on_commit": False})
-                    session = maker()
-                    _lend(owner, session, connection)
-                    self.committed_class_data = True
-                    try:
-                        if self.settings.reset_sequences:
-                            await connection.run_sync(reset_sequences)
-                        with self.routing.routed(engine, maker):
-                            await getattr(owner, "asyncSetUpTestData")()
-                        await session.commit()
-                        await connection.commit()
-                        return await connection.run_sync(sequence_positions)
-                    finally:
-                        _take_back(owner)
-                        session.expunge_all()
-                        await session.close()
-            finally:
-                await engine.dispose()
-
-        positions = asyncio.run(create())
-        wrap_new_attributes(owner, before, self.settings.shared_test_data)
-        if self.settings.reset_sequences and isinstance(self.strategy, TransactionIsolation):
-            self.strategy.sequences = positions
-
     # -- one test -----------------------------------------------------------------------
 
     def bind_factories(self, test: Any, session: Any) -> None:
         settings = self.settings
         if settings.factories or settings.faker_seed is not None:
             test._pglite_factories = BoundFactories(
-                settings.factories, session, settings.faker_seed, only_add=self.is_async
+                settings.factories, session, settings.faker_seed, only_add=self.factories_only_add
             )
 
     def release_factories(self, test: Any) -> None:
@@ -346,8 +322,7 @@ class ClassFixture:
         test.connection = connection
         test.engine = self.strategy.joined_engine
         test.sessionmaker = self.sessionmaker()
-        if self.is_async:
-            test.session = self.test_session(test)  # sync classes make theirs on first use
+        self.hand_out_session(test)
         self.routing.route(test.engine, test.sessionmaker)
         if self.settings.factories or self.settings.faker_seed is not None:
             session = test.session
@@ -376,36 +351,6 @@ class ClassFixture:
             outcome = self.strategy.end_test(connection)
             refusals = self.reach.test_ends(test)
             self.reach.begin_class_work()
-        self._report(test, outcome, refusals)
-
-    async def begin_async_test(self, test: Any) -> None:
-        assert self.strategy is not None
-        if not self.database.is_alive():
-            self.recover()
-        connection = await self.strategy.begin_async_test()
-        test.__dict__["_pglite_test_connection"] = connection
-        self._hand_out(test, connection)
-        self.reach.test_begins(test)
-
-    async def end_async_test(self, test: Any) -> None:
-        connection = test.__dict__.pop("_pglite_test_connection", None)
-        if connection is None or self.strategy is None:
-            return
-        self.release_factories(test)
-        self.routing.restore()
-        try:
-            self.check_alive(connection.sync_connection.invalidated)
-        except PGliteStoppedError:
-            await connection.invalidate()
-            await self.strategy.end_async_test(connection)
-            raise
-        try:
-            for session in list(test.sessionmaker.sessions):
-                await session.close()
-            test.sessionmaker.sessions.clear()
-        finally:
-            outcome = await self.strategy.end_async_test(connection)
-            refusals = self.reach.test_ends(test)
         self._report(test, outcome, refusals)
 
     def _report(self, test: Any, outcome: TestOutcome, refusals: list[str] | None = None) -> None:
@@ -437,13 +382,13 @@ class ClassFixture:
         return None
 
 
-def _lend(owner: type, session: Any, connection: Any) -> None:
+def lend_class_objects(owner: type, session: Any, connection: Any) -> None:
     """``cls.session`` and ``cls.connection`` for the class-data hook, only while it runs."""
     setattr(owner, "session", session)
     setattr(owner, "connection", connection)
 
 
-def _take_back(owner: type) -> None:
+def take_class_objects_back(owner: type) -> None:
     delattr(owner, "session")
     delattr(owner, "connection")
 

@@ -89,12 +89,12 @@ class PGliteDatabaseMixin(_TestCase):
 
             REGISTRY.prestart()
 
-    _pglite_async: ClassVar[bool] = False  # which adapter the class is: the async one sets True
+    _pglite_fixture_class: ClassVar[type[ClassFixture]] = ClassFixture  # the async classes' differs
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        fixture = ClassFixture(cls, is_async=cls._pglite_async)
+        fixture = cls._pglite_fixture_class(cls)
         cls.addClassCleanup(fixture.close)
         fixture.open()
 
