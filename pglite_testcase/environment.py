@@ -51,8 +51,7 @@ def where(name: str) -> str:
     return f"the environment variable {name}"
 
 
-def refused(value: object, where: str, accepted: str) -> ConfigurationError:
-    return ConfigurationError(f"{where} = {value!r} is not accepted: expected {accepted}.")
+refused = ConfigurationError.refused
 
 
 # -- validators: (value, where), shared with the class attributes that mean the same -------------

@@ -70,14 +70,13 @@ EXTENSIONS: dict[str, Extension] = {
 }
 
 
-def read_extensions(owner: type) -> tuple[str, ...]:
-    value = getattr(owner, "extensions")
+def read_extensions(value: object, where: str) -> tuple[str, ...]:
     accepted = f"a list of extension names among {', '.join(sorted(EXTENSIONS))}"
     if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
-        raise ConfigurationError.for_attribute(owner, "extensions", value, accepted)
+        raise ConfigurationError.refused(value, where, accepted)
     unknown = [name for name in value if name not in EXTENSIONS]
     if unknown:
-        raise ConfigurationError.for_attribute(owner, "extensions", value, accepted + f" (unknown: {unknown})")
+        raise ConfigurationError.refused(value, where, accepted + f" (unknown: {unknown})")
     return tuple(sorted(set(value)))
 
 

@@ -116,17 +116,16 @@ def shown(url: URL) -> str:
     return unquote(url.render_as_string(hide_password=True))
 
 
-def parse_allowed(owner: type) -> tuple[URL, ...]:
-    value = getattr(owner, "allowed_databases", ())
+def parse_allowed(value: object, where: str) -> tuple[URL, ...]:
     accepted = "a list of database URLs (or URL prefixes such as 'sqlite://' for every SQLite database)"
     if isinstance(value, (str, URL)) or not isinstance(value, (list, tuple, set, frozenset)):
-        raise ConfigurationError.for_attribute(owner, "allowed_databases", value, accepted)
+        raise ConfigurationError.refused(value, where, accepted)
     urls = []
     for item in value:
         try:
             urls.append(make_url(item))
         except Exception as exc:
-            raise ConfigurationError.for_attribute(owner, "allowed_databases", value, f"{accepted} ({exc})") from exc
+            raise ConfigurationError.refused(value, where, f"{accepted} ({exc})") from exc
     return tuple(urls)
 
 
@@ -155,7 +154,8 @@ class Reach:
 
     def __init__(self, fixture: Any) -> None:
         self.fixture = fixture
-        self.allowed = parse_allowed(fixture.owner)
+        owner = fixture.owner
+        self.allowed = parse_allowed(getattr(owner, "allowed_databases", ()), f"{owner.__qualname__}.allowed_databases")
         self.test: Any = None  # the running test
         self.refusals: list[str] = []  # this test's
         self._expected: tuple[Any, tuple[str, str, str]] | None = None

@@ -33,6 +33,7 @@ from ..database.schema import AlembicEnvironment, alembic_run, applied_revisions
 from ..drivers import Driver, choose_sync_driver
 from ..errors import ConfigurationError
 from ..testcase.settings import (
+    attribute,
     read_alembic_config,
     read_metadata,
     read_postgres_version,
@@ -358,7 +359,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
         cls._checks_version_table = _version_table(cls)
         cls._checks_skipped = _skip_checks(cls)
         cls._checks_server_url = read_server_url(cls)
-        cls._checks_extensions = frozenset(read_extensions(cls))
+        cls._checks_extensions = frozenset(read_extensions(*attribute(cls, "extensions")))
         cls._checks_postgres_version = read_postgres_version(cls)
         cls._checks_driver = choose_sync_driver(cls, cls.driver, cls._checks_server_url)
 

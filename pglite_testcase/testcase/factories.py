@@ -18,29 +18,27 @@ from typing import Any
 from ..errors import ConfigurationError
 
 
-def check_factories(owner: type) -> tuple[Any, ...]:
-    value = getattr(owner, "factories")
+def check_factories(value: object, where: str) -> tuple[Any, ...]:
     if not value:
         return ()
     accepted = "a list of factory_boy SQLAlchemyModelFactory subclasses (pip install 'pglite-testcase[factory]')"
     if not isinstance(value, (list, tuple)):
-        raise ConfigurationError.for_attribute(owner, "factories", value, accepted)
+        raise ConfigurationError.refused(value, where, accepted)
     try:
         from factory.alchemy import SQLAlchemyModelFactory
     except ImportError as exc:
-        raise ConfigurationError.for_attribute(owner, "factories", value, accepted) from exc
+        raise ConfigurationError.refused(value, where, accepted) from exc
     for item in value:
         if not (isinstance(item, type) and issubclass(item, SQLAlchemyModelFactory)):
-            raise ConfigurationError.for_attribute(owner, "factories", value, accepted + f" ({item!r} is not one)")
+            raise ConfigurationError.refused(value, where, accepted + f" ({item!r} is not one)")
     return tuple(value)
 
 
-def check_faker_seed(owner: type) -> int | None:
-    value = getattr(owner, "faker_seed")
+def check_faker_seed(value: object, where: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigurationError.for_attribute(owner, "faker_seed", value, "an int, or None")
+        raise ConfigurationError.refused(value, where, "an int, or None")
     return value
 
 

@@ -69,10 +69,14 @@ class ClassSettings:
         )
 
 
-def _flag(owner: type, name: str) -> bool:
-    value = getattr(owner, name)
+def attribute(owner: type, name: str) -> tuple[object, str]:
+    """A class attribute's value, and how an error names it: ``(value, "Class.name")``."""
+    return getattr(owner, name), f"{owner.__qualname__}.{name}"
+
+
+def _flag(value: object, where: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigurationError.for_attribute(owner, name, value, "True or False")
+        raise ConfigurationError.refused(value, where, "True or False")
     return value
 
 
@@ -197,7 +201,7 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
     database_objects = _database_objects(owner)
     alembic_environment = build_environment(getattr(owner, "alembic_environment"), database_objects, admin_driver)
     schema = read_schema(owner, alembic_environment)
-    extensions = read_extensions(owner)
+    extensions = read_extensions(*attribute(owner, "extensions"))
     if extensions:
         schema = WithExtensions(schema, extensions)
     return ClassSettings(
@@ -205,19 +209,19 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         driver=driver,
         admin_driver=admin_driver,
         extensions=extensions,
-        reset_sequences=_flag(owner, "reset_sequences"),
-        pglite_isolated=_flag(owner, "pglite_isolated"),
+        reset_sequences=_flag(*attribute(owner, "reset_sequences")),
+        pglite_isolated=_flag(*attribute(owner, "pglite_isolated")),
         server_url=server_url,
         server_source=server_source(owner),
         connect_timeout=read_connect_timeout(owner),
-        statement_timeout=read_statement_timeout(owner),
-        isolation=_isolation(owner),
-        factories=check_factories(owner),
-        faker_seed=check_faker_seed(owner),
-        session_options=_session_options(owner),
-        session_class=_session_class(owner, is_async),
+        statement_timeout=read_statement_timeout(*attribute(owner, "statement_timeout")),
+        isolation=_isolation(*attribute(owner, "isolation")),
+        factories=check_factories(*attribute(owner, "factories")),
+        faker_seed=check_faker_seed(*attribute(owner, "faker_seed")),
+        session_options=_session_options(*attribute(owner, "session_options")),
+        session_class=_session_class(*attribute(owner, "session_class"), is_async),
         database_objects=database_objects,
-        shared_test_data=_names(owner, "shared_test_data"),
+        shared_test_data=_names(*attribute(owner, "shared_test_data")),
         postgres_version=read_postgres_version(owner),
     )
 
@@ -238,25 +242,20 @@ def read_postgres_version(owner: type) -> int:
     return value
 
 
-def _session_options(owner: type) -> dict[str, Any]:
-    value = getattr(owner, "session_options")
+def _session_options(value: object, where: str) -> dict[str, Any]:
     if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
-        raise ConfigurationError.for_attribute(
-            owner, "session_options", value, "a dict of Session options, e.g. {'expire_on_commit': False}"
-        )
+        raise ConfigurationError.refused(value, where, "a dict of Session options, e.g. {'expire_on_commit': False}")
     if {"bind", "join_transaction_mode", "class_"} & set(value):
-        raise ConfigurationError.for_attribute(
-            owner,
-            "session_options",
+        raise ConfigurationError.refused(
             value,
+            where,
             "Session options other than 'bind', 'join_transaction_mode' (the test case sets those) and "
             "'class_' (set session_class instead)",
         )
     return dict(value)
 
 
-def _session_class(owner: type, is_async: bool) -> type | None:
-    value = getattr(owner, "session_class")
+def _session_class(value: object, where: str, is_async: bool) -> type | None:
     if value is None:
         return None
     base: type
@@ -269,8 +268,8 @@ def _session_class(owner: type, is_async: bool) -> type | None:
 
         base = Session
     if not (isinstance(value, type) and issubclass(value, base)):
-        raise ConfigurationError.for_attribute(
-            owner, "session_class", value, f"a subclass of {base.__module__}.{base.__qualname__} (e.g. sqlmodel's)"
+        raise ConfigurationError.refused(
+            value, where, f"a subclass of {base.__module__}.{base.__qualname__} (e.g. sqlmodel's)"
         )
     return value
 
@@ -289,22 +288,19 @@ def _database_objects(owner: type) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _names(owner: type, attribute: str) -> frozenset[str]:
-    value = getattr(owner, attribute)
+def _names(value: object, where: str) -> frozenset[str]:
     if isinstance(value, str) or not isinstance(value, Collection) or not all(isinstance(n, str) for n in value):
-        raise ConfigurationError.for_attribute(owner, attribute, value, "a collection of attribute names, e.g. {'api'}")
+        raise ConfigurationError.refused(value, where, "a collection of attribute names, e.g. {'api'}")
     return frozenset(value)
 
 
-def _isolation(owner: type) -> str:
-    value = getattr(owner, "isolation")
+def _isolation(value: object, where: str) -> str:
     if value not in ISOLATION_MODES:
-        raise ConfigurationError.for_attribute(owner, "isolation", value, "'transaction' or 'truncate'")
+        raise ConfigurationError.refused(value, where, "'transaction' or 'truncate'")
     return str(value)
 
 
-def read_statement_timeout(owner: type) -> float | None:
-    value = getattr(owner, "statement_timeout")
+def read_statement_timeout(value: object, where: str) -> float | None:
     if value is None:
         return None
     if (
@@ -313,10 +309,9 @@ def read_statement_timeout(owner: type) -> float | None:
         or not math.isfinite(value)
         or not 0 < value <= MAX_STATEMENT_TIMEOUT
     ):
-        raise ConfigurationError.for_attribute(
-            owner,
-            "statement_timeout",
+        raise ConfigurationError.refused(
             value,
+            where,
             f"a number of seconds greater than 0 and at most {MAX_STATEMENT_TIMEOUT:g} (about 24 days), "
             f"or None for no limit",
         )
