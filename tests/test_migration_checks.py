@@ -334,8 +334,8 @@ class Configuration(unittest.TestCase):
 
         case = checks_for("clean", metadata=Base, skip_checks=set(CHECKS) - {"single_head_revision"})
         case.setUpClass()
-        self.assertIs(case._checks_metadata, Base.metadata)
-        self.assertIsInstance(case._checks_metadata, MetaData)
+        self.assertIs(case._checks.metadata, Base.metadata)
+        self.assertIsInstance(case._checks.metadata, MetaData)
 
 
 class ChecksOfYourOwn(unittest.TestCase):

@@ -283,6 +283,21 @@ class EmptiedPGlite:
         self._stack = ExitStack()
 
 
+@dataclass(frozen=True)
+class ChecksSettings:
+    """A migration-checks class's attributes, read and checked once in ``setUpClass``."""
+
+    config: Config
+    script: ScriptDirectory
+    metadata: MetaData | None
+    version_table: str
+    skipped: frozenset[str]
+    server_url: URL | None
+    extensions: frozenset[str]
+    postgres_version: int
+    driver: Driver
+
+
 class AlembicMigrationsTestCase(unittest.TestCase):
     """Checks of the Alembic migrations in ``alembic_config`` (against the models in ``metadata``).
 
@@ -307,15 +322,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     driver: ClassVar[str | None] = None
     """The sync driver, as on ``PGliteTestCase``."""
 
-    _checks_config: ClassVar[Config]
-    _checks_script: ClassVar[ScriptDirectory]
-    _checks_metadata: ClassVar[MetaData | None]
-    _checks_version_table: ClassVar[str]
-    _checks_skipped: ClassVar[frozenset[str]]
-    _checks_server_url: ClassVar[URL | None]
-    _checks_extensions: ClassVar[frozenset[str]]
-    _checks_postgres_version: ClassVar[int]
-    _checks_driver: ClassVar[Driver]
+    _checks: ClassVar[ChecksSettings]
     _checks_pglite: ClassVar[EmptiedPGlite | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -353,15 +360,18 @@ class AlembicMigrationsTestCase(unittest.TestCase):
                 cls.alembic_config,
                 f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
             ) from exc
-        cls._checks_config = config
-        cls._checks_script = script
-        cls._checks_metadata = read_metadata(cls, required_tables=False)
-        cls._checks_version_table = _version_table(cls)
-        cls._checks_skipped = _skip_checks(cls)
-        cls._checks_server_url = read_server_url(cls)
-        cls._checks_extensions = frozenset(read_extensions(*attribute(cls, "extensions")))
-        cls._checks_postgres_version = read_postgres_version(cls)
-        cls._checks_driver = choose_sync_driver(cls, cls.driver, cls._checks_server_url)
+        server_url = read_server_url(cls)
+        cls._checks = ChecksSettings(
+            config=config,
+            script=script,
+            metadata=read_metadata(cls, required_tables=False),
+            version_table=_version_table(cls),
+            skipped=_skip_checks(cls),
+            server_url=server_url,
+            extensions=frozenset(read_extensions(*attribute(cls, "extensions"))),
+            postgres_version=read_postgres_version(cls),
+            driver=choose_sync_driver(cls, cls.driver, server_url),
+        )
 
     @classmethod
     def _release_kept_pglite(cls) -> None:
@@ -373,14 +383,14 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     def setUp(self) -> None:
         super().setUp()
         check = self._testMethodName.removeprefix("test_")
-        if check in type(self)._checks_skipped:
+        if check in type(self)._checks.skipped:
             self.skipTest(f"{type(self).__qualname__}.skip_checks names {check!r}")
 
     # -- the checks --------------------------------------------------------------------
 
     def check_single_head_revision(self) -> None:
         """The script directory has exactly one head revision."""
-        script = type(self)._checks_script
+        script = type(self)._checks.script
         heads = script.get_heads()
         if not heads:
             self.fail(f"expected exactly one head revision, found none: no revision in {script.versions}")
@@ -402,12 +412,12 @@ class AlembicMigrationsTestCase(unittest.TestCase):
         from alembic.migration import MigrationContext
 
         cls = type(self)
-        if cls._checks_metadata is None:
+        if cls._checks.metadata is None:
             self.skipTest(f"{cls.__qualname__}.metadata is not set: no models to compare the migrations with")
         with self.migrator() as migrator:
             self.run_step(migrator.upgrade, "heads", "upgrade from an empty database to 'heads'")
-            context = MigrationContext.configure(migrator.connection, opts={"version_table": cls._checks_version_table})
-            differences = compare_metadata(context, cls._checks_metadata)
+            context = MigrationContext.configure(migrator.connection, opts={"version_table": cls._checks.version_table})
+            differences = compare_metadata(context, cls._checks.metadata)
             migrator.connection.rollback()
         lines = [line for difference in differences for line in describe_difference(difference)]
         if lines:
@@ -419,7 +429,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
 
     def check_stairway(self) -> None:
         """At every revision from base to head: upgrade to it, downgrade one step (-1), upgrade again."""
-        revisions = list(reversed(list(type(self)._checks_script.walk_revisions("base", "heads"))))
+        revisions = list(reversed(list(type(self)._checks.script.walk_revisions("base", "heads"))))
         branched = any(revision.is_branch_point for revision in revisions)
         with self.migrator() as migrator:  # one database for the whole walk
             for number, revision in enumerate(revisions, 1):
@@ -440,14 +450,14 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             self.run_step(migrator.upgrade, "heads", "upgrade from an empty database to 'heads'")
             self.run_step(migrator.downgrade, "base", "downgrade from 'heads' to 'base'")
             leftovers = migrator.connection.execute(
-                text(LEFTOVERS_SQL), {"version_table": cls._checks_version_table}
+                text(LEFTOVERS_SQL), {"version_table": cls._checks.version_table}
             ).all()
             migrator.connection.rollback()
         if leftovers:
             self.fail(
                 f"after a downgrade to base the database still holds {len(leftovers)} object"
                 f"{'s' if len(leftovers) > 1 else ''} the migrations created (a downgrade() does not drop "
-                f"{'them' if len(leftovers) > 1 else 'it'}; Alembic's version table, {cls._checks_version_table!r}, "
+                f"{'them' if len(leftovers) > 1 else 'it'}; Alembic's version table, {cls._checks.version_table!r}, "
                 f"does not count):\n  " + "\n  ".join(f"{kind} {schema}.{name}" for kind, schema, name in leftovers)
             )
 
@@ -457,32 +467,32 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     def migrator(self) -> Iterator[Migrator]:
         """An empty database and a ``Migrator`` on it, for one check."""
         cls = type(self)
-        driver = cls._checks_driver
+        driver = cls._checks.driver
         with self._empty_database() as database:
             engine = database.create_engine(driver, poolclass=NullPool)
             environment: AlembicEnvironment = cls.alembic_environment
             try:
                 with (
                     engine.connect() as connection,
-                    alembic_run(cls._checks_config, url_text(database.url_for(driver)), connection, environment),
+                    alembic_run(cls._checks.config, url_text(database.url_for(driver)), connection, environment),
                 ):
-                    yield Migrator(cls._checks_config, cls._checks_script, connection)
+                    yield Migrator(cls._checks.config, cls._checks.script, connection)
             finally:
                 engine.dispose()
 
     @contextmanager
     def _empty_database(self) -> Iterator[TestDatabase]:
         cls = type(self)
-        if cls._checks_server_url is not None:
-            url, driver, extensions = cls._checks_server_url, cls._checks_driver, cls._checks_extensions
+        if cls._checks.server_url is not None:
+            url, driver, extensions = cls._checks.server_url, cls._checks.driver, cls._checks.extensions
             with fresh_database(url, driver=driver, extensions=extensions) as database:
                 yield database
             return
         if cls.__dict__.get("_checks_pglite") is None:
-            cls._checks_pglite = EmptiedPGlite(cls._checks_extensions, cls._checks_postgres_version)
+            cls._checks_pglite = EmptiedPGlite(cls._checks.extensions, cls._checks.postgres_version)
         kept = cls._checks_pglite
         assert kept is not None
-        yield kept.take(cls._checks_driver)
+        yield kept.take(cls._checks.driver)
 
     def run_step(self, step: Callable[[str], None], target: str, what: str) -> None:
         """Run one Alembic step; its failure fails the check, naming the step and the revision that raised."""
@@ -494,7 +504,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             raise self.failureException(f"{what} failed{where}: {type(exc).__name__}: {exc}") from exc
 
     def _describe_revision(self, revision_id: str) -> str:
-        revision = type(self)._checks_script.get_revision(revision_id)
+        revision = type(self)._checks.script.get_revision(revision_id)
         if revision is None:
             return repr(revision_id)
         return f"{revision_id!r} ({Path(revision.path).name}, after {revision.down_revision!r})"
