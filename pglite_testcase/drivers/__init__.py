@@ -70,7 +70,7 @@ def choose_sync_driver(owner: type, value: object, server_url: URL | None) -> Dr
             f"{where} = {name!r} is not accepted: expected 'psycopg' (psycopg 3) or 'psycopg2', or None "
             f"to follow {environment.DRIVER} and the server URL's scheme."
         )
-    return _checked(owner, where, _sync_drivers()[str(name)])
+    return _checked(where, _sync_drivers()[str(name)])
 
 
 def choose_async_driver(owner: type, value: object) -> Driver:
@@ -80,14 +80,14 @@ def choose_async_driver(owner: type, value: object) -> Driver:
         raise ConfigurationError.for_attribute(
             owner, "async_driver", value, "'psycopg' or 'asyncpg', or None for the default"
         )
-    return _checked(owner, f"{owner.__qualname__}.async_driver", _async_drivers()[str(value)])
+    return _checked(f"{owner.__qualname__}.async_driver", _async_drivers()[str(value)])
 
 
 def sync_driver(name: str) -> Driver:
     return _sync_drivers()[name]
 
 
-def _checked(owner: type, where: str, driver: Driver) -> Driver:
+def _checked(where: str, driver: Driver) -> Driver:
     if driver.dialect == "psycopg" and not SQLALCHEMY_2:
         raise ConfigurationError(
             f"{where} = {driver.name!r}: psycopg 3 needs SQLAlchemy 2 (this is SQLAlchemy 1.4, whose "

@@ -196,7 +196,7 @@ class Reach:
         self.refusals = []
         self._hand_back(everything=False)
 
-    def test_ends(self, test: Any) -> list[str]:
+    def test_ends(self) -> list[str]:
         refusals, self.refusals, self.test = self.refusals, [], None
         if self.fixture.strategy.connection_per_test:
             self._hand_back(everything=True)

@@ -114,7 +114,7 @@ class AsyncClassFixture(ClassFixture):
             test.sessionmaker.sessions.clear()
         finally:
             outcome = await self._async_strategy().end_async_test(connection)
-            refusals = self.reach.test_ends(test)
+            refusals = self.reach.test_ends()
         self._report(test, outcome, refusals)
 
 

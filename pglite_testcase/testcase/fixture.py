@@ -349,7 +349,7 @@ class ClassFixture:
         finally:
             test.__dict__.pop("_pglite_session", None)
             outcome = self.strategy.end_test(connection)
-            refusals = self.reach.test_ends(test)
+            refusals = self.reach.test_ends()
             self.reach.begin_class_work()
         self._report(test, outcome, refusals)
 
