@@ -1,4 +1,4 @@
-"""What the guard of what tests reach (``pglite_testcase.reach``) costs per new DBAPI connection.
+"""What the guard of what tests reach (``pglite_testcase.isolation.reach``) costs per new DBAPI connection.
 
 ``python -m bench.reach_probe [CONNECTS]`` prints ``KEY value`` lines, microseconds per connect:
 
