@@ -27,8 +27,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
-from pglite_testcase.database import PGliteDatabase
-from pglite_testcase.snapshots import SnapshotStore
+from pglite_testcase.database.pglite import PGliteDatabase
+from pglite_testcase.database.snapshots import SnapshotStore
 
 VERSIONS = (17, 18)
 DEFAULT_SUITE = ("tests.test_isolation", "tests.test_conveniences")

@@ -1,4 +1,4 @@
-"""What the guard of what tests reach (``pglite_testcase.reach``) costs per new DBAPI connection.
+"""What the guard of what tests reach (``pglite_testcase.isolation.reach``) costs per new DBAPI connection.
 
 ``python -m bench.reach_probe [CONNECTS]`` prints ``KEY value`` lines, microseconds per connect:
 
@@ -42,7 +42,7 @@ def per_connect_us(connect: Callable[[], object], count: int) -> float:
 
 
 def listener_us(dialect: object, cargs: tuple[object, ...], cparams: dict[str, object], count: int) -> float:
-    from pglite_testcase.reach import _before_connect
+    from pglite_testcase.isolation.reach import _before_connect
 
     rounds = []
     for _ in range(ROUNDS):

@@ -23,22 +23,24 @@ from .errors import (
     PGliteStoppedError,
     PGliteTestCaseError,
     SchemaBuildError,
+    ServerUnreachableError,
+    UnsafeCacheError,
 )
 
 if TYPE_CHECKING:
-    from .async_testcase import AsyncPGliteMixin, AsyncPGliteTestCase
-    from .migration_checks import AlembicMigrationsTestCase
-    from .provision import fresh_database
-    from .testcase import PGliteMixin, PGliteTestCase
+    from .database.provision import fresh_database
+    from .migrations.checks import AlembicMigrationsTestCase
+    from .testcase.async_case import AsyncPGliteMixin, AsyncPGliteTestCase
+    from .testcase.sync_case import PGliteMixin, PGliteTestCase
 
 _LAZY = {
-    "PGliteMixin": "testcase",
-    "PGliteTestCase": "testcase",
+    "PGliteMixin": "testcase.sync_case",
+    "PGliteTestCase": "testcase.sync_case",
     # The async classes bring in SQLAlchemy's asyncio extension: only when asked for.
-    "AsyncPGliteMixin": "async_testcase",
-    "AsyncPGliteTestCase": "async_testcase",
-    "AlembicMigrationsTestCase": "migration_checks",
-    "fresh_database": "provision",
+    "AsyncPGliteMixin": "testcase.async_case",
+    "AsyncPGliteTestCase": "testcase.async_case",
+    "AlembicMigrationsTestCase": "migrations.checks",
+    "fresh_database": "database.provision",
 }
 
 
@@ -65,5 +67,7 @@ __all__ = [
     "PGliteTestCase",
     "PGliteTestCaseError",
     "SchemaBuildError",
+    "ServerUnreachableError",
+    "UnsafeCacheError",
     "fresh_database",
 ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from . import diagnostics, serve
+from . import environment
+from .cli import diagnostics, serve
+from .environment import POSTGRES_VERSIONS
 from .errors import PGliteTestCaseError
-from .node_packages import POSTGRES_VERSIONS, NodePackages, find_node, installed_version
+from .runtime.node_packages import NodePackages, find_node, installed_version
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -34,16 +35,14 @@ def _postgres_version_option(parser: argparse.ArgumentParser, what: str) -> None
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from .server_database import (
-        CONNECT_TIMEOUT_ENV,
-        DEFAULT_CONNECT_TIMEOUT,
+    from .database.server import (
         check_server_answers,
         cleanup,
         parse_server_url,
     )
 
     url = parse_server_url(args.url, "--url")
-    check_server_answers(url, "--url", float(os.environ.get(CONNECT_TIMEOUT_ENV) or DEFAULT_CONNECT_TIMEOUT))
+    check_server_answers(url, "--url", environment.connect_timeout() or environment.DEFAULT_CONNECT_TIMEOUT)
     dropped = cleanup(url, templates=args.templates)
     for name in dropped:
         print(f"dropped {name}")

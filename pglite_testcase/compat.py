@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, create_engine
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
 SQLALCHEMY_2 = int(sqlalchemy.__version__.split(".")[0]) >= 2
-SQLALCHEMY_VERSION = sqlalchemy.__version__
 
 # The dialects of the library's own engines: the guard of what tests reach (see reach) never looks at them.
 OWN_DIALECTS: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -73,23 +75,39 @@ class Ready:
         yield  # a generator: awaiting it returns the value at once
 
 
-def create_joined_async_engine(url: URL, driver_connection: Callable[[], Any], **kwargs: Any) -> Any:
-    """An AsyncEngine whose every connection is ``driver_connection()`` (an asyncpg or psycopg connection)."""
+def new_async_engine(url: URL, **kwargs: Any) -> AsyncEngine:
+    """The library's AsyncEngines: ``NullPool``, so that nothing of one test's event loop outlives the test."""
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
 
+    return create_async_engine(url, poolclass=NullPool, **kwargs)
+
+
+def adapt_async_connection(dialect: Any, driver_connection: Any) -> Any:
+    """The DBAPI connection an async dialect makes, around an asyncpg or psycopg connection at hand."""
+    if SQLALCHEMY_2:
+
+        def creator() -> Any:
+            return Ready(driver_connection)
+
+        return dialect.loaded_dbapi.connect(async_creator_fn=creator)
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+    return AsyncAdapt_asyncpg_connection(dialect.dbapi, driver_connection)  # type: ignore[no-untyped-call]  # SQLAlchemy 1.4 has no annotations
+
+
+def create_joined_async_engine(url: URL, driver_connection: Callable[[], Any], **kwargs: Any) -> Any:
+    """An AsyncEngine whose every connection is ``driver_connection()`` (an asyncpg or psycopg connection)."""
     if SQLALCHEMY_2:
 
         def creator() -> Any:
             return Ready(driver_connection())
 
-        return own(create_async_engine(url, poolclass=NullPool, async_creator=creator, **kwargs))
-    engine = own(create_async_engine(url, poolclass=NullPool, **kwargs))
+        return own(new_async_engine(url, async_creator=creator, **kwargs))
+    engine = own(new_async_engine(url, **kwargs))
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def adapt(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
-        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
-
-        return AsyncAdapt_asyncpg_connection(dialect.dbapi, driver_connection())  # type: ignore[no-untyped-call]
+        return adapt_async_connection(dialect, driver_connection())
 
     return engine

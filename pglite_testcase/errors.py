@@ -11,8 +11,13 @@ class ConfigurationError(PGliteTestCaseError):
     """A test class attribute or environment variable has a value that is not accepted."""
 
     @classmethod
+    def refused(cls, given: object, where: str, accepted: str) -> ConfigurationError:
+        """``where`` (``Class.attribute``, ``the environment variable NAME``) = ``given`` is not accepted."""
+        return cls(f"{where} = {given!r} is not accepted: expected {accepted}.")
+
+    @classmethod
     def for_attribute(cls, owner: type, attribute: str, given: object, accepted: str) -> ConfigurationError:
-        return cls(f"{owner.__qualname__}.{attribute} = {given!r} is not accepted: expected {accepted}.")
+        return cls.refused(given, f"{owner.__qualname__}.{attribute}", accepted)
 
 
 class BaseOrderError(ConfigurationError, TypeError):
@@ -25,6 +30,10 @@ class NodeNotFoundError(PGliteTestCaseError):
 
 class CacheInstallError(PGliteTestCaseError):
     """The PGlite npm packages could not be installed into the cache."""
+
+
+class UnsafeCacheError(CacheInstallError):
+    """The cache, or something in it, belongs to another user or can be written by others."""
 
 
 class PGliteStartError(PGliteTestCaseError):

@@ -13,8 +13,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from pglite_testcase.node_packages import NodePackages, find_node
-from pglite_testcase.pglite_process import PGliteProcess
+from pglite_testcase.runtime.node_packages import NodePackages, find_node
+from pglite_testcase.runtime.process import PGliteProcess
 
 T = TypeVar("T")
 

@@ -21,10 +21,21 @@ ALEMBIC_OWN_ENGINE = HERE / "alembic_own_engine" / "alembic.ini"
 
 
 def run_case(case: type[unittest.TestCase]) -> unittest.TestResult:
-    """Run a test class defined inside a test, the way unittest's runner would."""
+    """Run a test class defined inside a test, the way unittest's runner would, its tests in the order
+    they are written (a sequence of steps is one test of the caller, not an alphabetical accident)."""
     result = unittest.TestResult()
-    unittest.defaultTestLoader.loadTestsFromTestCase(case).run(result)
+    unittest.TestSuite(case(name) for name in written_order(case)).run(result)
     return result
+
+
+def written_order(case: type[unittest.TestCase]) -> list[str]:
+    """The class's test methods, those of its bases first, each class's in the order written."""
+    names = unittest.defaultTestLoader.getTestCaseNames(case)
+    position: dict[str, int] = {}
+    for klass in reversed(case.__mro__):
+        for name in vars(klass):
+            position.setdefault(name, len(position))
+    return sorted(names, key=lambda name: position.get(name, len(position)))
 
 
 def problems(result: unittest.TestResult) -> str:

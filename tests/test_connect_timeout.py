@@ -14,7 +14,8 @@ from unittest import mock
 
 from pglite_testcase import PGliteTestCase
 from pglite_testcase.compat import SQLALCHEMY_2
-from pglite_testcase.server_database import CONNECT_TIMEOUT_ENV, SERVER_URL_ENV
+from pglite_testcase.environment import CONNECT_TIMEOUT as CONNECT_TIMEOUT_ENV
+from pglite_testcase.environment import DATABASE_URL as SERVER_URL_ENV
 
 from .models import Base
 from .support import problems, run_case

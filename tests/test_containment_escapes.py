@@ -98,51 +98,75 @@ class CommitsOutsideTheTestObjects(unittest.TestCase):
         plain_passes(self)
 
 
-class RawWorkBeforeTheFirstStatement(PGliteTestCase):
-    """Work on the DBAPI connection before any SQLAlchemy statement is the test's own (tests run in order)."""
+def _raw_work_before_the_first_statement_steps() -> type[PGliteTestCase]:
+    """A new RawWorkBeforeTheFirstStatement class, whose tests run in the order they are written (see run_case)."""
 
-    metadata = Base
+    class RawWorkBeforeTheFirstStatement(PGliteTestCase):
+        """Work on the DBAPI connection before any SQLAlchemy statement is the test's own (tests run in order)."""
 
-    def test_1_writes_through_sqlalchemy(self) -> None:
-        self.connection.execute(insert(Author).values(name="first"))
+        metadata = Base
 
-    def test_2_raw_cursor_first(self) -> None:
-        with self.connection.connection.dbapi_connection.cursor() as cursor:
-            cursor.execute("INSERT INTO authors (name) VALUES ('raw')")
-        self.assertEqual(list(self.connection.scalars(select(Author.name))), ["raw"])
+        def test_1_writes_through_sqlalchemy(self) -> None:
+            self.connection.execute(insert(Author).values(name="first"))
 
-    def test_3_raw_cursor_first_again(self) -> None:
-        raw = self.connection.connection.dbapi_connection
-        cursor = raw.cursor()
-        cursor.execute("INSERT INTO authors (name) VALUES ('raw again')")
-        cursor.close()
-        self.assertEqual(list(self.connection.scalars(select(Author.name))), ["raw again"])
+        def test_2_raw_cursor_first(self) -> None:
+            with self.connection.connection.dbapi_connection.cursor() as cursor:
+                cursor.execute("INSERT INTO authors (name) VALUES ('raw')")
+            self.assertEqual(list(self.connection.scalars(select(Author.name))), ["raw"])
+
+        def test_3_raw_cursor_first_again(self) -> None:
+            raw = self.connection.connection.dbapi_connection
+            cursor = raw.cursor()
+            cursor.execute("INSERT INTO authors (name) VALUES ('raw again')")
+            cursor.close()
+            self.assertEqual(list(self.connection.scalars(select(Author.name))), ["raw again"])
+
+    return RawWorkBeforeTheFirstStatement
 
 
-class SessionStateDoesNotReachTheNextTest(PGliteTestCase):
-    """What PostgreSQL keeps across a rollback is put back between tests (tests run in name order)."""
+class RawWorkBeforeTheFirstStatement(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_raw_work_before_the_first_statement_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 3)
 
-    metadata = Base
 
-    def test_1_leaves_session_state(self) -> None:
-        self.connection.execute(text("SELECT pg_advisory_lock(4242)"))
-        self.connection.execute(text("PREPARE pglite_testcase_probe AS SELECT 1"))
-        self.connection.execute(text("DROP ROLE IF EXISTS pglite_testcase_probe_role"))
-        self.connection.execute(text("CREATE ROLE pglite_testcase_probe_role"))
-        self.connection.execute(text("SET SESSION AUTHORIZATION pglite_testcase_probe_role"))
-        self.connection.execution_options(stream_results=True, max_row_buffer=10)
+def _session_state_does_not_reach_the_next_test_steps() -> type[PGliteTestCase]:
+    """A new SessionStateDoesNotReachTheNextTest class, whose tests run in the order they are written (see run_case)."""
 
-    def test_2_sees_none_of_it(self) -> None:
-        self.assertEqual(self.connection.scalar(text("SELECT current_user")), "postgres")
-        self.assertEqual(self.connection.scalar(text("SELECT session_user")), "postgres")
-        locks = self.connection.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
-        self.assertEqual(locks, 0)
-        prepared = self.connection.scalar(
-            text("SELECT count(*) FROM pg_prepared_statements WHERE name = 'pglite_testcase_probe'")
-        )
-        self.assertEqual(prepared, 0)
-        self.assertNotIn("stream_results", self.connection.get_execution_options())
-        self.assertEqual(self.connection.scalar(text("SELECT 1")), 1)
+    class SessionStateDoesNotReachTheNextTest(PGliteTestCase):
+        """What PostgreSQL keeps across a rollback is put back between tests (steps in the order written)."""
+
+        metadata = Base
+
+        def test_1_leaves_session_state(self) -> None:
+            self.connection.execute(text("SELECT pg_advisory_lock(4242)"))
+            self.connection.execute(text("PREPARE pglite_testcase_probe AS SELECT 1"))
+            self.connection.execute(text("DROP ROLE IF EXISTS pglite_testcase_probe_role"))
+            self.connection.execute(text("CREATE ROLE pglite_testcase_probe_role"))
+            self.connection.execute(text("SET SESSION AUTHORIZATION pglite_testcase_probe_role"))
+            self.connection.execution_options(stream_results=True, max_row_buffer=10)
+
+        def test_2_sees_none_of_it(self) -> None:
+            self.assertEqual(self.connection.scalar(text("SELECT current_user")), "postgres")
+            self.assertEqual(self.connection.scalar(text("SELECT session_user")), "postgres")
+            locks = self.connection.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+            self.assertEqual(locks, 0)
+            prepared = self.connection.scalar(
+                text("SELECT count(*) FROM pg_prepared_statements WHERE name = 'pglite_testcase_probe'")
+            )
+            self.assertEqual(prepared, 0)
+            self.assertNotIn("stream_results", self.connection.get_execution_options())
+            self.assertEqual(self.connection.scalar(text("SELECT 1")), 1)
+
+    return SessionStateDoesNotReachTheNextTest
+
+
+class SessionStateDoesNotReachTheNextTest(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_session_state_does_not_reach_the_next_test_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 2)
 
 
 @unittest.skipIf(ON_SERVER, "PGlite's watchdog enforces statement_timeout; a server cancels per connection")

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 
 from pglite_testcase import PGliteTestCase
-from pglite_testcase.joining import ConcurrentUseError
+from pglite_testcase.isolation.join_test_transaction import ConcurrentUseError
 
 from .models import Author, Base
 from .support import problems, run_case
@@ -176,18 +176,30 @@ class ClassDataIdsDoNotDependOnEarlierClasses(unittest.TestCase):
         plain_passes(self)
 
 
-class RawSqlStillWorksAfterTheQueue(PGliteTestCase):
-    """psycopg2 sends the queue as text in front of the next statement: '%' must survive."""
+def _raw_sql_still_works_after_the_queue_steps() -> type[PGliteTestCase]:
+    """A new RawSqlStillWorksAfterTheQueue class, whose tests run in the order they are written (see run_case)."""
 
-    metadata = Base
+    class RawSqlStillWorksAfterTheQueue(PGliteTestCase):
+        """psycopg2 sends the queue as text in front of the next statement: '%' must survive."""
 
-    def test_1_writes(self) -> None:
-        self.connection.execute(insert(Author).values(name="100%"))
+        metadata = Base
 
-    def test_2_percent_signs_in_the_first_statement(self) -> None:
-        names = self.connection.execute(text("SELECT name FROM authors WHERE name LIKE :pattern"), {"pattern": "%"})
-        self.assertEqual(list(names), [])
-        self.assertEqual(self.connection.exec_driver_sql("SELECT '50%%'").scalar(), "50%")
+        def test_1_writes(self) -> None:
+            self.connection.execute(insert(Author).values(name="100%"))
+
+        def test_2_percent_signs_in_the_first_statement(self) -> None:
+            names = self.connection.execute(text("SELECT name FROM authors WHERE name LIKE :pattern"), {"pattern": "%"})
+            self.assertEqual(list(names), [])
+            self.assertEqual(self.connection.exec_driver_sql("SELECT '50%%'").scalar(), "50%")
+
+    return RawSqlStillWorksAfterTheQueue
+
+
+class RawSqlStillWorksAfterTheQueue(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_raw_sql_still_works_after_the_queue_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 2)
 
 
 class OverlappingSessions(PGliteTestCase):

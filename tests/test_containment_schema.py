@@ -17,8 +17,8 @@ from unittest import mock
 from sqlalchemy import MetaData, text
 
 from pglite_testcase import AlembicMigrationsTestCase, PGliteTestCase
-from pglite_testcase.schema import AlembicSchema
-from pglite_testcase.snapshots import SnapshotStore
+from pglite_testcase.database.schema import AlembicSchema
+from pglite_testcase.database.snapshots import SnapshotStore
 
 from . import alembic_styles
 from .support import ON_SERVER, problems, run_case
@@ -168,9 +168,9 @@ class ExtensionsAreDeterministic(unittest.TestCase):
 @unittest.skipIf(ON_SERVER, "PGlite's snapshots")
 class EmptySnapshotIsOnlyEverAFreshDatabase(unittest.TestCase):
     def test_building_the_empty_schema_never_saves_the_empty_snapshot(self) -> None:
-        from pglite_testcase.database import PGliteDatabase
-        from pglite_testcase.schema import EmptySchema, MetadataSchema
-        from pglite_testcase.snapshots import EMPTY
+        from pglite_testcase.database.pglite import PGliteDatabase
+        from pglite_testcase.database.schema import EmptySchema, MetadataSchema
+        from pglite_testcase.database.snapshots import EMPTY
 
         from .models import Base
 

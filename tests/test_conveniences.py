@@ -13,52 +13,64 @@ from .models import Author, Base, Book
 from .support import pglite_only, problems, run_case
 
 
-class ClassData(PGliteTestCase):
-    metadata = Base
-    reset_sequences = True
+def _class_data_steps() -> type[PGliteTestCase]:
+    """A new ClassData class, whose tests run in the order they are written (see run_case)."""
 
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.ada = Author(name="Ada")
-        cls.books = [Book(title="Notes", author=cls.ada), Book(title="Letters", author=cls.ada)]
-        cls.session.add_all([cls.ada, *cls.books])
-        cls.labels = {"lang": ["en"]}
+    class ClassData(PGliteTestCase):
+        metadata = Base
+        reset_sequences = True
 
-    def test_1_sees_the_class_data_and_changes_its_copy(self) -> None:
-        self.assertEqual(self.session.scalar(select(func.count()).select_from(Book)), 2)
-        self.assertIn(self.ada, self.session)
-        self.ada.name = "Ada Lovelace"
-        self.books[0].title = "Changed"
-        self.labels["lang"].append("fr")
-        self.session.add(Author(name="Grace"))
-        self.session.commit()
-        self.assertEqual(self.session.scalar(select(Author.name).where(Author.id == self.ada.id)), "Ada Lovelace")
+        @classmethod
+        def setUpTestData(cls) -> None:
+            cls.ada = Author(name="Ada")
+            cls.books = [Book(title="Notes", author=cls.ada), Book(title="Letters", author=cls.ada)]
+            cls.session.add_all([cls.ada, *cls.books])
+            cls.labels = {"lang": ["en"]}
 
-    def test_2_gets_fresh_copies_and_the_rows_as_created(self) -> None:
-        self.assertEqual(self.ada.name, "Ada")
-        self.assertEqual(self.books[0].title, "Notes")
-        self.assertEqual(self.labels, {"lang": ["en"]})
-        self.assertEqual(sorted(self.session.scalars(select(Author.name))), ["Ada"])
-        self.assertEqual(self.session.get(Book, self.books[0].id).title, "Notes")  # type: ignore[union-attr]
+        def test_1_sees_the_class_data_and_changes_its_copy(self) -> None:
+            self.assertEqual(self.session.scalar(select(func.count()).select_from(Book)), 2)
+            self.assertIn(self.ada, self.session)
+            self.ada.name = "Ada Lovelace"
+            self.books[0].title = "Changed"
+            self.labels["lang"].append("fr")
+            self.session.add(Author(name="Grace"))
+            self.session.commit()
+            self.assertEqual(self.session.scalar(select(Author.name).where(Author.id == self.ada.id)), "Ada Lovelace")
 
-    def test_3_sequences_continue_after_the_class_data(self) -> None:
-        grace = Author(name="Grace")
-        self.session.add(grace)
-        self.session.flush()
-        self.assertEqual(grace.id, self.ada.id + 1)
+        def test_2_gets_fresh_copies_and_the_rows_as_created(self) -> None:
+            self.assertEqual(self.ada.name, "Ada")
+            self.assertEqual(self.books[0].title, "Notes")
+            self.assertEqual(self.labels, {"lang": ["en"]})
+            self.assertEqual(sorted(self.session.scalars(select(Author.name))), ["Ada"])
+            self.assertEqual(self.session.get(Book, self.books[0].id).title, "Notes")  # type: ignore[union-attr]
 
-    def test_4_a_test_may_delete_class_rows(self) -> None:
-        self.session.delete(self.books[1])
-        self.session.commit()
-        self.assertEqual(self.session.scalar(select(func.count()).select_from(Book)), 1)
+        def test_3_sequences_continue_after_the_class_data(self) -> None:
+            grace = Author(name="Grace")
+            self.session.add(grace)
+            self.session.flush()
+            self.assertEqual(grace.id, self.ada.id + 1)
 
-    def test_5_they_are_back(self) -> None:
-        self.assertEqual(self.session.scalar(select(func.count()).select_from(Book)), 2)
+        def test_4_a_test_may_delete_class_rows(self) -> None:
+            self.session.delete(self.books[1])
+            self.session.commit()
+            self.assertEqual(self.session.scalar(select(func.count()).select_from(Book)), 1)
+
+        def test_5_they_are_back(self) -> None:
+            self.assertEqual(self.session.scalar(select(func.count()).select_from(Book)), 2)
+
+    return ClassData
+
+
+class ClassData(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_class_data_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 5)
 
 
 class NothingRemainsAfterTheClass(unittest.TestCase):
     def test_class_data_is_gone_after_the_class(self) -> None:
-        result = run_case(ClassData)
+        result = run_case(_class_data_steps())
         self.assertTrue(result.wasSuccessful(), problems(result))
 
         class After(PGliteTestCase):
@@ -124,34 +136,46 @@ class Helpers(PGliteTestCase):
         self.assertEqual(author.id, 1)
 
 
-class AsyncClassData(AsyncPGliteTestCase):
-    metadata = Base
-    reset_sequences = True
+def _async_class_data_steps() -> type[AsyncPGliteTestCase]:
+    """A new AsyncClassData class, whose tests run in the order they are written (see run_case)."""
 
-    @classmethod
-    async def asyncSetUpTestData(cls) -> None:
-        cls.ada = Author(name="Ada")
-        cls.session.add_all([cls.ada, Book(title="Notes", author=cls.ada)])
+    class AsyncClassData(AsyncPGliteTestCase):
+        metadata = Base
+        reset_sequences = True
 
-    async def test_1_changes(self) -> None:
-        self.assertEqual(await self.session.scalar(select(func.count()).select_from(Book)), 1)
-        self.ada.name = "Changed"
-        grace = Author(name="Grace")
-        self.session.add(grace)
-        await self.session.flush()
-        self.assertEqual(grace.id, self.ada.id + 1)
-        await self.session.commit()
+        @classmethod
+        async def asyncSetUpTestData(cls) -> None:
+            cls.ada = Author(name="Ada")
+            cls.session.add_all([cls.ada, Book(title="Notes", author=cls.ada)])
 
-    async def test_2_sees_the_original(self) -> None:
-        self.assertEqual(self.ada.name, "Ada")
-        self.assertEqual(await self.rowCounts(), {"authors": 1, "books": 1})
-        with self.assertNumQueries(1):
-            await self.session.scalar(select(Author.name).where(Author.id == self.ada.id))
+        async def test_1_changes(self) -> None:
+            self.assertEqual(await self.session.scalar(select(func.count()).select_from(Book)), 1)
+            self.ada.name = "Changed"
+            grace = Author(name="Grace")
+            self.session.add(grace)
+            await self.session.flush()
+            self.assertEqual(grace.id, self.ada.id + 1)
+            await self.session.commit()
+
+        async def test_2_sees_the_original(self) -> None:
+            self.assertEqual(self.ada.name, "Ada")
+            self.assertEqual(await self.rowCounts(), {"authors": 1, "books": 1})
+            with self.assertNumQueries(1):
+                await self.session.scalar(select(Author.name).where(Author.id == self.ada.id))
+
+    return AsyncClassData
+
+
+class AsyncClassData(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_async_class_data_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 2)
 
 
 class AsyncNothingRemains(unittest.TestCase):
     def test_async_class_data_is_gone_after_the_class(self) -> None:
-        result = run_case(AsyncClassData)
+        result = run_case(_async_class_data_steps())
         self.assertTrue(result.wasSuccessful(), problems(result))
 
         class After(AsyncPGliteTestCase):
@@ -164,40 +188,52 @@ class AsyncNothingRemains(unittest.TestCase):
         self.assertTrue(result.wasSuccessful(), problems(result))
 
 
-class TruncateIsolation(PGliteTestCase):
-    """Code that commits for real (own connections on a real server): tables are emptied after each test."""
+def _truncate_isolation_steps() -> type[PGliteTestCase]:
+    """A new TruncateIsolation class, whose tests run in the order they are written (see run_case)."""
 
-    metadata = Base
-    isolation = "truncate"
+    class TruncateIsolation(PGliteTestCase):
+        """Code that commits for real (own connections on a real server): tables are emptied after each test."""
 
-    def test_1_commits_for_real(self) -> None:
-        self.assertDatabaseEmpty()
-        with self.engine.begin() as connection:
-            connection.execute(insert(Author).values(name="committed"))
-        self.session.add(Author(name="also committed"))
-        self.session.commit()
-        with self.engine.connect() as connection:  # a connection of its own sees it: it was committed
-            self.assertEqual(connection.scalar(select(func.count()).select_from(Author)), 2)
+        metadata = Base
+        isolation = "truncate"
 
-    def test_2_starts_empty_with_sequences_restarted(self) -> None:
-        self.assertDatabaseEmpty()
-        author = Author(name="first")
-        self.session.add(author)
-        self.session.commit()
-        self.assertEqual(author.id, 1)
-
-    def test_3_a_failed_insert_still_uses_a_sequence_value(self) -> None:
-        self.session.add(Book(title="orphan", author_id=999))
-        with self.assertRaises(IntegrityError):
+        def test_1_commits_for_real(self) -> None:
+            self.assertDatabaseEmpty()
+            with self.engine.begin() as connection:
+                connection.execute(insert(Author).values(name="committed"))
+            self.session.add(Author(name="also committed"))
             self.session.commit()
-        self.session.rollback()
+            with self.engine.connect() as connection:  # a connection of its own sees it: it was committed
+                self.assertEqual(connection.scalar(select(func.count()).select_from(Author)), 2)
 
-    def test_4_that_table_is_emptied_and_restarted_too(self) -> None:
-        self.assertDatabaseEmpty()
-        book = Book(title="first", author=Author(name="a"))
-        self.session.add(book)
-        self.session.commit()
-        self.assertEqual((book.id, book.author_id), (1, 1))
+        def test_2_starts_empty_with_sequences_restarted(self) -> None:
+            self.assertDatabaseEmpty()
+            author = Author(name="first")
+            self.session.add(author)
+            self.session.commit()
+            self.assertEqual(author.id, 1)
+
+        def test_3_a_failed_insert_still_uses_a_sequence_value(self) -> None:
+            self.session.add(Book(title="orphan", author_id=999))
+            with self.assertRaises(IntegrityError):
+                self.session.commit()
+            self.session.rollback()
+
+        def test_4_that_table_is_emptied_and_restarted_too(self) -> None:
+            self.assertDatabaseEmpty()
+            book = Book(title="first", author=Author(name="a"))
+            self.session.add(book)
+            self.session.commit()
+            self.assertEqual((book.id, book.author_id), (1, 1))
+
+    return TruncateIsolation
+
+
+class TruncateIsolation(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_truncate_isolation_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 4)
 
 
 # Created in the order that makes an id-ordered delete fail: each table references the one before.
@@ -224,57 +260,95 @@ cycle_a = Table(
 cycle_b = Table("cycle_b", cyclic, Column("id", Integer, primary_key=True), Column("a_id", ForeignKey("cycle_a.id")))
 
 
-class TruncateIsolationForeignKeyChain(PGliteTestCase):
-    """Tables are emptied referencing tables first, seed rows included."""
+def _truncate_isolation_foreign_key_chain_steps() -> type[PGliteTestCase]:
+    """A new TruncateIsolationForeignKeyChain class, whose tests run in the order they are written (see run_case)."""
 
-    metadata = chained
-    isolation = "truncate"
+    class TruncateIsolationForeignKeyChain(PGliteTestCase):
+        """Tables are emptied referencing tables first, seed rows included."""
 
-    def test_1_sees_the_seed_row_and_commits_a_chain(self) -> None:
-        self.assertEqual(self.connection.scalar(select(func.count()).select_from(chain_parent)), 1)
-        with self.engine.begin() as connection:
-            parent = connection.scalar(insert(chain_parent).values(name="p").returning(chain_parent.c.id))
-            child = connection.scalar(insert(chain_child).values(parent_id=parent).returning(chain_child.c.id))
-            connection.execute(insert(chain_grandchild).values(child_id=child))
+        metadata = chained
+        isolation = "truncate"
 
-    def test_2_starts_empty_with_sequences_restarted(self) -> None:
-        self.assertDatabaseEmpty()
-        with self.engine.begin() as connection:
-            self.assertEqual(connection.scalar(insert(chain_parent).values(name="p").returning(chain_parent.c.id)), 1)
-            connection.execute(insert(chain_child).values(parent_id=1))
-            connection.execute(insert(chain_grandchild).values(child_id=1))
+        def test_1_sees_the_seed_row_and_commits_a_chain(self) -> None:
+            self.assertEqual(self.connection.scalar(select(func.count()).select_from(chain_parent)), 1)
+            with self.engine.begin() as connection:
+                parent = connection.scalar(insert(chain_parent).values(name="p").returning(chain_parent.c.id))
+                child = connection.scalar(insert(chain_child).values(parent_id=parent).returning(chain_child.c.id))
+                connection.execute(insert(chain_grandchild).values(child_id=child))
 
-    def test_3_the_chain_was_emptied_again(self) -> None:
-        self.assertDatabaseEmpty()
+        def test_2_starts_empty_with_sequences_restarted(self) -> None:
+            self.assertDatabaseEmpty()
+            with self.engine.begin() as connection:
+                self.assertEqual(
+                    connection.scalar(insert(chain_parent).values(name="p").returning(chain_parent.c.id)), 1
+                )
+                connection.execute(insert(chain_child).values(parent_id=1))
+                connection.execute(insert(chain_grandchild).values(child_id=1))
 
+        def test_3_the_chain_was_emptied_again(self) -> None:
+            self.assertDatabaseEmpty()
 
-class TruncateIsolationForeignKeyCycle(PGliteTestCase):
-    metadata = cyclic
-    isolation = "truncate"
-
-    def test_1_commits_rows_that_reference_each_other(self) -> None:
-        with self.engine.begin() as connection:
-            a = connection.scalar(insert(cycle_a).values().returning(cycle_a.c.id))
-            b = connection.scalar(insert(cycle_b).values(a_id=a).returning(cycle_b.c.id))
-            connection.execute(cycle_a.update().values(b_id=b))
-
-    def test_2_starts_empty(self) -> None:
-        self.assertDatabaseEmpty()
+    return TruncateIsolationForeignKeyChain
 
 
-class AsyncTruncateIsolation(AsyncPGliteTestCase):
-    metadata = Base
-    isolation = "truncate"
+class TruncateIsolationForeignKeyChain(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_truncate_isolation_foreign_key_chain_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 3)
 
-    async def test_1_commits(self) -> None:
-        await self.assertDatabaseEmpty()
-        self.session.add(Author(name="committed"))
-        await self.session.commit()
-        async with self.engine.connect() as connection:
-            self.assertEqual(await connection.scalar(select(func.count()).select_from(Author)), 1)
 
-    async def test_2_empty(self) -> None:
-        await self.assertDatabaseEmpty()
+def _truncate_isolation_foreign_key_cycle_steps() -> type[PGliteTestCase]:
+    """A new TruncateIsolationForeignKeyCycle class, whose tests run in the order they are written (see run_case)."""
+
+    class TruncateIsolationForeignKeyCycle(PGliteTestCase):
+        metadata = cyclic
+        isolation = "truncate"
+
+        def test_1_commits_rows_that_reference_each_other(self) -> None:
+            with self.engine.begin() as connection:
+                a = connection.scalar(insert(cycle_a).values().returning(cycle_a.c.id))
+                b = connection.scalar(insert(cycle_b).values(a_id=a).returning(cycle_b.c.id))
+                connection.execute(cycle_a.update().values(b_id=b))
+
+        def test_2_starts_empty(self) -> None:
+            self.assertDatabaseEmpty()
+
+    return TruncateIsolationForeignKeyCycle
+
+
+class TruncateIsolationForeignKeyCycle(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_truncate_isolation_foreign_key_cycle_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 2)
+
+
+def _async_truncate_isolation_steps() -> type[AsyncPGliteTestCase]:
+    """A new AsyncTruncateIsolation class, whose tests run in the order they are written (see run_case)."""
+
+    class AsyncTruncateIsolation(AsyncPGliteTestCase):
+        metadata = Base
+        isolation = "truncate"
+
+        async def test_1_commits(self) -> None:
+            await self.assertDatabaseEmpty()
+            self.session.add(Author(name="committed"))
+            await self.session.commit()
+            async with self.engine.connect() as connection:
+                self.assertEqual(await connection.scalar(select(func.count()).select_from(Author)), 1)
+
+        async def test_2_empty(self) -> None:
+            await self.assertDatabaseEmpty()
+
+    return AsyncTruncateIsolation
+
+
+class AsyncTruncateIsolation(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_async_truncate_isolation_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 2)
 
 
 class TruncateRefusesClassData(unittest.TestCase):

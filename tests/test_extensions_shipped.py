@@ -7,8 +7,8 @@ import unittest
 from sqlalchemy import text
 
 from pglite_testcase import PGliteTestCase
+from pglite_testcase.database.extensions import EXTENSIONS, registrations
 from pglite_testcase.errors import ConfigurationError
-from pglite_testcase.extensions import EXTENSIONS, registrations
 
 from .extensions_doc import DOC, listed_modules, markdown, shipped_modules
 from .support import pglite_only

@@ -21,12 +21,11 @@ from typing import Any
 
 import psycopg
 
-from pglite_testcase import CacheInstallError
-from pglite_testcase.cache_safety import UnsafeCacheError
-from pglite_testcase.database import PGliteDatabase
-from pglite_testcase.node_packages import NodePackages, find_node
-from pglite_testcase.pglite_process import PGliteProcess
-from pglite_testcase.snapshots import EMPTY, SnapshotStore
+from pglite_testcase import CacheInstallError, UnsafeCacheError
+from pglite_testcase.database.pglite import PGliteDatabase
+from pglite_testcase.database.snapshots import EMPTY, SnapshotStore
+from pglite_testcase.runtime.node_packages import NodePackages, find_node
+from pglite_testcase.runtime.process import PGliteProcess
 
 from .support import SIGINT_AS_IN_A_TERMINAL, communicate_or_explain, pglite_only, process_running
 
@@ -101,8 +100,8 @@ class TestProcessKilled(unittest.TestCase):
         child = python(
             f"""
             import psycopg
-            from pglite_testcase.node_packages import NodePackages, find_node
-            from pglite_testcase.pglite_process import PGliteProcess
+            from pglite_testcase.runtime.node_packages import NodePackages, find_node
+            from pglite_testcase.runtime.process import PGliteProcess
             runtime = find_node()
             process = PGliteProcess(runtime, NodePackages().ensure_installed(runtime))
             process.start()
@@ -159,8 +158,8 @@ class CancelStatement(unittest.TestCase):
             import faulthandler, signal
             faulthandler.register(signal.SIGUSR1)  # where it waits, if the test times out
             import psycopg
-            from pglite_testcase.node_packages import NodePackages, find_node
-            from pglite_testcase.pglite_process import PGliteProcess
+            from pglite_testcase.runtime.node_packages import NodePackages, find_node
+            from pglite_testcase.runtime.process import PGliteProcess
             runtime = find_node()
             process = PGliteProcess(runtime, NodePackages().ensure_installed(runtime))
             process.start()
@@ -205,8 +204,8 @@ class Leftovers(unittest.TestCase):
         script = """
             import tempfile, sys
             tempfile.tempdir = sys.argv[1]
-            from pglite_testcase.node_packages import NodePackages, find_node
-            from pglite_testcase.pglite_process import PGliteProcess
+            from pglite_testcase.runtime.node_packages import NodePackages, find_node
+            from pglite_testcase.runtime.process import PGliteProcess
             runtime = find_node()
             process = PGliteProcess(runtime, NodePackages().ensure_installed(runtime))
             process.start()
@@ -224,7 +223,7 @@ class Leftovers(unittest.TestCase):
         script = """
             import tempfile, sys
             tempfile.tempdir = sys.argv[1]
-            from pglite_testcase.database import PGliteDatabase
+            from pglite_testcase.database.pglite import PGliteDatabase
             PGliteDatabase.start()
             print("started", flush=True)
             """
@@ -250,7 +249,7 @@ class Leftovers(unittest.TestCase):
                 tempfile.tempdir = saved
 
     def _start_and_stop(self, runtime: Any, node_modules: Path, parent: Path) -> bool:
-        from pglite_testcase import pglite_process
+        from pglite_testcase.runtime import process as pglite_process
 
         pglite_process._swept.discard(str(parent))
         process = PGliteProcess(runtime, node_modules)
@@ -268,9 +267,9 @@ class Leftovers(unittest.TestCase):
             script = f"""
                 import os, signal, sys
                 from pathlib import Path
-                from pglite_testcase import snapshots
-                from pglite_testcase.node_packages import NodePackages, find_node
-                from pglite_testcase.pglite_process import PGliteProcess
+                from pglite_testcase.database import snapshots
+                from pglite_testcase.runtime.node_packages import NodePackages, find_node
+                from pglite_testcase.runtime.process import PGliteProcess
                 runtime = find_node()
                 process = PGliteProcess(runtime, NodePackages().ensure_installed(runtime))
                 process.start()
@@ -319,7 +318,7 @@ FORK_SCRIPT = """
 import multiprocessing, os, sys
 from pathlib import Path
 import psycopg
-from pglite_testcase.database import shared_database
+from pglite_testcase.database.provision import shared_database
 
 database = shared_database()
 process = database.process
@@ -444,8 +443,8 @@ class RelativeCacheDirectory(unittest.TestCase):
             """
             import os
             from sqlalchemy import text
-            from pglite_testcase.database import PGliteDatabase
-            from pglite_testcase.node_packages import cache_root
+            from pglite_testcase.database.pglite import PGliteDatabase
+            from pglite_testcase.runtime.node_packages import cache_root
             root = cache_root()
             os.chdir("/")
             assert cache_root() == root, (cache_root(), root)

@@ -8,9 +8,10 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from pglite_testcase import PGliteTestCase
-from pglite_testcase.savepoints import SavepointStack
+from pglite_testcase.isolation.savepoints import SavepointStack
 
 from .models import Author, Base, Book
+from .support import problems, run_case
 
 
 def count(session_or_connection: object, model: type = Author) -> int:
@@ -169,8 +170,7 @@ class OuterCommitIsCaught(unittest.TestCase):
             def test_2_clean(self) -> None:
                 self.assertEqual(count(self.session), 0)
 
-        result = unittest.TestResult()
-        unittest.defaultTestLoader.loadTestsFromTestCase(Committing).run(result)
+        result = run_case(Committing)
         self.assertEqual(result.testsRun, 2)
         problems = result.errors + result.failures
         self.assertEqual(len(problems), 1, problems)
@@ -180,39 +180,51 @@ class OuterCommitIsCaught(unittest.TestCase):
         self.assertIn("nothing was committed", message)
 
 
-class TestsThatHandleTheConnectionThemselves(PGliteTestCase):
-    """Whatever a test does to its connection, the next test starts clean (tests run in name order)."""
+def _tests_that_handle_the_connection_themselves_steps() -> type[PGliteTestCase]:
+    """A new TestsThatHandleTheConnectionThemselves class, whose tests run in the order they are written (see run_case)."""
 
-    metadata = Base
+    class TestsThatHandleTheConnectionThemselves(PGliteTestCase):
+        """Whatever a test does to its connection, the next test starts clean (steps in the order written)."""
 
-    def test_1_closes_the_connection(self) -> None:
-        self.connection.execute(insert(Author).values(name="before close"))
-        self.connection.close()
+        metadata = Base
 
-    def test_2_rolls_back_the_outer_transaction_and_goes_on(self) -> None:
-        self.assertEqual(count(self.connection), 0)
-        self.connection.execute(insert(Author).values(name="rolled back"))
-        self.connection.rollback()
-        self.connection.execute(insert(Author).values(name="after rollback"))
-        self.assertEqual(count(self.connection), 1)
+        def test_1_closes_the_connection(self) -> None:
+            self.connection.execute(insert(Author).values(name="before close"))
+            self.connection.close()
 
-    def test_3_leaves_a_savepoint_open(self) -> None:
-        self.assertEqual(count(self.connection), 0)
-        self.connection.begin_nested()
-        self.connection.execute(insert(Author).values(name="in a savepoint"))
+        def test_2_rolls_back_the_outer_transaction_and_goes_on(self) -> None:
+            self.assertEqual(count(self.connection), 0)
+            self.connection.execute(insert(Author).values(name="rolled back"))
+            self.connection.rollback()
+            self.connection.execute(insert(Author).values(name="after rollback"))
+            self.assertEqual(count(self.connection), 1)
 
-    def test_4_leaves_the_transaction_failed(self) -> None:
-        self.assertEqual(count(self.connection), 0)
-        self.session.add(Author(name="x"))
-        self.session.flush()
-        with self.assertRaises(Exception):
-            self.connection.execute(text("SELECT * FROM no_such_table"))
+        def test_3_leaves_a_savepoint_open(self) -> None:
+            self.assertEqual(count(self.connection), 0)
+            self.connection.begin_nested()
+            self.connection.execute(insert(Author).values(name="in a savepoint"))
 
-    def test_5_sees_nothing_of_all_that(self) -> None:
-        self.assertEqual(count(self.connection), 0)
-        self.session.add(Author(name="y"))
-        self.session.commit()
-        self.assertEqual(count(self.session), 1)
+        def test_4_leaves_the_transaction_failed(self) -> None:
+            self.assertEqual(count(self.connection), 0)
+            self.session.add(Author(name="x"))
+            self.session.flush()
+            with self.assertRaises(Exception):
+                self.connection.execute(text("SELECT * FROM no_such_table"))
+
+        def test_5_sees_nothing_of_all_that(self) -> None:
+            self.assertEqual(count(self.connection), 0)
+            self.session.add(Author(name="y"))
+            self.session.commit()
+            self.assertEqual(count(self.session), 1)
+
+    return TestsThatHandleTheConnectionThemselves
+
+
+class TestsThatHandleTheConnectionThemselves(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_tests_that_handle_the_connection_themselves_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 5)
 
 
 class FirstSavepointOfATest(PGliteTestCase):

@@ -36,7 +36,7 @@ def many_indexes() -> MetaData:
 
 FINGERPRINT = """
 from tests.test_legacy import many_indexes
-from pglite_testcase.schema import MetadataSchema
+from pglite_testcase.database.schema import MetadataSchema
 print(MetadataSchema(many_indexes()).fingerprint)
 """
 
@@ -138,6 +138,22 @@ class SQLModelSessions(unittest.TestCase):
             SQLModel.metadata.remove(Hero.__table__)  # type: ignore[attr-defined]
         self.assertTrue(result.wasSuccessful(), problems(result))
 
+    def test_session_options_class_still_works_with_a_deprecation_warning(self) -> None:
+        # 0.1.0's spelling: accepted for one release, with a warning naming session_class.
+        from sqlmodel import Session as SQLModelSession
+
+        class OldSpelling(PGliteTestCase):
+            session_options = {"class_": SQLModelSession, "expire_on_commit": False}
+
+            def test_sessions(self) -> None:
+                self.assertIsInstance(self.session, SQLModelSession)
+                self.assertFalse(self.session.expire_on_commit)
+
+        with self.assertWarns(DeprecationWarning) as caught:
+            result = run_case(OldSpelling)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertIn("OldSpelling.session_class = Session instead", str(caught.warning))
+
 
 QUIET_IMPORT = """
 import atexit, logging, sys
@@ -164,7 +180,7 @@ children = [p for p in psutil.Process().children(recursive=True)]
 print("atexit", len(registered))
 print("handlers", sorted(name for name in after if after[name] != before.get(name, [])))
 print("children", len(children))
-print("pglite_process imported", "pglite_testcase.pglite_process" in sys.modules)
+print("pglite_process imported", "pglite_testcase.runtime.process" in sys.modules)
 """
 
 

@@ -22,10 +22,11 @@ from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from pglite_testcase import AlembicMigrationsTestCase, migration_checks
-from pglite_testcase.fresh import fresh_database
-from pglite_testcase.migration_checks import CHECKS
-from pglite_testcase.server_database import SERVER_URL_ENV
+from pglite_testcase import AlembicMigrationsTestCase
+from pglite_testcase.database.provision import fresh_database
+from pglite_testcase.environment import DATABASE_URL as SERVER_URL_ENV
+from pglite_testcase.migrations import checks as migration_checks
+from pglite_testcase.migrations.checks import CHECKS
 
 from .migration_sets import models
 from .support import ALEMBIC_OWN_ENGINE, run_case, server_only
@@ -333,8 +334,8 @@ class Configuration(unittest.TestCase):
 
         case = checks_for("clean", metadata=Base, skip_checks=set(CHECKS) - {"single_head_revision"})
         case.setUpClass()
-        self.assertIs(case._checks_metadata, Base.metadata)
-        self.assertIsInstance(case._checks_metadata, MetaData)
+        self.assertIs(case._checks.metadata, Base.metadata)
+        self.assertIsInstance(case._checks.metadata, MetaData)
 
 
 class ChecksOfYourOwn(unittest.TestCase):

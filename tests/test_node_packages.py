@@ -13,8 +13,8 @@ import unittest
 from pathlib import Path
 
 from pglite_testcase import PGliteStartError
-from pglite_testcase.node_packages import COMPLETE_MARKER, NodePackages, default_postgres_version, find_node
-from pglite_testcase.pglite_process import PGliteProcess
+from pglite_testcase.runtime.node_packages import COMPLETE_MARKER, NodePackages, default_postgres_version, find_node
+from pglite_testcase.runtime.process import PGliteProcess
 
 from .support import pglite_only
 
@@ -82,7 +82,7 @@ class PackageCache(unittest.TestCase):
     def test_unreachable_registry_on_first_use_says_how_to_preinstall(self) -> None:
         result = python(
             """
-            from pglite_testcase.database import PGliteDatabase
+            from pglite_testcase.database.pglite import PGliteDatabase
             PGliteDatabase.start()
             """,
             {**self.env, **UNREACHABLE_REGISTRY},
@@ -98,7 +98,7 @@ class PackageCache(unittest.TestCase):
         result = python(
             """
             from sqlalchemy import text
-            from pglite_testcase.database import PGliteDatabase
+            from pglite_testcase.database.pglite import PGliteDatabase
             database = PGliteDatabase.start()
             with database.create_engine().connect() as connection:
                 print(connection.scalar(text("SELECT 40 + 2")))
@@ -121,7 +121,7 @@ class NodeDiscovery(unittest.TestCase):
         env = {**os.environ, "PATH": str(bin_dir)}
         return python(
             """
-            from pglite_testcase.node_packages import find_node
+            from pglite_testcase.runtime.node_packages import find_node
             find_node()
             """,
             env,

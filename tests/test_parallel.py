@@ -76,7 +76,7 @@ class TcpTransport(unittest.TestCase):
         code = """
 import unittest, psutil
 from pglite_testcase import PGliteTestCase
-from pglite_testcase.database import shared_database
+from pglite_testcase.database.provision import shared_database
 
 class OverTcp(PGliteTestCase):
     def test(self):

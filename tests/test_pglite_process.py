@@ -16,7 +16,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from pglite_testcase import PGliteTestCase
-from pglite_testcase.database import PGliteDatabase, shared_database
+from pglite_testcase.database.pglite import PGliteDatabase
+from pglite_testcase.database.provision import shared_database
 
 from .models import Author, Base
 from .support import pglite_only
@@ -206,7 +207,7 @@ class ProcessLifetime(unittest.TestCase):
                 textwrap.dedent(
                     """
                 import sys, time
-                from pglite_testcase.database import shared_database
+                from pglite_testcase.database.provision import shared_database
                 database = shared_database()
                 print(database.process.process.pid, database.process.private_dir, flush=True)
                 time.sleep(60)
@@ -252,7 +253,7 @@ class ProcessLifetime(unittest.TestCase):
 class Prestart(unittest.TestCase):
     CODE = """
         from pglite_testcase import PGliteTestCase
-        from pglite_testcase.provision import REGISTRY
+        from pglite_testcase.database.provision import REGISTRY
         class Defined(PGliteTestCase):
             pass
         shared = next(iter(REGISTRY._shared.values()), None)  # one per PostgreSQL major
@@ -268,3 +269,55 @@ class Prestart(unittest.TestCase):
         result = run_python(self.CODE, env={"PGLITE_TESTCASE_PRESTART": "0"})
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.strip(), "not started")
+
+
+class PyPGliteApi(unittest.TestCase):
+    """The package uses py-pglite's public ``PGliteConfig`` only: this fails, naming the field, when a
+    py-pglite release changes what the package passes or reads (docs/architecture.md)."""
+
+    PASSED = {
+        "timeout": int,
+        "log_level": str,
+        "socket_path": str,
+        "work_dir": Path,
+        "auto_install_deps": bool,
+        "use_tcp": bool,
+    }
+    READ = ("socket_path", "use_tcp", "tcp_port", "timeout")
+
+    def test_the_fields_the_package_passes_and_reads(self) -> None:
+        import dataclasses
+
+        from py_pglite import PGliteConfig
+
+        fields = {field.name: field for field in dataclasses.fields(PGliteConfig)}
+        for name in {*self.PASSED, *self.READ}:
+            self.assertIn(name, fields, f"py-pglite's PGliteConfig has no field {name!r} any more")
+        config = PGliteConfig(
+            timeout=60,
+            log_level="WARNING",
+            socket_path="/tmp/x/.s.PGSQL.5432",
+            work_dir=Path("/tmp/x"),
+            auto_install_deps=False,
+            use_tcp=True,
+        )
+        config.tcp_port = 54321  # set by the package once node says which port it listens on
+        self.assertEqual(
+            (config.socket_path, config.use_tcp, config.tcp_port, config.timeout),
+            ("/tmp/x/.s.PGSQL.5432", True, 54321, 60),
+        )
+
+    def test_the_version_is_in_the_tested_range(self) -> None:
+        from importlib.metadata import version
+
+        major, minor = (int(part) for part in version("py-pglite").split(".")[:2])
+        self.assertEqual(
+            (major, minor),
+            (0, 5),
+            "setup.cfg allows py-pglite>=0.5,<0.6: a newer one needs this package checked against it",
+        )
+
+    def test_no_py_pglite_manager(self) -> None:
+        from pglite_testcase.runtime.process import PGliteProcess
+
+        self.assertEqual(PGliteProcess.__mro__, (PGliteProcess, object))

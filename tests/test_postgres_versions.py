@@ -14,15 +14,15 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
 from pglite_testcase import ConfigurationError, PGliteTestCase
-from pglite_testcase.node_packages import (
-    POSTGRES_VERSION_ENV,
+from pglite_testcase.database.provision import fresh_database
+from pglite_testcase.database.snapshots import SnapshotStore
+from pglite_testcase.environment import POSTGRES_VERSION as POSTGRES_VERSION_ENV
+from pglite_testcase.runtime.node_packages import (
     NodePackages,
     default_postgres_version,
     find_node,
     installed_version,
 )
-from pglite_testcase.provision import fresh_database
-from pglite_testcase.snapshots import SnapshotStore
 
 from .models import Base
 from .support import pglite_only, problems, run_case

@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
 from pglite_testcase.compat import SQLALCHEMY_2
-from pglite_testcase.reach import _ACTIVE, _before_connect, allows, connecting_url
+from pglite_testcase.isolation.reach import _ACTIVE, _before_connect, allows, connecting_url
 
 from .models import Author, Base
 from .support import problems, run_case

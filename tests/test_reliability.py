@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, Table, text
 
 from pglite_testcase import AsyncPGliteTestCase, ConfigurationError, PGliteTestCase
-from pglite_testcase.database import PGliteDatabase
-from pglite_testcase.snapshots import SnapshotStore
+from pglite_testcase.database.pglite import PGliteDatabase
+from pglite_testcase.database.snapshots import SnapshotStore
 
 from .models import Author, Base
 from .support import (
@@ -179,7 +179,7 @@ class StartupFailures(unittest.TestCase):
         code = """
 import tempfile
 tempfile.tempdir = "/proc/no-such-directory"
-from pglite_testcase.database import PGliteDatabase
+from pglite_testcase.database.pglite import PGliteDatabase
 PGliteDatabase.start()
 """
         result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -8,8 +8,9 @@ from unittest import mock
 from alembic.config import Config
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
-from pglite_testcase import ConfigurationError, PGliteTestCase, SchemaBuildError, schema
-from pglite_testcase.database import shared_database
+from pglite_testcase import ConfigurationError, PGliteTestCase, SchemaBuildError
+from pglite_testcase.database import schema
+from pglite_testcase.database.provision import shared_database
 
 from .models import Base, other_metadata
 from .support import (

@@ -15,7 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from pglite_testcase import PGliteTestCase
-from pglite_testcase.server_database import RUN_PREFIX, SERVER_URL_ENV, parse_server_url
+from pglite_testcase.database.server import RUN_PREFIX, parse_server_url
+from pglite_testcase.environment import DATABASE_URL as SERVER_URL_ENV
 
 from .models import Author, Base
 from .support import server_only

@@ -19,8 +19,8 @@ from sqlalchemy.pool import NullPool
 
 from pglite_testcase import PGliteTestCase
 from pglite_testcase.compat import SQLALCHEMY_2
-from pglite_testcase.node_packages import NodePackages, find_node
-from pglite_testcase.pglite_process import PGliteProcess
+from pglite_testcase.runtime.node_packages import NodePackages, find_node
+from pglite_testcase.runtime.process import PGliteProcess
 
 from .models import Author, Base
 from .support import assert_death_stays_in_its_test, pglite_only

@@ -13,11 +13,12 @@ from alembic.config import Config
 from sqlalchemy import Column, Integer, MetaData, Table, text
 from sqlalchemy.engine import Engine
 
-from pglite_testcase import snapshots as snapshots_module
-from pglite_testcase.database import PGliteDatabase
+from pglite_testcase.database import snapshots as snapshots_module
+from pglite_testcase.database.pglite import PGliteDatabase
+from pglite_testcase.database.schema import AlembicSchema, MetadataSchema
+from pglite_testcase.database.snapshots import EMPTY, SnapshotStore
+from pglite_testcase.environment import snapshots_kept
 from pglite_testcase.errors import ConfigurationError
-from pglite_testcase.schema import AlembicSchema, MetadataSchema
-from pglite_testcase.snapshots import EMPTY, SnapshotStore, snapshots_kept
 
 from . import RUN_DIR
 from .models import Base, other_metadata
@@ -192,5 +193,7 @@ class Eviction(unittest.TestCase):
     def test_a_bad_limit_is_refused_naming_the_variable(self) -> None:
         for value in ("0", "many", "-2"):
             with self.subTest(value), mock.patch.dict(os.environ, {"PGLITE_TESTCASE_SNAPSHOTS_KEPT": value}):
-                with self.assertRaisesRegex(ConfigurationError, f"PGLITE_TESTCASE_SNAPSHOTS_KEPT='{value}'"):
+                with self.assertRaisesRegex(
+                    ConfigurationError, f"PGLITE_TESTCASE_SNAPSHOTS_KEPT = '{value}' is not accepted"
+                ):
                     snapshots_kept()

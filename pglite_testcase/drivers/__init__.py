@@ -10,65 +10,12 @@ module.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-
 from sqlalchemy.engine import URL
 
+from .. import environment
 from ..compat import SQLALCHEMY_2
 from ..errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from ..joining import TestTransaction
-
-DRIVER_ENV = "PGLITE_TESTCASE_DRIVER"
-
-
-class Driver:
-    """One DBAPI driver as the library uses it."""
-
-    name: str  # the value of the class attribute (``driver`` / ``async_driver``)
-    dialect: str  # SQLAlchemy's driver name in the URL: postgresql+<dialect>
-    package: str  # what must be importable
-    extra: str | None = None  # the pip extra that installs it
-    is_async = False
-
-    def __repr__(self) -> str:
-        return f"<driver {self.name}{' (asyncio)' if self.is_async else ''}>"
-
-    def url(self, url: URL) -> URL:
-        return url.set(drivername=f"postgresql+{self.dialect}")
-
-    def connect_args(self, server_settings: Mapping[str, str]) -> dict[str, Any]:
-        """Connect arguments that give every new session ``server_settings`` (libpq ``options``)."""
-        if not server_settings:
-            return {}
-        return {"options": " ".join(f"-c {name}={value}" for name, value in server_settings.items())}
-
-    def missing(self) -> str | None:
-        """Why this driver cannot be used here, or None."""
-        if importlib.util.find_spec(self.package) is None:
-            extra = f"pip install 'pglite-testcase[{self.extra}]'" if self.extra else f"pip install {self.package}"
-            return f"needs the {self.package} package, which is not installed: {extra}"
-        return None
-
-    # -- the test transaction's driver-specific half ---------------------------------------
-
-    def carry_queue(self, engine: Engine, transaction: TestTransaction) -> None:
-        """Make ``engine``'s DBAPI connections flush ``transaction``'s queue before anything else."""
-        raise NotImplementedError
-
-    def watch_notices(self, driver_connection: Any, heard: Callable[[str, str], None]) -> None:
-        """Call ``heard(severity, message)`` for each notice the server sends this connection."""
-        raise NotImplementedError
-
-    def in_transaction(self, driver_connection: Any) -> bool | None:
-        """Whether the connection is inside a transaction block (None: cannot tell without asking)."""
-        return None
+from .base import Driver
 
 
 def _sync_drivers() -> dict[str, Driver]:
@@ -112,8 +59,8 @@ def default_sync_driver() -> str:
 def choose_sync_driver(owner: type, value: object, server_url: URL | None) -> Driver:
     """The class's sync driver: its ``driver`` attribute, else the environment, else the server URL's scheme."""
     where, name = f"{owner.__qualname__}.driver", value
-    if name is None and os.environ.get(DRIVER_ENV):
-        where, name = f"the environment variable {DRIVER_ENV}", os.environ[DRIVER_ENV]
+    if name is None and environment.driver() is not None:
+        where, name = environment.where(environment.DRIVER), environment.driver()
     if name is None and server_url is not None:
         where, name = "the server URL's scheme", driver_for_scheme(server_url)
     if name is None:
@@ -121,9 +68,9 @@ def choose_sync_driver(owner: type, value: object, server_url: URL | None) -> Dr
     if name not in SYNC_DRIVER_NAMES:
         raise ConfigurationError(
             f"{where} = {name!r} is not accepted: expected 'psycopg' (psycopg 3) or 'psycopg2', or None "
-            f"to follow {DRIVER_ENV} and the server URL's scheme."
+            f"to follow {environment.DRIVER} and the server URL's scheme."
         )
-    return _checked(owner, where, _sync_drivers()[str(name)])
+    return _checked(where, _sync_drivers()[str(name)])
 
 
 def choose_async_driver(owner: type, value: object) -> Driver:
@@ -133,14 +80,14 @@ def choose_async_driver(owner: type, value: object) -> Driver:
         raise ConfigurationError.for_attribute(
             owner, "async_driver", value, "'psycopg' or 'asyncpg', or None for the default"
         )
-    return _checked(owner, f"{owner.__qualname__}.async_driver", _async_drivers()[str(value)])
+    return _checked(f"{owner.__qualname__}.async_driver", _async_drivers()[str(value)])
 
 
 def sync_driver(name: str) -> Driver:
     return _sync_drivers()[name]
 
 
-def _checked(owner: type, where: str, driver: Driver) -> Driver:
+def _checked(where: str, driver: Driver) -> Driver:
     if driver.dialect == "psycopg" and not SQLALCHEMY_2:
         raise ConfigurationError(
             f"{where} = {driver.name!r}: psycopg 3 needs SQLAlchemy 2 (this is SQLAlchemy 1.4, whose "
@@ -155,7 +102,6 @@ def _checked(owner: type, where: str, driver: Driver) -> Driver:
 
 __all__ = [
     "ASYNC_DRIVER_NAMES",
-    "DRIVER_ENV",
     "SYNC_DRIVER_NAMES",
     "Driver",
     "choose_async_driver",

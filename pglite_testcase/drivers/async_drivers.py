@@ -12,18 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import Driver
+from .base import Driver, JoinedTransaction
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-
-    from ..joining import TestTransaction
 
 
 class _AsyncDriver(Driver):
     is_async = True
 
-    def carry_queue(self, engine: Engine, transaction: TestTransaction) -> None:
+    def carry_queue(self, engine: Engine, transaction: JoinedTransaction) -> None:
         return None  # the test transaction's execution wrapper sends the queue first (wrap_execution)
 
 
@@ -42,12 +40,6 @@ class PsycopgAsync(_AsyncDriver):
             )
         )
 
-    def in_transaction(self, driver_connection: Any) -> bool | None:
-        import psycopg.pq
-
-        status = driver_connection.info.transaction_status
-        return bool(status in (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR))
-
 
 class Asyncpg(_AsyncDriver):
     name = "asyncpg"
@@ -60,6 +52,3 @@ class Asyncpg(_AsyncDriver):
 
     def watch_notices(self, driver_connection: Any, heard: Callable[[str, str], None]) -> None:
         driver_connection.add_log_listener(lambda connection, message: heard(message.severity, message.message))
-
-    def in_transaction(self, driver_connection: Any) -> bool | None:
-        return bool(driver_connection.is_in_transaction())

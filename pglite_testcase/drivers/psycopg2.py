@@ -15,12 +15,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import Driver
+from .base import Driver, JoinedTransaction
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-
-    from ..joining import TestTransaction
 
 
 def _classes() -> tuple[type, type, type]:
@@ -35,12 +33,12 @@ def _classes() -> tuple[type, type, type]:
             with psycopg2.extensions.cursor(connection) as cursor:
                 cursor.execute("; ".join(statements))
 
-    def flush_alone(connection: Any, transaction: TestTransaction) -> None:
+    def flush_alone(connection: Any, transaction: JoinedTransaction) -> None:
         send(connection, transaction.take_queue())
 
-    class QueueingCursor(psycopg2.extensions.cursor):  # type: ignore[misc]
+    class QueueingCursor(psycopg2.extensions.cursor):  # type: ignore[misc]  # psycopg2 ships no types: a subclass of Any
         def execute(self, query: Any, vars: Any = None) -> Any:
-            transaction: TestTransaction | None = getattr(self.connection, "pglite_transaction", None)
+            transaction: JoinedTransaction | None = getattr(self.connection, "pglite_transaction", None)
             if transaction is None:
                 return super().execute(query, vars)
             statement = query if isinstance(query, str) else query.decode() if isinstance(query, bytes) else ""
@@ -58,7 +56,7 @@ def _classes() -> tuple[type, type, type]:
                 return transaction.observe(statement, run)
 
         def _flushing(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            transaction: TestTransaction | None = getattr(self.connection, "pglite_transaction", None)
+            transaction: JoinedTransaction | None = getattr(self.connection, "pglite_transaction", None)
             if transaction is None:
                 return method(*args, **kwargs)
             with transaction.lock:
@@ -115,8 +113,8 @@ def _classes() -> tuple[type, type, type]:
         def clear(self) -> None:
             self.kept.clear()
 
-    class QueueingConnection(psycopg2.extensions.connection):  # type: ignore[misc]
-        pglite_transaction: TestTransaction | None = None
+    class QueueingConnection(psycopg2.extensions.connection):  # type: ignore[misc]  # psycopg2 ships no types: a subclass of Any
+        pglite_transaction: JoinedTransaction | None = None
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -126,7 +124,8 @@ def _classes() -> tuple[type, type, type]:
         def commit(self) -> None:
             transaction = self.pglite_transaction
             if transaction is None:
-                return super().commit()  # type: ignore[no-any-return]
+                super().commit()
+                return
             with transaction.lock:
                 flush_alone(self, transaction)
                 transaction.observe("COMMIT", super().commit)
@@ -134,7 +133,8 @@ def _classes() -> tuple[type, type, type]:
         def rollback(self) -> None:
             transaction = self.pglite_transaction
             if transaction is None:
-                return super().rollback()  # type: ignore[no-any-return]
+                super().rollback()
+                return
             with transaction.lock:
                 transaction.forget_queue()
                 transaction.observe("ROLLBACK", super().rollback)
@@ -158,7 +158,7 @@ class Psycopg2(Driver):
     package = "psycopg2"
     extra = "psycopg2"
 
-    def carry_queue(self, engine: Engine, transaction: TestTransaction) -> None:
+    def carry_queue(self, engine: Engine, transaction: JoinedTransaction) -> None:
         from sqlalchemy import event
 
         connection_class = _classes()[0]
@@ -176,9 +176,3 @@ class Psycopg2(Driver):
         if not hasattr(sink, "heard"):  # a connection of our own always has one; others get one now
             sink = driver_connection.notices = _classes()[2]()
         sink.heard = heard
-
-    def in_transaction(self, driver_connection: Any) -> bool | None:
-        import psycopg2.extensions as ext
-
-        status = driver_connection.get_transaction_status()
-        return bool(status in (ext.TRANSACTION_STATUS_INTRANS, ext.TRANSACTION_STATUS_INERROR))

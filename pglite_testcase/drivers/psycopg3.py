@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import psycopg.pq
 
-from . import Driver
+from .base import Driver, JoinedTransaction
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-
-    from ..joining import TestTransaction
 
 _IN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
 
@@ -35,7 +33,7 @@ def _text(query: Any) -> str:
     return ""  # a psycopg.sql.Composable: not looked into
 
 
-def _flush_alone(connection: psycopg.Connection[Any], transaction: TestTransaction) -> None:
+def _flush_alone(connection: psycopg.Connection[Any], transaction: JoinedTransaction) -> None:
     queued = transaction.take_queue()
     if queued:
         with connection.pipeline():
@@ -48,7 +46,7 @@ class QueueingCursor(psycopg.Cursor[Any]):
         self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
     ) -> Any:
         connection = self.connection
-        transaction: TestTransaction | None = getattr(connection, "pglite_transaction", None)
+        transaction: JoinedTransaction | None = getattr(connection, "pglite_transaction", None)
         if transaction is None:
             return super().execute(query, params, prepare=prepare, binary=binary)
 
@@ -65,7 +63,7 @@ class QueueingCursor(psycopg.Cursor[Any]):
             return transaction.observe(_text(query), run)
 
     def executemany(self, query: Any, params_seq: Any, *, returning: bool = False) -> None:
-        transaction: TestTransaction | None = getattr(self.connection, "pglite_transaction", None)
+        transaction: JoinedTransaction | None = getattr(self.connection, "pglite_transaction", None)
         if transaction is not None:
             with transaction.lock:
                 _flush_alone(self.connection, transaction)
@@ -73,13 +71,13 @@ class QueueingCursor(psycopg.Cursor[Any]):
         return super().executemany(query, params_seq, returning=returning)
 
     def copy(self, *args: Any, **kwargs: Any) -> Any:
-        transaction: TestTransaction | None = getattr(self.connection, "pglite_transaction", None)
+        transaction: JoinedTransaction | None = getattr(self.connection, "pglite_transaction", None)
         if transaction is not None:
             _flush_alone(self.connection, transaction)  # COPY cannot run in a pipeline
         return super().copy(*args, **kwargs)
 
     def stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        transaction: TestTransaction | None = getattr(self.connection, "pglite_transaction", None)
+        transaction: JoinedTransaction | None = getattr(self.connection, "pglite_transaction", None)
         if transaction is not None:
             _flush_alone(self.connection, transaction)  # streaming cannot run in a pipeline
         yield from super().stream(*args, **kwargs)
@@ -87,14 +85,14 @@ class QueueingCursor(psycopg.Cursor[Any]):
 
 class QueueingServerCursor(psycopg.ServerCursor[Any]):
     def execute(self, query: Any, params: Any = None, *, binary: bool | None = None, **kwargs: Any) -> Any:
-        transaction: TestTransaction | None = getattr(self.connection, "pglite_transaction", None)
+        transaction: JoinedTransaction | None = getattr(self.connection, "pglite_transaction", None)
         if transaction is not None:
             _flush_alone(self.connection, transaction)  # server-side cursors cannot run in a pipeline
         return super().execute(query, params, binary=binary, **kwargs)
 
 
 class QueueingConnection(psycopg.Connection[Any]):
-    pglite_transaction: TestTransaction | None = None
+    pglite_transaction: JoinedTransaction | None = None
 
     def commit(self) -> None:
         transaction = self.pglite_transaction
@@ -136,7 +134,7 @@ class Psycopg3(Driver):
         # statements are no gain there, and a URL handed to other code cannot carry this.
         return {**super().connect_args(server_settings), "prepare_threshold": None}
 
-    def carry_queue(self, engine: Engine, transaction: TestTransaction) -> None:
+    def carry_queue(self, engine: Engine, transaction: JoinedTransaction) -> None:
         from sqlalchemy import event
 
         @event.listens_for(engine, "do_connect")
@@ -151,6 +149,3 @@ class Psycopg3(Driver):
             heard(str(diagnostic.severity_nonlocalized or diagnostic.severity), str(diagnostic.message_primary))
 
         driver_connection.add_notice_handler(handler)
-
-    def in_transaction(self, driver_connection: Any) -> bool | None:
-        return bool(driver_connection.info.transaction_status in _IN_TRANSACTION)

@@ -1,0 +1,190 @@
+"""Every ``PGLITE_TESTCASE_*`` environment variable, read and checked here and nowhere else.
+
+Each reader returns the variable's value (None or the default when it is unset or empty) or
+raises ``ConfigurationError`` naming the variable, its value and what it accepts. ``check()``
+reads them all: the first ``setUpClass`` calls it, so that a bad value fails the run at once.
+``VARIABLES`` is the table of the documentation (a test compares the two).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from .errors import ConfigurationError
+
+CACHE_DIR = "PGLITE_TESTCASE_CACHE_DIR"
+DATABASE_URL = "PGLITE_TESTCASE_DATABASE_URL"
+CONNECT_TIMEOUT = "PGLITE_TESTCASE_CONNECT_TIMEOUT"
+SNAPSHOTS_KEPT = "PGLITE_TESTCASE_SNAPSHOTS_KEPT"
+POSTGRES_VERSION = "PGLITE_TESTCASE_POSTGRES_VERSION"
+DRIVER = "PGLITE_TESTCASE_DRIVER"
+TCP = "PGLITE_TESTCASE_TCP"
+PRESTART = "PGLITE_TESTCASE_PRESTART"
+LOG = "PGLITE_TESTCASE_LOG"
+
+VARIABLES: dict[str, str] = {
+    CACHE_DIR: "where the npm packages and snapshots are kept (default ~/.cache/pglite-testcase)",
+    DATABASE_URL: "run on this PostgreSQL server instead of PGlite",
+    CONNECT_TIMEOUT: "seconds the first contact with that server may wait for an answer (default 10)",
+    SNAPSHOTS_KEPT: "how many schema snapshots the cache keeps (default 12)",
+    POSTGRES_VERSION: "17 or 18: PGlite's PostgreSQL major where a class does not set postgres_version",
+    DRIVER: "psycopg or psycopg2: the sync classes' driver where a class does not set driver",
+    TCP: "1: PGlite on a free port of 127.0.0.1 instead of a Unix socket",
+    PRESTART: "0: start PGlite in the first setUpClass, not when the first test class is defined",
+    LOG: "debug, info, warning, error: the library's log on stderr",
+}
+
+# The PostgreSQL majors, each the PGlite line that runs it (pinned in node/pg<major>/package-lock.json).
+POSTGRES_VERSIONS: dict[int, str] = {17: "PGlite 0.3 (PostgreSQL 17.5)", 18: "PGlite 0.5 (PostgreSQL 18.7)"}
+DEFAULT_POSTGRES_VERSION = 17
+ACCEPTED_POSTGRES_VERSIONS = " or ".join(str(version) for version in POSTGRES_VERSIONS)
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_SNAPSHOTS_KEPT = 12
+SYNC_DRIVERS = ("psycopg", "psycopg2")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def where(name: str) -> str:
+    """How an error names an environment variable."""
+    return f"the environment variable {name}"
+
+
+refused = ConfigurationError.refused
+
+
+# -- validators: (value, where), shared with the class attributes that mean the same -------------
+
+
+def postgres_majors() -> str:
+    """What a PostgreSQL major setting accepts, for its error message."""
+    return "; ".join(f"{major}: {line}" for major, line in POSTGRES_VERSIONS.items())
+
+
+def positive_seconds(value: object, where: str) -> float:
+    """A number of seconds greater than 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise refused(value, where, f"a number of seconds greater than 0 (default {DEFAULT_CONNECT_TIMEOUT:g})")
+    return float(value)
+
+
+def switch(value: str, where: str) -> bool:
+    """``"1"`` or ``"0"``."""
+    if value not in ("0", "1"):
+        raise refused(value, where, "'1' or '0'")
+    return value == "1"
+
+
+# -- the variables -------------------------------------------------------------------------------
+
+
+def _value(name: str) -> str | None:
+    """The variable's value; None when unset or empty."""
+    return os.environ.get(name) or None
+
+
+def cache_dir() -> str | None:
+    """``PGLITE_TESTCASE_CACHE_DIR``: a directory, existing or to be created (None: the default)."""
+    value = os.environ.get(CACHE_DIR)
+    if value is None:
+        return None
+    if not value.strip() or Path(value).expanduser().is_file():
+        raise refused(value, where(CACHE_DIR), "the path of a directory (existing or to be created)")
+    return value
+
+
+def database_url() -> str | None:
+    """``PGLITE_TESTCASE_DATABASE_URL`` as written (``database.server.parse_server_url`` reads it)."""
+    return _value(DATABASE_URL)
+
+
+def connect_timeout() -> float | None:
+    value = _value(CONNECT_TIMEOUT)
+    if value is None:
+        return None
+    try:
+        return positive_seconds(float(value), where(CONNECT_TIMEOUT))
+    except ValueError:
+        raise refused(
+            value, where(CONNECT_TIMEOUT), f"a number of seconds greater than 0 (default {DEFAULT_CONNECT_TIMEOUT:g})"
+        ) from None
+
+
+def snapshots_kept() -> int:
+    value = _value(SNAPSHOTS_KEPT)
+    if value is None:
+        return DEFAULT_SNAPSHOTS_KEPT
+    try:
+        kept = int(value)
+    except ValueError:
+        kept = 0
+    if kept < 1:
+        raise refused(value, where(SNAPSHOTS_KEPT), "a whole number of snapshots, 1 or more")
+    return kept
+
+
+def postgres_version() -> int:
+    """The major a class runs on unless it sets ``postgres_version`` (default 17)."""
+    value = os.environ.get(POSTGRES_VERSION, "")
+    if not value.strip():
+        return DEFAULT_POSTGRES_VERSION
+    if value.strip().isdigit() and int(value) in POSTGRES_VERSIONS:
+        return int(value)
+    raise refused(
+        value, where(POSTGRES_VERSION), f"{ACCEPTED_POSTGRES_VERSIONS} (the PostgreSQL major: {postgres_majors()})"
+    )
+
+
+def driver() -> str | None:
+    value = _value(DRIVER)
+    if value is not None and value not in SYNC_DRIVERS:
+        raise refused(value, where(DRIVER), "'psycopg' (psycopg 3) or 'psycopg2'")
+    return value
+
+
+def tcp() -> bool:
+    value = _value(TCP)
+    return value is not None and switch(value, where(TCP))
+
+
+def prestart() -> bool:
+    value = _value(PRESTART)
+    return value is None or switch(value, where(PRESTART))
+
+
+def log_level() -> str | None:
+    value = os.environ.get(LOG)
+    if value is None or not value.strip():
+        return None
+    if value.strip().lower() not in LOG_LEVELS:
+        raise refused(value, where(LOG), "one of " + ", ".join(LOG_LEVELS))
+    return value.strip().lower()
+
+
+def check() -> None:
+    """Every variable read: the first bad one raises."""
+    postgres_version()
+    tcp()
+    prestart()
+    log_level()
+    cache_dir()
+    database_url()
+    connect_timeout()
+    driver()
+    snapshots_kept()
+
+
+__all__ = [
+    "CACHE_DIR",
+    "CONNECT_TIMEOUT",
+    "DATABASE_URL",
+    "DRIVER",
+    "LOG",
+    "POSTGRES_VERSION",
+    "PRESTART",
+    "SNAPSHOTS_KEPT",
+    "TCP",
+    "VARIABLES",
+    "check",
+]

@@ -1,0 +1,1 @@
+"""Checks of a project's Alembic migrations (``AlembicMigrationsTestCase``), in ``checks``."""
