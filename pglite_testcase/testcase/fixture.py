@@ -395,9 +395,13 @@ def take_class_objects_back(owner: type) -> None:
 
 def _failed_already(test: Any) -> bool:
     """Whether the running test has an error or failure recorded already (when the result says)."""
-    result = getattr(getattr(test, "_outcome", None), "result", None)
+    outcome = getattr(test, "_outcome", None)
+    result = getattr(outcome, "result", None)
     recorded = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
-    return any(failed is test for failed, _ in recorded)
+    if any(failed is test for failed, _ in recorded):
+        return True
+    # Python 3.10 keeps the running test's errors on its outcome until the test ends.
+    return any(failed is test and exc_info is not None for failed, exc_info in getattr(outcome, "errors", []))
 
 
 __all__ = ["ClassFixture", "fixture_for_test", "fixture_of"]
