@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import psycopg
 
@@ -344,6 +345,57 @@ class ListenNotifyAcrossConnections(FidelityTestCase):
         self.addCleanup(worker.join)
         # stop_after=1: what arrived with the first one; PostgreSQL sends a commit's notifications at once.
         self.assertEqual([n.payload for n in listener.notifies(timeout=30, stop_after=1)], ["1", "2"])
+
+
+class SessionTimeouts(FidelityTestCase):
+    """idle_in_transaction_session_timeout, idle_session_timeout and transaction_timeout end the
+    connection with PostgreSQL's FATAL error; on PGlite 0.5 the backend's own timers left the server
+    answering no one."""
+
+    def assert_ended(self, conn: psycopg.Connection[Any], error: type[Exception], fragment: str) -> None:
+        time.sleep(1.5)  # well past the 100 ms limit (an order, not a timing)
+        with self.assertRaises(error) as caught:
+            conn.execute("SELECT 1")
+        self.assertIn(fragment, str(caught.exception))
+        self.assertEqual(self.connect().execute("SELECT 2").fetchone(), (2,), "the server still answers")
+
+    def test_idle_in_transaction(self) -> None:
+        conn = self.connect(autocommit=False)
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS kept (n int)")
+        conn.commit()
+        conn.execute("SET SESSION idle_in_transaction_session_timeout = 100")
+        conn.execute("INSERT INTO kept VALUES (1)")
+        self.assert_ended(
+            conn,
+            psycopg.errors.IdleInTransactionSessionTimeout,
+            "terminating connection due to idle-in-transaction timeout",
+        )
+
+    def test_idle_session(self) -> None:
+        conn = self.connect()
+        conn.execute("SET idle_session_timeout TO '100ms'")
+        self.assertEqual(
+            conn.execute("SHOW idle_session_timeout").fetchone(), ("100ms",) if not self.target.on_pglite else ("100",)
+        )
+        self.assert_ended(conn, psycopg.errors.IdleSessionTimeout, "terminating connection due to idle-session timeout")
+
+    def test_transaction_timeout(self) -> None:
+        conn = self.connect(autocommit=False)
+        if conn.info.server_version < 170000:
+            self.skipTest("transaction_timeout is PostgreSQL 17's")
+        conn.execute("SET transaction_timeout = 100")
+        conn.commit()
+        conn.execute("SELECT 1")  # a transaction begins
+        self.assert_ended(conn, psycopg.errors.lookup("25P04"), "terminating connection due to transaction timeout")
+
+    def test_a_bad_value_is_refused_and_a_reset_disarms(self) -> None:
+        conn = self.connect()
+        with self.assertRaises(psycopg.errors.InvalidParameterValue):
+            conn.execute("SET idle_session_timeout = 'soon'")
+        conn.execute("SET idle_session_timeout = 100")
+        conn.execute("RESET idle_session_timeout")
+        time.sleep(0.5)
+        self.assertEqual(conn.execute("SELECT 3").fetchone(), (3,))
 
 
 class PreparedStatements(FidelityTestCase):

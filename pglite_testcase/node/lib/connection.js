@@ -12,6 +12,7 @@ const { StatementNames } = protocol;
 const copy = require('./copy');
 const { MAY_CHANGE_SETTINGS, MAY_RESET } = require('./session');
 const encoding = require('./encoding');
+const timeouts = require('./timeouts');
 const { listenStatements } = require('./notify');
 
 const MAX_STARTUP_LENGTH = 10000; // as PostgreSQL's
@@ -69,6 +70,9 @@ class Connection {
     this.encoding = 'UTF8';
     this.conversion = null; // its messages' conversions when its encoding is not PGlite's (encoding.js)
     this.lastStatus = null; // the transaction status its last reply ended with (null: none)
+    this.timeouts = {}; // its session timeouts in ms (timeouts.js), 0 or absent: none
+    this.idleTimer = null; // ends it when it stays idle too long (see the scheduler)
+    this.transactionTimer = null;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.receive(chunk));
     socket.on('error', () => {});
@@ -83,15 +87,18 @@ class Connection {
     this.conversion = codec === null ? null : new encoding.ClientConversion(codec, this.types);
   }
 
-  // A client message as PGlite takes it: in UTF-8, its client_encoding statements aimed at
-  // the server's own setting. One that cannot be converted fails as on PostgreSQL.
+  // A client message as PGlite takes it: in UTF-8, its client_encoding and session-timeout
+  // statements aimed at the server's own settings. One that cannot be converted fails as on
+  // PostgreSQL.
   converted(part) {
     const type = part[0];
     if (this.conversion) part = this.conversion.inbound(part, failingMessage);
     if (type !== 0x51 && type !== 0x50) return part;
     const sql = type === 0x51 ? protocol.queryText(part) : protocol.parseFields(part).query;
-    if (!encoding.mentionsEncoding(sql)) return part;
-    const rewritten = encoding.rewriteSql(sql, { raising: copy.raising, startupEncoding: this.startupEncoding });
+    const rewritten = timeouts.rewriteSql(
+      encoding.rewriteSql(sql, { raising: copy.raising, startupEncoding: this.startupEncoding }),
+      copy.raising
+    );
     if (rewritten === sql) return part;
     if (type === 0x51) return protocol.simpleQuery(rewritten);
     const { name, rest } = protocol.parseFields(part);
@@ -119,6 +126,8 @@ class Connection {
     this.received.clear();
     if (this.waitTimer) clearTimeout(this.waitTimer);
     this.waitTimer = null;
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.transactionTimer);
     this.hooks.onClose(this);
   }
 

@@ -17,6 +17,7 @@ const copy = require('./copy');
 const { Sessions } = require('./session');
 const { Notifications } = require('./notify');
 const { TypeCatalog, ConversionError, rowDescription } = require('./encoding');
+const { TIMEOUTS } = require('./timeouts');
 const { message, cstring, int16, eachMessage } = require('./framing');
 
 const COLUMN_TYPES_STATEMENT = 'pglite_testcase_column_types';
@@ -76,6 +77,8 @@ class Scheduler {
 
   schedule(client) {
     if (client.closed || !client.hasWork()) return;
+    clearTimeout(client.idleTimer); // it is not idle any more
+    client.idleTimer = null;
     this.ready.add(client);
     this.startWaitTimers();
     this.pump();
@@ -99,7 +102,10 @@ class Scheduler {
           if (client.closed) continue;
         }
         const work = client.nextWork();
+        this.runningClient = client;
         if (work) await this.run(client, work);
+        this.runningClient = null;
+        if (client.timedOutAfterRun && !client.closed) this.timedOut(client, client.timedOutAfterRun);
         if (client.terminated) {
           client.end();
           continue;
@@ -116,8 +122,18 @@ class Scheduler {
     if (work.kind === 'startup') return this.runStartup(client, work.message);
     if (work.kind === 'copy-start') return this.startCopy(client, work.plan);
     if (work.kind === 'copy-end') return this.endCopy(client, work);
-    if (this.owner === null) await this.sessions.switchTo(client);
+    const outsideTransaction = this.owner === null;
+    if (outsideTransaction) await this.sessions.switchTo(client);
+    const started = Date.now();
     let reply = await this.sessions.report(client, await this.host.run(Buffer.concat(work.parts)), work.mayReset);
+    // transaction_timeout covers a statement's own implicit transaction too: PGlite could not
+    // be interrupted, so the client is told when the statement is done (what it did stays done).
+    const limit = client.timeouts.transaction_timeout;
+    if (outsideTransaction && limit > 0 && Date.now() - started > limit && protocol.transactionStatus(reply) === 'I') {
+      const { sqlstate, message } = TIMEOUTS.transaction_timeout;
+      client.end(protocol.fatal(sqlstate, message));
+      return;
+    }
     if (client.conversion) {
       // In the encoding the client has at the end of the batch (a batch that changes it
       // gets all of its reply in the new one).
@@ -177,6 +193,45 @@ class Scheduler {
     client.write(routed);
     client.lastStatus = protocol.transactionStatus(reply);
     this.owner = protocol.holdsSession(reply) ? client : null;
+    this.armTimeouts(client);
+  }
+
+  // The client's session timeouts (timeouts.js), from the state its last reply left it in: idle
+  // in a transaction, idle outside one, or in a transaction since it began.
+  armTimeouts(client) {
+    clearTimeout(client.idleTimer);
+    client.idleTimer = null;
+    const status = client.lastStatus;
+    const { idle_in_transaction_session_timeout: inTransaction, idle_session_timeout: idle, transaction_timeout: whole } =
+      client.timeouts;
+    const transaction = status === 'T' || status === 'E';
+    const idleLimit = transaction ? inTransaction : status === 'I' ? idle : 0;
+    if (idleLimit > 0) {
+      const which = transaction ? 'idle_in_transaction_session_timeout' : 'idle_session_timeout';
+      client.idleTimer = setTimeout(() => this.timedOut(client, which), idleLimit);
+    }
+    if (!transaction) {
+      clearTimeout(client.transactionTimer);
+      client.transactionTimer = null;
+    } else if (whole > 0 && client.transactionTimer === null) {
+      client.transactionTimer = setTimeout(() => this.timedOut(client, 'transaction_timeout'), whole);
+    }
+  }
+
+  // A session timeout fired: the connection ends with PostgreSQL's FATAL error (its transaction
+  // is rolled back as for any client that leaves inside one). A client whose statement is
+  // running is ended when the statement is done.
+  timedOut(client, which) {
+    if (which !== 'transaction_timeout') client.idleTimer = null;
+    if (client.closed) return;
+    if (this.ready.has(client) || (this.running && this.runningClient === client)) {
+      if (which !== 'transaction_timeout') return; // it is busy, so not idle
+      client.timedOutAfterRun = which;
+      return;
+    }
+    const { sqlstate, message } = TIMEOUTS[which];
+    this.debug(`client ${client.prefix}: ${which}`);
+    client.end(protocol.fatal(sqlstate, message));
   }
 
   async runStartup(client, startup) {

@@ -13,6 +13,10 @@
 const { message, cstring, eachMessage } = require('./framing');
 const protocol = require('./protocol');
 const encoding = require('./encoding');
+const timeouts = require('./timeouts');
+
+// Settings kept in the server's own names rather than PGlite's (see encoding.js, timeouts.js).
+const OWN_SETTINGS = [encoding.SETTING, ...timeouts.SETTINGS];
 
 // PostgreSQL 17's GUC_REPORT settings.
 const REPORTED = [
@@ -56,10 +60,10 @@ function parameterStatus(name, value) {
   return message('S', cstring(name), cstring(value));
 }
 
-// The reported settings, then the client's own client_encoding (see encoding.js).
+// The reported settings, then the server's own settings (the client's client_encoding, timeouts).
 const REPORTED_QUERY = `SELECT ${[
   ...REPORTED.map((name) => `pg_catalog.current_setting(${literal(name)})`),
-  `pg_catalog.current_setting(${literal(encoding.SETTING)}, true)`,
+  ...OWN_SETTINGS.map((name) => `pg_catalog.current_setting(${literal(name)}, true)`),
 ].join(', ')}`;
 
 // The settings a client made, as SQL that makes them again.
@@ -71,10 +75,14 @@ const SAVED_QUERY =
   "THEN pg_catalog.format('SET SESSION AUTHORIZATION %I', session_user) END, " +
   "CASE WHEN pg_catalog.current_setting('role') <> 'none' " +
   "THEN pg_catalog.format('SET ROLE %I', pg_catalog.current_setting('role')) END, " +
-  // Custom settings are not in pg_settings: the client's client_encoding by name.
-  `CASE WHEN pg_catalog.current_setting('${encoding.SETTING}', true) <> '' ` +
-  `THEN pg_catalog.format('SELECT pg_catalog.set_config(%L, %L, false)', '${encoding.SETTING}', ` +
-  `pg_catalog.current_setting('${encoding.SETTING}', true)) END)`;
+  // Custom settings are not in pg_settings: the server's own by name.
+  OWN_SETTINGS.map(
+    (name) =>
+      `CASE WHEN pg_catalog.current_setting('${name}', true) <> '' ` +
+      `THEN pg_catalog.format('SELECT pg_catalog.set_config(%L, %L, false)', '${name}', ` +
+      `pg_catalog.current_setting('${name}', true)) END`
+  ).join(', ') +
+  ')';
 
 // pg_backend_pid() reads it (see Host.start): each client its own process id.
 const BACKEND_PID = 'pglite_testcase.backend_pid';
@@ -211,6 +219,7 @@ class Sessions {
   async reportedValues(client) {
     const row = protocol.firstRow(await this.host.query(REPORTED_QUERY)) || [];
     const values = new Map(REPORTED.map((name, i) => [name, row[i]]).filter(([, value]) => value !== undefined));
+    client.timeouts = timeouts.valuesOf(row.slice(REPORTED.length + 1));
     return withEncoding(values, client, row[REPORTED.length]);
   }
 
@@ -224,7 +233,7 @@ class Sessions {
     const settings = [];
     for (const [name, value] of startupSettings(parameters)) {
       if (name.toLowerCase() !== 'client_encoding') {
-        settings.push([name, value]);
+        settings.push(timeouts.redirectStartupSetting(name, value));
         continue;
       }
       // Kept here, not in PGlite's session (see encoding.js).
