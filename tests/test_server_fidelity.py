@@ -4,6 +4,7 @@ real PostgreSQL, where the same assertions must hold."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -396,6 +397,51 @@ class SessionTimeouts(FidelityTestCase):
         conn.execute("RESET idle_session_timeout")
         time.sleep(0.5)
         self.assertEqual(conn.execute("SELECT 3").fetchone(), (3,))
+
+
+class PgSleep(FidelityTestCase):
+    """`SELECT pg_sleep(n)` lets other connections run and ends with QueryCanceled when cancelled
+    (PGlite runs on the server's one thread: it stopped everyone for n seconds, and no cancel
+    could end it)."""
+
+    def test_other_connections_run_while_one_sleeps(self) -> None:
+        sleeper, other = self.connect(), self.connect()
+        worker = threading.Thread(target=lambda: sleeper.execute("SELECT pg_sleep(5)"))
+        worker.start()
+        self.addCleanup(worker.join)
+        time.sleep(0.3)  # the sleep has begun (an order, not a timing)
+        self.assertEqual(other.execute("SELECT 42").fetchone(), (42,))
+        self.assertTrue(worker.is_alive(), "the other connection's statement waited for the sleep to end")
+
+    def test_cancel_ends_a_sleep_with_query_canceled(self) -> None:
+        conn = self.connect()
+        threading.Timer(0.3, conn.cancel_safe).start()
+        with self.assertRaises(psycopg.errors.QueryCanceled) as caught:
+            conn.execute("SELECT pg_sleep(%s)", [30])
+        self.assertIn("canceling statement due to user request", str(caught.exception))
+        self.assertEqual(conn.execute("SELECT pg_sleep(0.01), 1").fetchone(), ("", 1))
+
+    def test_a_cancelled_sleep_fails_its_transaction(self) -> None:
+        conn = self.connect(autocommit=False)
+        conn.execute("SELECT 1")
+        threading.Timer(0.3, conn.cancel_safe).start()
+        with self.assertRaises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT pg_sleep(30)")
+        self.assertEqual(conn.info.transaction_status, psycopg.pq.TransactionStatus.INERROR)
+        conn.rollback()
+        self.assertEqual(conn.execute("SELECT 'after'").fetchone(), ("after",))
+
+    def test_an_asyncio_timeout_cancels_the_sleep(self) -> None:
+        async def run() -> tuple[Any, ...] | None:
+            conn = await psycopg.AsyncConnection.connect(autocommit=True, **self.target.conninfo())
+            try:
+                with self.assertRaises((asyncio.TimeoutError, TimeoutError)):
+                    await asyncio.wait_for(conn.execute("SELECT pg_sleep(30)"), 0.5)
+                return await (await conn.execute("SELECT 7")).fetchone()
+            finally:
+                await conn.close()
+
+        self.assertEqual(self.within(60, lambda: asyncio.run(run())), (7,))
 
 
 class PreparedStatements(FidelityTestCase):

@@ -72,6 +72,7 @@ class Connection {
     this.lastStatus = null; // the transaction status its last reply ended with (null: none)
     this.timeouts = {}; // its session timeouts in ms (timeouts.js), 0 or absent: none
     this.idleTimer = null; // ends it when it stays idle too long (see the scheduler)
+    this.sleeping = null; // its pg_sleep on the server's timer (sleep.js)
     this.transactionTimer = null;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.receive(chunk));
@@ -128,6 +129,7 @@ class Connection {
     this.waitTimer = null;
     clearTimeout(this.idleTimer);
     clearTimeout(this.transactionTimer);
+    if (this.sleeping) clearTimeout(this.sleeping.timer);
     this.hooks.onClose(this);
   }
 
@@ -221,7 +223,7 @@ class Connection {
   }
 
   hasWork() {
-    if (this.closed) return false;
+    if (this.closed || this.sleeping) return false;
     if (this.phase === 'queued') return true;
     if (this.phase === 'copy') return this.copyState.end !== null;
     return this.phase === 'session' && this.inbox.length > 0;

@@ -18,6 +18,9 @@ const { Sessions } = require('./session');
 const { Notifications } = require('./notify');
 const { TypeCatalog, ConversionError, rowDescription } = require('./encoding');
 const { TIMEOUTS } = require('./timeouts');
+const { planSleep } = require('./sleep');
+
+const CANCELED = 'canceling statement due to user request';
 const { message, cstring, int16, eachMessage } = require('./framing');
 
 const COLUMN_TYPES_STATEMENT = 'pglite_testcase_column_types';
@@ -69,10 +72,53 @@ class Scheduler {
   cancel(processId, secret) {
     for (const client of this.clients) {
       if (client.processId === processId && client.secret === secret && client.started) {
-        this.onCancel(client);
+        if (client.sleeping) this.wake(client, CANCELED);
+        else this.onCancel(client);
         return;
       }
     }
+  }
+
+  // `SELECT pg_sleep(n)` on a timer (sleep.js): the other clients run meanwhile.
+  sleep(client, plan) {
+    const timer = setTimeout(() => this.wake(client, null), plan.milliseconds);
+    client.sleeping = { plan, timer };
+    this.debug(`client ${client.prefix} sleeps ${plan.milliseconds} ms`);
+  }
+
+  // Its sleep is over (error: null), or cancelled (error: the message): its answer, as PostgreSQL's.
+  async wake(client, error) {
+    const sleeping = client.sleeping;
+    if (!sleeping) return;
+    clearTimeout(sleeping.timer);
+    let status = client.lastStatus;
+    let reply = sleeping.plan.reply;
+    if (error !== null) {
+      reply = protocol.errorResponse('ERROR', '57014', error);
+      if (status === 'T') {
+        // The client's transaction fails, as it does on PostgreSQL (the client holds the session).
+        while (this.running) await new Promise((resolve) => setImmediate(resolve));
+        this.running = true;
+        try {
+          status = protocol.transactionStatus(await this.host.query(copy.raising('57014', error))) || 'E';
+        } finally {
+          this.running = false;
+        }
+      }
+    }
+    client.sleeping = null;
+    if (client.closed) return;
+    const answer = Buffer.concat([reply, protocol.readyForQuery(status)]);
+    if (status === 'I') {
+      // Outside a transaction another client may hold the session by now: it keeps it.
+      client.write(this.notifications.flush(client, answer));
+      client.lastStatus = 'I';
+      this.armTimeouts(client);
+    } else {
+      this.answer(client, answer);
+    }
+    this.schedule(client);
+    this.pump();
   }
 
   schedule(client) {
@@ -122,6 +168,11 @@ class Scheduler {
     if (work.kind === 'startup') return this.runStartup(client, work.message);
     if (work.kind === 'copy-start') return this.startCopy(client, work.plan);
     if (work.kind === 'copy-end') return this.endCopy(client, work);
+    const sleep = client.lastStatus === 'I' || client.lastStatus === 'T' ? planSleep(work.parts) : null;
+    if (sleep) {
+      this.sleep(client, sleep);
+      return;
+    }
     const outsideTransaction = this.owner === null;
     if (outsideTransaction) await this.sessions.switchTo(client);
     const started = Date.now();
