@@ -22,7 +22,7 @@ from pglite_testcase.database.snapshots import SnapshotStore
 
 from . import alembic_styles
 from .support import ON_SERVER, problems, run_case
-from .test_containment_failures import plain_passes
+from .test_misbehaving_classes import plain_passes
 
 
 class StyledSchema(unittest.TestCase):

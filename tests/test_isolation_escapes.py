@@ -11,7 +11,7 @@ from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
 
 from .models import Author, Base
 from .support import ON_SERVER, problems, run_case
-from .test_containment_failures import plain_passes
+from .test_misbehaving_classes import plain_passes
 
 
 def count(connection: Any) -> int:

@@ -14,7 +14,7 @@ from pglite_testcase.isolation.join_test_transaction import ConcurrentUseError
 
 from .models import Author, Base
 from .support import problems, run_case
-from .test_containment_failures import plain_passes
+from .test_misbehaving_classes import plain_passes
 
 
 def raw_of(test: PGliteTestCase) -> Any:
