@@ -431,6 +431,20 @@ class PgSleep(FidelityTestCase):
         conn.rollback()
         self.assertEqual(conn.execute("SELECT 'after'").fetchone(), ("after",))
 
+    def test_the_packages_statement_timeout_ends_a_long_sleep_and_pglite_stays(self) -> None:
+        if not self.target.on_pglite:
+            self.skipTest("the package's own statement timeout is PGlite's")
+        process = self.target.process
+        assert process is not None and process.process is not None
+        process.set_statement_timeout(0.5)
+        self.addCleanup(process.set_statement_timeout, None)
+        conn = self.connect()
+        with self.assertRaises(psycopg.errors.QueryCanceled) as caught:
+            conn.execute("SELECT pg_sleep(600)")
+        self.assertIn("canceling statement due to statement timeout", str(caught.exception))
+        self.assertIsNone(process.process.poll(), "PGlite was stopped")
+        self.assertEqual(conn.execute("SELECT 1").fetchone(), (1,))
+
     def test_an_asyncio_timeout_cancels_the_sleep(self) -> None:
         async def run() -> tuple[Any, ...] | None:
             conn = await psycopg.AsyncConnection.connect(autocommit=True, **self.target.conninfo())

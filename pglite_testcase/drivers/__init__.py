@@ -95,6 +95,11 @@ def _checked(where: str, driver: Driver) -> Driver:
             f"{'async_driver = ' + repr('asyncpg') if driver.is_async else 'driver = ' + repr('psycopg2')}."
         )
     problem = driver.missing()
+    if problem is not None and where == "the default":
+        # Nothing was chosen: say what the stack uses, and the install line.
+        install = problem.split(": ", 1)[1]
+        uses = "SQLAlchemy 2 uses psycopg 3" if SQLALCHEMY_2 else "SQLAlchemy 1.4 uses psycopg2"
+        raise ConfigurationError(f"{uses}, which is not installed: {install}.")
     if problem is not None:
         raise ConfigurationError(f"{where} = {driver.name!r} {problem}.")
     return driver

@@ -80,8 +80,14 @@ class Scheduler {
   }
 
   // `SELECT pg_sleep(n)` on a timer (sleep.js): the other clients run meanwhile.
+  // The package's own statement timeout (the watchdog's) ends a longer sleep, with PostgreSQL's
+  // statement-timeout error rather than by stopping PGlite.
   sleep(client, plan) {
-    const timer = setTimeout(() => this.wake(client, null), plan.milliseconds);
+    const limit = this.host.watchdog ? this.host.watchdog.timeoutMs : 0;
+    const timer =
+      limit > 0 && plan.milliseconds > limit
+        ? setTimeout(() => this.wake(client, 'canceling statement due to statement timeout'), limit)
+        : setTimeout(() => this.wake(client, null), plan.milliseconds);
     client.sleeping = { plan, timer };
     this.debug(`client ${client.prefix} sleeps ${plan.milliseconds} ms`);
   }

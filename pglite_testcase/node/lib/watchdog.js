@@ -72,6 +72,11 @@ class Watchdog {
     Atomics.store(this.slots, TIMEOUT, ms);
   }
 
+  // The statement timeout in force (0: none).
+  get timeoutMs() {
+    return Atomics.load(this.slots, TIMEOUT);
+  }
+
   async watched(run) {
     this.requests = (this.requests % 2147483646) + 1;
     Atomics.store(this.slots, RUNNING, this.requests);
