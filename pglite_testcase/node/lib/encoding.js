@@ -12,7 +12,8 @@
 // has no table for still works for ASCII, and any other character gets an error that says
 // so, never a wrong byte.
 'use strict';
-const { message, eachMessage } = require('./framing');
+const { message, eachMessage, int16, int32 } = require('./framing');
+const protocol = require('./protocol');
 
 // The setting that holds a client's client_encoding ('' : the one it connected with).
 const SETTING = 'pglite_testcase.client_encoding';
@@ -202,34 +203,31 @@ class Codec {
 
   // The client's bytes as UTF-8 (throws ConversionError as PostgreSQL would).
   toUtf8(bytes) {
-    if (isAscii(bytes)) return bytes;
-    if (!this.converts) throw this.unsupported();
-    const out = [];
-    let start = 0;
-    for (let i = 0; i < bytes.length; ) {
-      if (bytes[i] < 0x80) {
-        i += 1;
-        continue;
-      }
-      const length = this.lengths.get(bytes[i]) || 1;
-      const sequence = bytes.subarray(i, i + length);
-      const converted = this.toServer.get(sequence.toString('latin1'));
-      if (!converted) {
-        if (length > 1 && sequence.length === length) {
-          throw new ConversionError('22P05', `character with byte sequence ${hex(sequence)} in encoding "${this.name}" has no equivalent in encoding "UTF8"`);
-        }
-        throw new ConversionError('22021', `invalid byte sequence for encoding "${this.name}": ${hex(sequence)}`);
-      }
-      out.push(bytes.subarray(start, i), converted);
-      i += length;
-      start = i;
-    }
-    out.push(bytes.subarray(start));
-    return Buffer.concat(out);
+    return this.translate(
+      bytes,
+      (lead) => this.lengths.get(lead) || 1,
+      (sequence) => this.toServer.get(sequence.toString('latin1')),
+      (sequence, length) =>
+        length > 1 && sequence.length === length
+          ? new ConversionError('22P05', `character with byte sequence ${hex(sequence)} in encoding "${this.name}" has no equivalent in encoding "UTF8"`)
+          : new ConversionError('22021', `invalid byte sequence for encoding "${this.name}": ${hex(sequence)}`)
+    );
   }
 
   // UTF-8 bytes in the client's encoding (throws ConversionError as PostgreSQL would).
   fromUtf8(bytes) {
+    return this.translate(
+      bytes,
+      utf8Length,
+      (sequence) => this.toClient.get(sequence.toString('utf8').codePointAt(0)),
+      (sequence) =>
+        new ConversionError('22P05', `character with byte sequence ${hex(sequence)} in encoding "UTF8" has no equivalent in encoding "${this.name}"`)
+    );
+  }
+
+  // `bytes` with each non-ASCII sequence (its length from its lead byte) replaced by `lookup`'s
+  // bytes for it; a sequence without any is `failure`'s error. ASCII is the same on both sides.
+  translate(bytes, lengthOf, lookup, failure) {
     if (isAscii(bytes)) return bytes;
     if (!this.converts) throw this.unsupported();
     const out = [];
@@ -239,12 +237,10 @@ class Codec {
         i += 1;
         continue;
       }
-      const length = utf8Length(bytes[i]);
+      const length = lengthOf(bytes[i]);
       const sequence = bytes.subarray(i, i + length);
-      const converted = this.toClient.get(sequence.toString('utf8').codePointAt(0));
-      if (!converted) {
-        throw new ConversionError('22P05', `character with byte sequence ${hex(sequence)} in encoding "UTF8" has no equivalent in encoding "${this.name}"`);
-      }
+      const converted = lookup(sequence);
+      if (!converted) throw failure(sequence, length);
       out.push(bytes.subarray(start, i), converted);
       i += length;
       start = i;
@@ -405,9 +401,7 @@ function convertArray(value, types, convert) {
       continue;
     }
     const converted = convertBinary(value.subarray(offset, offset + length), elem, types, convert);
-    const header = Buffer.alloc(4);
-    header.writeInt32BE(converted.length);
-    parts.push(header, converted);
+    parts.push(int32(converted.length), converted);
     offset += length;
   }
   return Buffer.concat(parts);
@@ -426,10 +420,7 @@ function convertRecord(value, types, convert) {
       continue;
     }
     const converted = convertBinary(value.subarray(offset, offset + length), oid, types, convert);
-    const header = Buffer.alloc(8);
-    header.writeUInt32BE(oid);
-    header.writeInt32BE(converted.length, 4);
-    parts.push(header, converted);
+    parts.push(value.subarray(offset - 8, offset - 4), int32(converted.length), converted); // its OID, its new length
     offset += length;
   }
   return Buffer.concat(parts);
@@ -486,16 +477,6 @@ class Reader {
   }
 }
 
-const int16 = (n) => {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-};
-const int32 = (n) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-};
 const zeroTerminated = (bytes) => Buffer.concat([bytes, Buffer.from([0])]);
 
 // Error and notice fields, converted (what cannot be shown in the client's encoding is
@@ -566,17 +547,6 @@ function convertBinaryCopy(data, oids, types, convert) {
   return Buffer.concat(parts);
 }
 
-// The parameter type OIDs a Parse message declares.
-function parseParameterTypes(part) {
-  const reader = new Reader(part);
-  reader.cstring();
-  reader.cstring();
-  const count = reader.int16();
-  const oids = [];
-  for (let i = 0; i < count; i += 1) oids.push(part.readUInt32BE(reader.offset + 4 * i));
-  return oids;
-}
-
 // One client's conversions: its messages in, PGlite's replies out.
 class ClientConversion {
   constructor(codec, types) {
@@ -600,7 +570,7 @@ class ClientConversion {
   async learnInbound(parts) {
     const oids = [];
     for (const part of parts) {
-      if (part[0] === 0x50) oids.push(...parseParameterTypes(part));
+      if (part[0] === 0x50) oids.push(...protocol.parameterTypes(part));
     }
     if (oids.length > 0) await this.types.learn(oids);
   }
@@ -623,7 +593,7 @@ class ClientConversion {
       const reader = new Reader(part);
       const name = reader.cstring();
       const query = reader.cstring();
-      this.parameterTypes.set(name.toString('latin1'), parseParameterTypes(part));
+      this.parameterTypes.set(name.toString('latin1'), protocol.parameterTypes(part));
       return message('P', zeroTerminated(this.codec.toUtf8(name)), zeroTerminated(this.codec.toUtf8(query)), reader.rest());
     }
     if (type === 0x42) return this.inboundBind(part);
@@ -709,7 +679,7 @@ class ClientConversion {
     let columns = this.columns;
     for (const part of eachMessage(reply)) {
       if (part[0] === 0x54) {
-        columns = this.rowDescription(part);
+        columns = rowDescription(part);
         for (const [oid, format] of columns) if (format === 1) oids.push(oid);
       } else if (part[0] === 0x44 && columns && columns.some(([, format]) => format === 1)) {
         // Element types of binary arrays and records are only known from their values.
@@ -726,17 +696,13 @@ class ClientConversion {
     if (oids.length > 0) await this.types.learn(oids);
   }
 
-  rowDescription(part) {
-    return rowDescription(part);
-  }
-
   outboundOne(part) {
     const type = part[0];
     const convert = (bytes) => this.codec.fromUtf8(bytes);
     switch (type) {
       case 0x54: {
         // RowDescription: the names.
-        this.columns = this.rowDescription(part);
+        this.columns = rowDescription(part);
         const reader = new Reader(part);
         const count = reader.int16();
         const pieces = [int16(count)];

@@ -152,6 +152,12 @@ function parseFields(parse) {
   return { name: name.text, query: query.text, rest: parse.subarray(query.end + 1) };
 }
 
+// The parameter type OIDs a Parse message declares (0: left to the server).
+function parameterTypes(parse) {
+  const { rest } = parseFields(parse);
+  return Array.from({ length: rest.readInt16BE(0) }, (_, i) => rest.readUInt32BE(2 + 4 * i));
+}
+
 function parseMessage(name, query, rest) {
   return message('P', cstring(name), cstring(query), rest);
 }
@@ -262,7 +268,9 @@ module.exports = {
   queryText,
   parseFields,
   boundStatement,
+  stringAt,
   parseMessage,
+  parameterTypes,
   StatementNames,
   withBackendKey,
   describeBatch,

@@ -22,15 +22,10 @@ function rowDescription(format) {
 
 const ROW = message('D', int16(1), int32(0)); // void: an empty value, in text and in binary
 
-function fields(part, offset) {
-  const end = part.indexOf(0, offset);
-  return { text: part.toString('utf8', offset, end), end };
-}
-
 // The seconds a Bind's one parameter says, for a Parse with `$1` and these parameter types.
 function boundSeconds(bind, types) {
-  const portal = fields(bind, 5);
-  const statement = fields(bind, portal.end + 1);
+  const portal = protocol.stringAt(bind, 5);
+  const statement = protocol.stringAt(bind, portal.end + 1);
   let offset = statement.end + 1;
   const formatCount = bind.readInt16BE(offset);
   const formats = [];
@@ -50,8 +45,8 @@ function boundSeconds(bind, types) {
 
 // The result format a Bind asks for (0 text, 1 binary).
 function resultFormat(bind) {
-  const portal = fields(bind, 5);
-  const statement = fields(bind, portal.end + 1);
+  const portal = protocol.stringAt(bind, 5);
+  const statement = protocol.stringAt(bind, portal.end + 1);
   let offset = statement.end + 1;
   offset += 2 + 2 * bind.readInt16BE(offset);
   const params = bind.readInt16BE(offset);
@@ -70,16 +65,15 @@ function planSleep(parts) {
     if (!match || match[2]) return null;
     return { milliseconds: Number(match[1]) * 1000, reply: Buffer.concat([rowDescription(0), ROW, message('C', cstring('SELECT 1'))]) };
   }
+  if (parts.length > 5) return null; // the hot path: most batches are not a sleep
   const types = parts.map((part) => String.fromCharCode(part[0])).join('');
   if (types !== 'PBDES' && types !== 'PBES') return null;
   if (types === 'PBDES' && parts[2][5] !== 0x50) return null; // Describe of the portal only
-  const { name, query, rest } = protocol.parseFields(parts[0]);
+  const { name, query } = protocol.parseFields(parts[0]);
   const match = name === '' ? SLEEP.exec(query) : null;
   const bind = parts[1];
-  if (!match || fields(bind, 5).text !== '' || fields(bind, fields(bind, 5).end + 1).text !== '') return null;
-  const count = rest.readInt16BE(0);
-  const declared = Array.from({ length: count }, (_, i) => rest.readUInt32BE(2 + 4 * i));
-  const seconds = match[2] ? boundSeconds(bind, declared) : Number(match[1]);
+  if (!match || protocol.stringAt(bind, 5).text !== '' || protocol.boundStatement(bind) !== '') return null;
+  const seconds = match[2] ? boundSeconds(bind, protocol.parameterTypes(parts[0])) : Number(match[1]);
   if (seconds === null || !Number.isFinite(seconds)) return null;
   const describe = types === 'PBDES' ? [rowDescription(resultFormat(bind))] : [];
   const reply = Buffer.concat([message('1'), message('2'), ...describe, ROW, message('C', cstring('SELECT 1'))]);
