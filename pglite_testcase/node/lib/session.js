@@ -172,7 +172,7 @@ function withReported(reply, reported) {
 function withEncoding(values, client, setting) {
   const name = encoding.effectiveEncoding(setting, client.startupEncoding);
   values.set('client_encoding', name);
-  if (typeof client.useEncoding === 'function') client.useEncoding(name);
+  client.useEncoding(name);
   return values;
 }
 
@@ -183,7 +183,6 @@ class Sessions {
     this.databases = new Set(databases); // the names the one database answers to
     this.loaded = null; // the client whose settings the backend holds (null: none)
     this.fresh = false; // the backend holds a new connection's settings
-    this.freshReported = null;
   }
 
   // `client`'s turn: its settings in the backend (called outside transactions only).
@@ -248,16 +247,11 @@ class Sessions {
       if (protocol.firstRow(found) === null) return { fatal: protocol.fatal('28000', `role "${user}" does not exist`) };
       statements.push(`SET SESSION AUTHORIZATION "${user.replace(/"/g, '""')}"`);
     }
-    if (settings.length > 0) statements.push(applySql(settings));
-    if (statements.length > 0) {
-      const applied = await this.host.query(statements.join('; '));
-      const error = protocol.firstError(applied);
-      if (error) return { fatal: protocol.fatal(error.C, error.M, error.H) };
-      client.reported = await this.reportedValues(client);
-    } else {
-      if (this.freshReported === null) this.freshReported = await this.reportedValues({ startupEncoding: 'UTF8' });
-      client.reported = withEncoding(new Map(this.freshReported), client, '');
-    }
+    statements.push(applySql(settings)); // never empty: the process id is one of them
+    const applied = await this.host.query(statements.join('; '));
+    const error = protocol.firstError(applied);
+    if (error) return { fatal: protocol.fatal(error.C, error.M, error.H) };
+    client.reported = await this.reportedValues(client);
     return { reply: withReported(reply, client.reported) };
   }
 
