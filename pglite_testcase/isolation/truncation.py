@@ -265,10 +265,14 @@ def empty_every_table(connection: Connection, exclude: tuple[str, ...] = ("alemb
 
 def empty_written_tables(connection: Connection, exclude: tuple[str, ...] = ("alembic_version",)) -> None:
     """Empty the tables written since the last call. Raises ``DBAPIError`` if the tracking is not installed."""
+    connection.exec_driver_sql(empty_written_sql(exclude))
+
+
+def empty_written_sql(exclude: tuple[str, ...] = ("alembic_version",)) -> str:
     # As literal text, not a bound array: the extended protocol's extra messages cost PGlite about
     # half a millisecond a test here.
     names = ", ".join("'" + name.replace("'", "''") + "'" for name in exclude)
-    connection.exec_driver_sql(f"SELECT {SCHEMA}.empty_written(ARRAY[{names}]::text[])")
+    return f"SELECT {SCHEMA}.empty_written(ARRAY[{names}]::text[])"
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
