@@ -6,6 +6,8 @@ the value given and what is accepted.
 
 from __future__ import annotations
 
+import inspect
+import marshal
 import math
 import warnings
 from collections.abc import Collection
@@ -162,6 +164,18 @@ def _check_revision(owner: type, config: Config, revision: str) -> None:
         ) from None
 
 
+def _own_hook_source(hook: Any) -> str:
+    """The source of a class's own ``alembic_environment`` hook ('' for the library's)."""
+    function = inspect.unwrap(getattr(hook, "__func__", hook))
+    if function is None or getattr(function, "__module__", "").startswith("pglite_testcase."):
+        return ""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):  # defined where no source file is kept (an interactive session, exec)
+        code = getattr(function, "__code__", None)
+        return marshal.dumps(code).hex() if code is not None else repr(function)
+
+
 def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
     alembic_config = read_alembic_config(owner)
     metadata = read_metadata(owner, required_tables=alembic_config is None)
@@ -177,7 +191,12 @@ def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
         )
     if alembic_config is not None:
         try:
-            schema = AlembicSchema(alembic_config, revision, environment=alembic_environment)
+            schema = AlembicSchema(
+                alembic_config,
+                revision,
+                environment=alembic_environment,
+                environment_source=_own_hook_source(getattr(owner, "alembic_environment", None)),
+            )
         except Exception as exc:
             raise ConfigurationError.for_attribute(
                 owner,
