@@ -40,7 +40,8 @@ function failingMessage(part, error) {
 }
 
 class Connection {
-  // hooks: onWork(connection), onClose(connection), onCancel(processId, secret)
+  // hooks: onWork(connection), onClose(connection), onCancel(processId, secret),
+  //   onSettingsStatement(sql) (optional: a statement that may change settings arrived)
   // types: the TypeCatalog that encoding conversions share
   constructor(socket, { id, verifier, hooks, types = null }) {
     this.socket = socket;
@@ -261,6 +262,7 @@ class Connection {
       if (sql !== null) {
         const effects = { listens: listenStatements(sql), changes: MAY_CHANGE_SETTINGS.test(sql), resets: false };
         effects.resets = effects.changes && MAY_RESET.test(sql);
+        if (effects.changes && this.hooks.onSettingsStatement) this.hooks.onSettingsStatement(sql);
         // What a named statement does happens when it is executed (Bind), often in a later batch.
         if (type === 0x50 && statement) {
           if (effects.changes || effects.listens.length > 0) this.statementEffects.set(statement, effects);

@@ -63,6 +63,7 @@ class Scheduler {
         onWork: (connection) => this.schedule(connection),
         onClose: (connection) => this.leave(connection),
         onCancel: (processId, secret) => this.cancel(processId, secret),
+        onSettingsStatement: (sql) => this.sessions.noteCustomSettings(sql),
       },
     });
     this.clients.add(client);
