@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..context import Context
 from ..measure import Row
-from . import first_run, isolation, migrations, pytest_plugin, scale, schema, startup, suites
+from . import bulk, first_run, isolation, migrations, pytest_plugin, scale, schema, startup, suites
 
 SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "isolation": isolation.run,
@@ -18,4 +18,5 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "migrations": migrations.run,
     "first-run": first_run.run,
     "pytest-plugin": pytest_plugin.run,
+    "bulk": bulk.run,
 }
