@@ -11,7 +11,7 @@
 //
 // Arguments: one JSON object (socketPath, or TCP on 127.0.0.1 at port, 0 or absent
 // for a free one; graceMs, loadDataDir, extensions, privateDir, parentPid,
-// statementTimeoutMs, debug).
+// statementTimeoutMs, debug, debugDatabase: the database name of debug connections, lib/debug.js).
 // The TCP password comes in the environment (PGLITE_TESTCASE_PASSWORD), not in
 // the arguments, which every local user can read.
 //
@@ -74,6 +74,7 @@ async function main() {
     verifier: password ? new ScramVerifier(password) : null,
     onCancel: cancelled,
     databases: host.databaseNames,
+    debugDatabase: config.debugDatabase || null,
     debug,
   });
   process.on('unhandledRejection', serverError);
