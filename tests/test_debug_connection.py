@@ -93,7 +93,7 @@ class DebugConnection(LeavesNothing, PrintsOnce, PGliteTestCase):
             self.assertIn("joins the running test's transaction", self.printed)
         else:
             self.assertIn("runs on a real PostgreSQL server", self.printed)
-            self.assertIn("uncommitted rows are not visible from another connection", self.printed)
+            self.assertIn("uncommitted rows are not visible from another connection on a real server", self.printed)
             self.assertEqual(self.debug_url, self.database.libpq_url())
 
     def test_1_a_second_connection_sees_the_paused_tests_uncommitted_row(self) -> None:

@@ -213,7 +213,7 @@ class PGliteDatabase:
     def _libpq_url(self) -> URL:
         """On the Unix socket without the password, which nobody asks for there."""
         url = self._url("postgresql")
-        return url if self.process.config.use_tcp else url.set(password=None)
+        return url if self.process.config.use_tcp else url._replace(password=None)
 
     def libpq_url(self) -> str:
         """The database's URL for libpq (psql, ``psycopg.connect``)."""

@@ -5,7 +5,9 @@
 // itself (lib/connection.js: SSL and GSS requests are answered 'N', so libpq's
 // sslmode=prefer works; on TCP, SCRAM-SHA-256 with the instance's password,
 // lib/auth.js), plays COPY FROM STDIN with the client (lib/copy.js), and runs
-// everything else in PGlite (lib/host.js). A watchdog thread (lib/watchdog.js)
+// everything else in PGlite (lib/host.js). A connection to the debug database
+// (lib/debug.js) joins the transaction of the connection holding the session: psql on a
+// test paused at a breakpoint. A watchdog thread (lib/watchdog.js)
 // enforces the statement timeout and notices the test process's death even
 // while PGlite blocks this thread.
 //

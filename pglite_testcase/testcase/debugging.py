@@ -33,30 +33,27 @@ def debug_url(database: TestDatabase, isolation: str) -> str:
 def announcement(owner: type, database: TestDatabase, isolation: str, url: str) -> str:
     """What is printed for the class: the psql command line, and what that connection sees."""
     name = f"{owner.__module__}.{owner.__qualname__}"
-    command = f"    psql {shlex.quote(url)}"
+    command = f"    psql {shlex.quote(url)}\n"
     if database.debug_libpq_url() is None:
         seen = (
-            "The tests commit (isolation = 'truncate'), so it sees what they wrote."
+            "The tests commit (isolation = 'truncate'), so it sees what they wrote.\n"
             if isolation == "truncate"
-            else "A test's uncommitted rows are not visible from another connection on a real server, and "
-            "a statement on rows the test has written may wait for the test's transaction to end."
+            else "A test's uncommitted rows are not visible from another connection on a real server, and\n"
+            "a statement on rows the test has written may wait for the test's transaction to end.\n"
         )
-        return (
-            f"pglite_testcase: {name} runs on a real PostgreSQL server; its test database (self.debug_url):\n"
-            f"{command}\n  {seen}\n"
-        )
+        where = f"pglite_testcase: {name} runs on a real PostgreSQL server; its test database (self.debug_url):\n"
+        return f"{where}{command}{seen}"
     if isolation == "truncate":
         return (
-            f"pglite_testcase: {name} (isolation = 'truncate'): the tests commit, so an ordinary connection "
-            f"sees their rows (self.debug_url):\n{command}\n"
-            f"  While a test holds a transaction open, that connection waits for it to end (PGlite serves "
-            f"one session).\n"
+            f"pglite_testcase: {name} (isolation = 'truncate'): the tests commit, so an ordinary\n"
+            f"connection sees their rows (self.debug_url):\n{command}"
+            f"While a test holds a transaction open, that connection waits for it (PGlite serves one session).\n"
         )
     return (
-        f"pglite_testcase: debug connection for {name} (self.debug_url); at a breakpoint in one of its "
-        f"tests, run\n{command}\n"
-        f"  It joins the running test's transaction: it sees the test's uncommitted rows (flush the "
-        f"session first), and its COMMIT and ROLLBACK are refused. Between tests it sees the class's data.\n"
+        f"pglite_testcase: debug connection for {name} (self.debug_url).\n"
+        f"At a breakpoint in one of its tests, run in another terminal:\n{command}"
+        f"It joins the running test's transaction: it sees the test's uncommitted rows (what the session\n"
+        f"has flushed), and its COMMIT and ROLLBACK are refused. Between tests it sees the class's data.\n"
     )
 
 
