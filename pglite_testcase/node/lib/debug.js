@@ -17,14 +17,19 @@
 //   session it would change is the test's;
 // - it never holds the session, and its startup never reaches PGlite (a session's startup
 //   inside the test's transaction): it is answered from the reported settings.
+// It is told it is idle (STATUS), and BEGIN alone does nothing: it has no transaction to end.
 // Its statements are taken a whole exchange at a time (up to a Sync or a simple Query): an
-// exchange waiting for a reply before its Sync (a Flush) is not served on it.
+// exchange waiting for a reply before its Sync (a Flush) is not served on it. Its simple
+// queries replace the session's unnamed prepared statement, as any simple query does on
+// PostgreSQL: the drivers' statements use it within one exchange (named ones are the client's).
 'use strict';
 const { message, int32, cstring, eachMessage } = require('./framing');
 const protocol = require('./protocol');
 const copy = require('./copy');
 const encoding = require('./encoding');
-const { REPORTED, REPORTED_QUERY, MAY_CHANGE_SETTINGS, OWN_SETTINGS, BACKEND_PID, withReported, beforeReady } = require('./session');
+const session = require('./session');
+
+const { REPORTED, REPORTED_QUERY, MAY_CHANGE_SETTINGS, OWN_SETTINGS, BACKEND_PID, withReported, beforeReady } = session;
 
 const SAVEPOINT = 'pglite_testcase_debug';
 
@@ -32,7 +37,9 @@ const SAVEPOINT = 'pglite_testcase_debug';
 // own (custom settings are not in pg_settings), and who the session is.
 const SETTINGS_FINGERPRINT =
   "SELECT pg_catalog.md5(pg_catalog.string_agg(name || '=' || setting, ',' ORDER BY name)) || ',' || " +
-  [...OWN_SETTINGS, BACKEND_PID].map((name) => `coalesce(pg_catalog.current_setting('${name}', true), '')`).join(" || ',' || ") +
+  [...OWN_SETTINGS, BACKEND_PID]
+    .map((name) => `coalesce(pg_catalog.current_setting('${name}', true), '')`)
+    .join(" || ',' || ") +
   " || ',' || session_user || ',' || current_user FROM pg_catalog.pg_settings";
 
 // Statements that would end, or step outside, the test's transaction: first words.
@@ -171,7 +178,8 @@ class DebugConnections {
       reported = new Map(REPORTED.map((setting, i) => [setting, row[i]]).filter(([, value]) => value !== undefined));
     }
     reported.set('client_encoding', name);
-    const reply = Buffer.concat([message('R', int32(0)), message('K', int32(0), int32(0)), protocol.readyForQuery(STATUS)]);
+    const ok = message('R', int32(0));
+    const reply = Buffer.concat([ok, message('K', int32(0), int32(0)), protocol.readyForQuery(STATUS)]);
     return { reply: withReported(reply, reported), status: STATUS };
   }
 
@@ -201,9 +209,11 @@ class DebugConnections {
     }
     const begin = beginAlone(unit);
     if (begin !== null) {
-      const where = owner === null ? "each of its statements runs in a transaction of its own" : "it runs inside the test's transaction";
+      const where =
+        owner === null ? 'each of its statements runs in a transaction of its own' : "it runs inside the test's transaction";
       const text = `pglite_testcase: ${begin} does nothing on a debug connection: ${where}`;
-      return Buffer.concat([notice('NOTICE', '00000', text), message('C', cstring(begin)), protocol.readyForQuery(STATUS)]);
+      const done = message('C', cstring(begin));
+      return Buffer.concat([notice('NOTICE', '00000', text), done, protocol.readyForQuery(STATUS)]);
     }
     if (owner === null) {
       await this.host.query('BEGIN');

@@ -352,7 +352,8 @@ class Scheduler {
     }
     client.phase = 'session';
     client.lastStatus = started.status;
-    client.write(Buffer.concat([authenticated, protocol.withBackendKey(started.reply, client.processId, client.secret)]));
+    const keyed = protocol.withBackendKey(started.reply, client.processId, client.secret);
+    client.write(Buffer.concat([authenticated, keyed]));
     this.debug(`client ${client.prefix} started as a debug connection (status ${started.status})`);
   }
 
