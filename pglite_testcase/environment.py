@@ -23,6 +23,7 @@ DRIVER = "PGLITE_TESTCASE_DRIVER"
 TCP = "PGLITE_TESTCASE_TCP"
 PRESTART = "PGLITE_TESTCASE_PRESTART"
 LOG = "PGLITE_TESTCASE_LOG"
+DEBUG = "PGLITE_TESTCASE_DEBUG"
 
 VARIABLES: dict[str, str] = {
     CACHE_DIR: "where the npm packages and snapshots are kept (default ~/.cache/pglite-testcase)",
@@ -34,6 +35,7 @@ VARIABLES: dict[str, str] = {
     TCP: "1: PGlite on a free port of 127.0.0.1 instead of a Unix socket",
     PRESTART: "0: start PGlite in the first setUpClass, not when the first test class is defined",
     LOG: "debug, info, warning, error: the library's log on stderr",
+    DEBUG: "1: every class prints a psql command line that looks inside its running test (self.debug_url)",
 }
 
 # The PostgreSQL majors, each the PGlite line that runs it (pinned in node/pg<major>/package-lock.json).
@@ -153,6 +155,12 @@ def prestart() -> bool:
     return value is None or switch(value, where(PRESTART))
 
 
+def debug() -> bool:
+    """``PGLITE_TESTCASE_DEBUG=1``: a debug connection for classes that do not set ``debug_connection``."""
+    value = _value(DEBUG)
+    return value is not None and switch(value, where(DEBUG))
+
+
 def log_level() -> str | None:
     value = os.environ.get(LOG)
     if value is None or not value.strip():
@@ -168,6 +176,7 @@ def check() -> None:
     tcp()
     prestart()
     log_level()
+    debug()
     cache_dir()
     database_url()
     connect_timeout()
@@ -179,6 +188,7 @@ __all__ = [
     "CACHE_DIR",
     "CONNECT_TIMEOUT",
     "DATABASE_URL",
+    "DEBUG",
     "DRIVER",
     "LOG",
     "POSTGRES_VERSION",

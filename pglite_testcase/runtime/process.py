@@ -168,6 +168,9 @@ class PGliteProcess:
         # On TCP any local user can reach the port: the server asks for this password
         # (SCRAM-SHA-256). The Unix socket's 0700 directory already keeps others out.
         self.password: str | None = secrets.token_urlsafe(24) if use_tcp else None
+        # The database name of debug connections (node/lib/debug.js): random, so that no connection
+        # becomes one by accident; handed out as a class's debug_url only.
+        self.debug_database = f"debug_{secrets.token_hex(6)}"
         self.statement_timeout_ms = 0
         self.log_path = self.private_dir / "pglite.log"
         self._stdout_buffer = b""
@@ -201,6 +204,7 @@ class PGliteProcess:
             "parentPid": self.owner_pid,
             "statementTimeoutMs": self.statement_timeout_ms,
             "extensions": self.extensions,
+            "debugDatabase": self.debug_database,
         }
         env = {**os.environ, "NODE_PATH": str(self.node_modules)}
         env.pop("NODE_OPTIONS", None)

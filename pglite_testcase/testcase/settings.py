@@ -57,6 +57,7 @@ class ClassSettings:
     database_objects: tuple[str, ...]
     shared_test_data: frozenset[str]
     postgres_version: int = 17  # PGlite's PostgreSQL major (a real server's is what it is)
+    debug_connection: bool = False  # self.debug_url and a psql line printed (testcase/debugging.py)
 
     def request(self) -> Request:
         return Request(
@@ -243,6 +244,7 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         database_objects=database_objects,
         shared_test_data=_names(*attribute(owner, "shared_test_data")),
         postgres_version=read_postgres_version(owner),
+        debug_connection=read_debug_connection(owner),
     )
 
 
@@ -258,6 +260,22 @@ def read_postgres_version(owner: type) -> int:
             value,
             f"{environment.ACCEPTED_POSTGRES_VERSIONS} (the PostgreSQL major PGlite runs: "
             f"{environment.postgres_majors()}), or None for {environment.POSTGRES_VERSION}'s choice (17 if unset)",
+        )
+    return value
+
+
+def read_debug_connection(owner: type) -> bool:
+    """``debug_connection = True | False`` on the class (or a base), else ``PGLITE_TESTCASE_DEBUG``."""
+    value = getattr(owner, "debug_connection", None)
+    if value is None:
+        return environment.debug()
+    if not isinstance(value, bool):
+        raise ConfigurationError.for_attribute(
+            owner,
+            "debug_connection",
+            value,
+            f"True (a psql command line printed, self.debug_url set), False, or None for "
+            f"{environment.DEBUG}'s choice (off if unset)",
         )
     return value
 

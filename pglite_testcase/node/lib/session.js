@@ -319,6 +319,8 @@ class Sessions {
 module.exports = {
   Sessions,
   REPORTED,
+  REPORTED_QUERY,
+  OWN_SETTINGS,
   BASELINE_SQL,
   BACKEND_PID,
   MAY_CHANGE_SETTINGS,
