@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
 
 from .models import Author, Base, Book
-from .support import pglite_only, problems, run_case
+from .support import ON_SERVER, pglite_only, problems, run_case
 
 
 def _class_data_steps() -> type[PGliteTestCase]:
@@ -238,6 +238,9 @@ class TruncateIsolation(unittest.TestCase):
         self.assertEqual(result.testsRun, 4)
 
 
+NEXT_XID = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+
+
 def _truncate_cleanup_connection_steps() -> type[PGliteTestCase]:
     """A new TruncateCleanupConnections class, whose tests run in the order they are written (see run_case)."""
 
@@ -248,6 +251,7 @@ def _truncate_cleanup_connection_steps() -> type[PGliteTestCase]:
         metadata = Base
         isolation = "truncate"
         left_open: ClassVar[Connection | None] = None
+        next_xid: ClassVar[int | None] = None
 
         def test_1_installs_the_tracking(self) -> None:
             self.session.add(Author(name="committed"))
@@ -286,6 +290,19 @@ def _truncate_cleanup_connection_steps() -> type[PGliteTestCase]:
             self.session.commit()
             self.assertEqual(author.id, 1)
 
+        def test_7_only_reads(self) -> None:
+            self.assertDatabaseEmpty()
+            type(self).next_xid = self.connection.scalar(text(NEXT_XID))
+
+        def test_8_the_clean_up_after_reads_took_no_transaction_id(self) -> None:
+            if not ON_SERVER:  # (a server's other sessions take ids too)
+                self.assertEqual(self.connection.scalar(text(NEXT_XID)), type(self).next_xid)
+            self.session.add(Author(name="written after reads"))
+            self.session.commit()
+
+        def test_9_and_what_comes_after_is_emptied(self) -> None:
+            self.assertDatabaseEmpty()
+
     return TruncateCleanupConnections
 
 
@@ -293,7 +310,7 @@ class TruncateCleanupConnections(unittest.TestCase):
     def test_each_step_in_order(self) -> None:
         result = run_case(_truncate_cleanup_connection_steps())
         self.assertTrue(result.wasSuccessful(), problems(result))
-        self.assertEqual(result.testsRun, 6)
+        self.assertEqual(result.testsRun, 9)
 
 
 # Created in the order that makes an id-ordered delete fail: each table references the one before.

@@ -122,9 +122,15 @@ BEGIN
     levels integer[] := '{{}}';
     level integer;
     st {SCHEMA}.state;
-    xid bigint := pg_current_xact_id()::text::bigint;
+    xid bigint;
   BEGIN
     SELECT * INTO st FROM {SCHEMA}.state;
+    -- No transaction has completed with an id since the last clean-up (that one's own): nothing was
+    -- written, no table made, no write rolled back. Return without taking an id of its own.
+    IF st.last_xid IS NOT NULL AND pg_snapshot_xmax(pg_current_snapshot())::text::bigint = st.last_xid + 1 THEN
+      RETURN;
+    END IF;
+    xid := pg_current_xact_id()::text::bigint;
     -- A transaction that rolled back since the last cleanup recorded nothing, but may have
     -- advanced sequences (a failed INSERT): then every used sequence is restarted. On a server
     -- other sessions' transactions are in the range too; past 1,000 of them, restart anyway.
