@@ -55,6 +55,7 @@ class AsyncClassFixture(ClassFixture):
             engine = new_async_engine(
                 self.database.url_for(driver), connect_args=self.database.connect_args_for(driver)
             )
+            self.hints.listen(engine.sync_engine)
             try:
                 async with engine.connect() as connection:
                     maker = self.maker_class(bind=connection, **{**self.session_options(), "expire_on_commit": False})

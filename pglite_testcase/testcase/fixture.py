@@ -16,8 +16,9 @@ import unittest
 from typing import TYPE_CHECKING, Any
 
 from ..compat import SQLALCHEMY_2, session_kwargs, sessionmaker_class
+from ..database.extension_hints import ExtensionHints
 from ..database.provision import Lease, provision
-from ..errors import PGliteStoppedError, PGliteTestCaseError
+from ..errors import PGliteStoppedError, PGliteTestCaseError, SchemaBuildError
 from ..isolation.join_test_transaction import RemembersSessions, TestOutcome
 from ..isolation.reach import Reach
 from ..isolation.routing import Routing
@@ -32,7 +33,7 @@ from .factories import BoundFactories
 from .settings import ClassSettings, read_class_settings, refuse_class_data_when_truncating
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
     from ..database.pglite import TestDatabase
 
@@ -109,6 +110,10 @@ class ClassFixture:
         self.lease: Lease | None = None
         self.strategy: TransactionIsolation | TruncateIsolation | None = None
         self.routing = Routing(self.settings.database_objects)
+        self.routing.on_reroute = self._engine_routed
+        self.hints = ExtensionHints(
+            owner.__qualname__, self.settings.extensions, on_server=self.settings.server_url is not None
+        )
         self.committed_class_data = False  # async classes: setUpTestData committed, the schema is rebuilt after
         self.maker_class = _tracking(sessionmaker_class(self.is_async))
         self._maker: Any = None
@@ -124,12 +129,13 @@ class ClassFixture:
 
     def open(self) -> None:
         setattr(self.owner, FIXTURE_ATTRIBUTE, self)
-        self.lease = provision(self.settings.request())
+        self.lease = self._provision()
         self._publish()
         if self.settings.isolation == "truncate" and self.has_class_data():
             refuse_class_data_when_truncating(self.owner, self.settings)
         self.strategy = STRATEGIES[self.settings.isolation, self.is_async](self)
         self.strategy.open()
+        self.hints.listen(*self.strategy.engines)
         self.strategy_opened()
         self.reach.open()
         self.reach.begin_class_work()
@@ -148,6 +154,7 @@ class ClassFixture:
             if self.committed_class_data and self.lease is not None and self.database.is_alive():
                 self.database.rebuild(self.settings.schema, self.settings.admin_driver)
         finally:
+            self.hints.close()
             if self.lease is not None:
                 self.lease.release()
             if self.owner.__dict__.get(FIXTURE_ATTRIBUTE) is self:
@@ -170,6 +177,13 @@ class ClassFixture:
         for name, value in published.items():
             setattr(owner, name, value)
 
+    def _provision(self) -> Lease:
+        try:
+            return provision(self.settings.request())
+        except SchemaBuildError as error:
+            self.hints.explain(error)  # an extension's function or type the schema uses, and which to add
+            raise
+
     def recover(self) -> None:
         """After PGlite died: a new instance, the schema, new engines, the class's data again."""
         unwrap_attributes(self.owner)
@@ -178,10 +192,11 @@ class ClassFixture:
         if self.lease is not None:
             self.lease.release()
         self.committed_class_data = False
-        self.lease = provision(self.settings.request())
+        self.lease = self._provision()
         self._publish()
         self.strategy = STRATEGIES[self.settings.isolation, self.is_async](self)
         self.strategy.open()
+        self.hints.listen(*self.strategy.engines)
         self.strategy_opened()
 
     def rebuild(self) -> None:
@@ -261,6 +276,7 @@ class ClassFixture:
             return
         refuse_class_data_when_truncating(owner, self.settings)
         assert isinstance(self.strategy, TransactionIsolation)
+        self.hints.listen(*self.strategy.engines)  # during the strategy's open: its engines are made
         transaction = self.strategy.transaction
         maker = self.sessionmaker()
         session = maker(expire_on_commit=False)
@@ -316,6 +332,10 @@ class ClassFixture:
         test.__dict__["_pglite_test_connection"] = connection
         self._hand_out(test, connection)
         self.reach.test_begins(test)
+
+    def _engine_routed(self, engine: Engine) -> None:
+        """An application's engine was routed into the test (or the class data)."""
+        self.hints.listen_routed(engine)
 
     def _hand_out(self, test: Any, connection: Any) -> None:
         assert self.strategy is not None
