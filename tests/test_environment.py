@@ -21,6 +21,7 @@ BAD_VALUES = {
     environment.TCP: "yes",
     environment.PRESTART: "no",
     environment.LOG: "loud",
+    environment.SHOW_SQL: "yes",
 }
 
 

@@ -94,10 +94,14 @@ class AsyncClassFixture(ClassFixture):
             self.recover()
         connection = await self._async_strategy().begin_async_test()
         test.__dict__["_pglite_test_connection"] = connection
+        if self.settings.show_sql_on_failure:
+            self.start_recording(test)
         self._hand_out(test, connection)
         self.reach.test_begins(test)
 
     async def end_async_test(self, test: Any) -> None:
+        if self.settings.show_sql_on_failure:
+            self.stop_recording()
         connection = test.__dict__.pop("_pglite_test_connection", None)
         if connection is None or self.strategy is None:
             return

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..compat import SQLALCHEMY_2, session_kwargs, sessionmaker_class
 from ..database.extension_hints import ExtensionHints
 from ..database.provision import Lease, provision
-from ..errors import PGliteStoppedError, PGliteTestCaseError, SchemaBuildError
+from ..errors import ConfigurationError, PGliteStoppedError, PGliteTestCaseError, SchemaBuildError
 from ..isolation.join_test_transaction import RemembersSessions, TestOutcome
 from ..isolation.reach import Reach
 from ..isolation.routing import Routing
@@ -30,12 +30,19 @@ from ..isolation.strategies import (
 from ..urls import url_text
 from .class_data import unwrap_attributes, wrap_new_attributes
 from .factories import BoundFactories
-from .settings import ClassSettings, read_class_settings, refuse_class_data_when_truncating
+from .failure_reports import RECORDER_ATTRIBUTE, new_recorder
+from .settings import (
+    ClassSettings,
+    read_class_settings,
+    read_show_sql_on_failure,
+    refuse_class_data_when_truncating,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from ..database.pglite import TestDatabase
+    from .queries import QueryRecorder
 
 FIXTURE_ATTRIBUTE = "_pglite_fixture"
 
@@ -83,6 +90,18 @@ def _forget_late_failure(owner: type) -> None:
         delattr(owner, _LATE_OPEN_FAILED)
 
 
+def shows_sql_on_failure(owner: type) -> bool:
+    """Whether a failing test of ``owner`` reports its last statements (the fixture's setting; before a
+    late fixture exists, the same setting read now; a bad value is refused by the fixture, not here)."""
+    fixture: ClassFixture | None = owner.__dict__.get(FIXTURE_ATTRIBUTE)
+    if fixture is not None and not fixture.closed:
+        return fixture.settings.show_sql_on_failure
+    try:
+        return read_show_sql_on_failure(owner)
+    except ConfigurationError:
+        return False
+
+
 def close_fixture_of(owner: type) -> None:
     fixture: ClassFixture | None = owner.__dict__.get(FIXTURE_ATTRIBUTE)
     if fixture is not None:
@@ -114,6 +133,7 @@ class ClassFixture:
         self.hints = ExtensionHints(
             owner.__qualname__, self.settings.extensions, on_server=self.settings.server_url is not None
         )
+        self._recorder: QueryRecorder | None = None  # the running test's statements (show_sql_on_failure)
         self.committed_class_data = False  # async classes: setUpTestData committed, the schema is rebuilt after
         self.maker_class = _tracking(sessionmaker_class(self.is_async))
         self._maker: Any = None
@@ -330,12 +350,30 @@ class ClassFixture:
             self.recover()  # an earlier test's PGlite died
         connection = self.strategy.begin_test()
         test.__dict__["_pglite_test_connection"] = connection
+        if self.settings.show_sql_on_failure:
+            self.start_recording(test)
         self._hand_out(test, connection)
         self.reach.test_begins(test)
+
+    # -- the statements a failing test's report shows (show_sql_on_failure) ------------
+
+    def start_recording(self, test: Any) -> None:
+        """Keep the test's last statements: its connections', sessions', engines' and routed engines'."""
+        assert self.strategy is not None
+        recorder = self._recorder = test.__dict__[RECORDER_ATTRIBUTE] = new_recorder()
+        recorder.listen(*self.strategy.engines)
+
+    def stop_recording(self) -> None:
+        """Before the test's end: the library's own clean-up is not the test's (what was kept stays on the test)."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.close()
 
     def _engine_routed(self, engine: Engine) -> None:
         """An application's engine was routed into the test (or the class data)."""
         self.hints.listen_routed(engine)
+        if self._recorder is not None:
+            self._recorder.listen(engine)
 
     def _hand_out(self, test: Any, connection: Any) -> None:
         assert self.strategy is not None
@@ -350,6 +388,8 @@ class ClassFixture:
 
     def end_test(self, test: Any) -> None:
         """Sync classes: close what the test opened, roll it back, fail it if it ended its transaction."""
+        if self.settings.show_sql_on_failure:
+            self.stop_recording()
         connection = test.__dict__.pop("_pglite_test_connection", None)
         if connection is None or self.strategy is None:
             return  # the test never began (its setUp failed before ours)
@@ -424,4 +464,4 @@ def _failed_already(test: Any) -> bool:
     return any(failed is test and exc_info is not None for failed, exc_info in getattr(outcome, "errors", []))
 
 
-__all__ = ["ClassFixture", "fixture_for_test", "fixture_of"]
+__all__ = ["ClassFixture", "fixture_for_test", "fixture_of", "shows_sql_on_failure"]

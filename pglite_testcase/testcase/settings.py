@@ -55,6 +55,7 @@ class ClassSettings:
     database_objects: tuple[str, ...]
     shared_test_data: frozenset[str]
     postgres_version: int = 17  # PGlite's PostgreSQL major (a real server's is what it is)
+    show_sql_on_failure: bool = False  # a failing test's report lists its last statements
 
     def request(self) -> Request:
         return Request(
@@ -224,7 +225,23 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         database_objects=database_objects,
         shared_test_data=_names(*attribute(owner, "shared_test_data")),
         postgres_version=read_postgres_version(owner),
+        show_sql_on_failure=read_show_sql_on_failure(owner),
     )
+
+
+def read_show_sql_on_failure(owner: type) -> bool:
+    """``show_sql_on_failure`` on the class (True, False), else ``PGLITE_TESTCASE_SHOW_SQL``, else off."""
+    value = getattr(owner, "show_sql_on_failure", None)
+    if value is None:
+        return environment.show_sql()
+    if not isinstance(value, bool):
+        raise ConfigurationError.for_attribute(
+            owner,
+            "show_sql_on_failure",
+            value,
+            f"True, False, or None for {environment.SHOW_SQL}'s choice (off unless it is 1)",
+        )
+    return value
 
 
 def read_postgres_version(owner: type) -> int:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import unittest
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ..errors import BaseOrderError
 from . import helpers
-from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of
+from .failure_reports import StatementsOnFailure
+from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of, shows_sql_on_failure
 from .queries import Query, capture_queries, expect_num_queries
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ class PGliteDatabaseMixin(_TestCase):
     Flask-SQLAlchemy ``db``, routed into each test's transaction (see ``routing``)."""
     shared_test_data: ClassVar[Iterable[str]] = ()
     """Names of ``setUpTestData`` attributes every test reads as they are, not as its own copy."""
+    show_sql_on_failure: ClassVar[bool | None] = None
+    """True: a failing test's report ends with the last SQL statements it ran (see ``failure_reports``);
+    None follows ``PGLITE_TESTCASE_SHOW_SQL`` (off unless it is 1)."""
 
     database: ClassVar[TestDatabase]
     database_url: ClassVar[str]
@@ -97,6 +101,13 @@ class PGliteDatabaseMixin(_TestCase):
         fixture = cls._pglite_fixture_class(cls)
         cls.addClassCleanup(fixture.close)
         fixture.open()
+
+    def run(self, result: unittest.TestResult | None = None) -> unittest.TestResult | None:
+        if result is not None and shows_sql_on_failure(type(self)):
+            # What this test records as a failure or an error ends with its last statements.
+            super().run(cast("unittest.TestResult", StatementsOnFailure(result, self)))  # it passes as the result
+            return result
+        return super().run(result)
 
     @classmethod
     def tearDownClass(cls) -> None:
