@@ -24,6 +24,7 @@ TCP = "PGLITE_TESTCASE_TCP"
 PRESTART = "PGLITE_TESTCASE_PRESTART"
 LOG = "PGLITE_TESTCASE_LOG"
 DEBUG = "PGLITE_TESTCASE_DEBUG"
+SHOW_SQL = "PGLITE_TESTCASE_SHOW_SQL"
 
 VARIABLES: dict[str, str] = {
     CACHE_DIR: "where the npm packages and snapshots are kept (default ~/.cache/pglite-testcase)",
@@ -36,6 +37,7 @@ VARIABLES: dict[str, str] = {
     PRESTART: "0: start PGlite in the first setUpClass, not when the first test class is defined",
     LOG: "debug, info, warning, error: the library's log on stderr",
     DEBUG: "1: every class prints a psql command line that looks inside its running test (self.debug_url)",
+    SHOW_SQL: "1: a failing test's report ends with the last SQL statements it ran",
 }
 
 # The PostgreSQL majors, each the PGlite line that runs it (pinned in node/pg<major>/package-lock.json).
@@ -170,6 +172,13 @@ def log_level() -> str | None:
     return value.strip().lower()
 
 
+def show_sql() -> bool:
+    """``PGLITE_TESTCASE_SHOW_SQL=1``: where a class does not set ``show_sql_on_failure``, a failing test's
+    report lists its last statements (off by default)."""
+    value = _value(SHOW_SQL)
+    return value is not None and switch(value, where(SHOW_SQL))
+
+
 def check() -> None:
     """Every variable read: the first bad one raises."""
     postgres_version()
@@ -177,6 +186,7 @@ def check() -> None:
     prestart()
     log_level()
     debug()
+    show_sql()
     cache_dir()
     database_url()
     connect_timeout()
@@ -193,6 +203,7 @@ __all__ = [
     "LOG",
     "POSTGRES_VERSION",
     "PRESTART",
+    "SHOW_SQL",
     "SNAPSHOTS_KEPT",
     "TCP",
     "VARIABLES",

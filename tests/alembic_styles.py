@@ -143,3 +143,12 @@ def script_directory(style: str) -> Path:
     (root / "env.py").write_text(f"# {root.name}\n" + ENV_PY[style])
     (root / "alembic.ini").write_text(f"[alembic]\nscript_location = {root}\n" + LOGGING_INI)
     return root / "alembic.ini"
+
+
+def script_directory_executing(sql: str) -> Path:
+    """A new "recipe" script directory whose revision runs ``sql`` before creating ``styled``; returns its alembic.ini."""
+    ini = script_directory("recipe")
+    (ini.parent / "versions" / "s1_styled.py").write_text(
+        REVISION.replace('op.create_table("styled"', f'op.execute({sql!r})\n    op.create_table("styled"')
+    )
+    return ini

@@ -113,6 +113,17 @@ class QueryAssertions(PGliteTestCase):
         self.assertIn("2. SELECT 2", message)
 
 
+class QueryAssertionsTruncating(PGliteTestCase):
+    metadata = Base
+    isolation = "truncate"
+
+    def test_counts_statements_of_the_connection_and_the_engine(self) -> None:
+        with self.assertNumQueries(2):
+            self.connection.execute(text("SELECT 1"))  # its own autocommit engine's
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 2"))
+
+
 class Helpers(PGliteTestCase):
     metadata = Base
 

@@ -22,6 +22,7 @@ BAD_VALUES = {
     environment.PRESTART: "no",
     environment.LOG: "loud",
     environment.DEBUG: "yes",
+    environment.SHOW_SQL: "yes",
 }
 
 

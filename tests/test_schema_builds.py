@@ -170,14 +170,8 @@ class ExtensionsAreDeterministic(unittest.TestCase):
         self.assertFalse(second.wasSuccessful())
 
     def test_a_schema_that_needs_an_extension_names_the_attribute(self) -> None:
-        ini = alembic_styles.script_directory("recipe")
+        ini = alembic_styles.script_directory_executing('CREATE EXTENSION IF NOT EXISTS "uuid-ossp"')
         self.addCleanup(shutil.rmtree, ini.parent, ignore_errors=True)
-        (ini.parent / "versions" / "s1_styled.py").write_text(
-            alembic_styles.REVISION.replace(
-                'op.create_table("styled"',
-                'op.execute(\'CREATE EXTENSION IF NOT EXISTS "uuid-ossp"\')\n    op.create_table("styled"',
-            )
-        )
         case = type("NeedsUuid", (PGliteTestCase,), {"alembic_config": str(ini), "test_runs": lambda self: None})
         result = run_case(case)
         self.assertIn("extensions = ['uuid-ossp']", problems(result))

@@ -9,7 +9,6 @@ On a real server only the second half applies (the server must have them).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -95,27 +94,6 @@ def read_extensions(value: object, where: str) -> tuple[str, ...]:
     if unknown:
         raise ConfigurationError.refused(value, where, accepted + f" (unknown: {unknown})")
     return tuple(sorted(set(value)))
-
-
-_NOT_AVAILABLE = re.compile(
-    r'extension "(?P<name>[^"]+)" is not available'
-    r'|could not open extension control file "[^"]*/(?P<file>[^/"]+)\.control"'
-)
-
-
-def missing_extension_hint(message: str) -> str | None:
-    """For PostgreSQL's "extension ... is not available": which ``extensions`` value to add, if PGlite has it."""
-    match = _NOT_AVAILABLE.search(message)
-    if match is None:
-        return None
-    sql_name = match.group("name") or match.group("file")
-    ours = next((name for name, ext in EXTENSIONS.items() if ext.sql_name == sql_name), None)
-    if ours is None:
-        return f"PGlite does not ship the extension {sql_name!r}."
-    return (
-        f"PGlite registers an extension's bundle only for a class that asks for it: add it to the test "
-        f"class's extensions attribute, e.g. extensions = [{ours!r}]."
-    )
 
 
 # PGlite 0.5 (PostgreSQL 18) ships these as packages of their own (node/pg18/package.json);

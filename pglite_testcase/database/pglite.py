@@ -26,7 +26,8 @@ from ..drivers import Driver, default_sync_driver, sync_driver
 from ..errors import PGliteStartError, SchemaBuildError
 from ..runtime.node_packages import NodePackages, NodeRuntime, find_node
 from ..urls import libpq_url, url_text
-from .extensions import missing_extension_hint, registrations
+from .extension_hints import missing_extension_hint
+from .extensions import registrations
 from .schema import SchemaSource, reset_database
 from .snapshots import EMPTY, Snapshot, SnapshotStore
 

@@ -24,7 +24,7 @@ themselves are rerouted, for the duration of each test (and of
 from __future__ import annotations
 
 import pkgutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -100,6 +100,7 @@ class Routing:
         self._undo: list[Any] = []
         self._engines: dict[int, tuple[Engine, Any, Any, Any]] = {}
         self._target: Engine | None = None
+        self.on_reroute: Callable[[Engine], None] | None = None  # told of each engine as it is rerouted
 
     def route(self, engine: Any, sessionmaker: Any) -> None:
         """Route every object into ``engine`` (the test's), sessions into ``sessionmaker``'s transaction."""
@@ -143,6 +144,8 @@ class Routing:
         self._engines[id(sync)] = (sync, sync.pool, sync.dialect, sync.url)
         # The URL too: code that reads engine.url (an env.py setting sqlalchemy.url from it) sees where it goes.
         sync.pool, sync.dialect, sync.url = target.pool, target.dialect, target.url
+        if self.on_reroute is not None:
+            self.on_reroute(sync)
         return engine
 
     def _route_engine(self, value: Engine, test_engine: Any) -> None:

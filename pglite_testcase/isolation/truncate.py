@@ -43,7 +43,9 @@ class TruncateIsolation:
 
     @property
     def engines(self) -> tuple[Engine, ...]:
-        return (getattr(self.plain_engine, "sync_engine", self.plain_engine),)
+        """The test's engines: ``self.engine``'s and, in sync classes, ``self.connection``'s."""
+        engines = (self.plain_engine, self._autocommit)
+        return tuple(getattr(engine, "sync_engine", engine) for engine in engines if engine is not None)
 
     @property
     def joined_engine(self) -> Any:
@@ -56,6 +58,7 @@ class TruncateIsolation:
         )
         event.listen(self.plain_engine, "checkout", self._checked_out)
         event.listen(self.plain_engine, "before_cursor_execute", self._heard)
+        self._autocommit_engine()
         self._prepare_reset()
 
     def _prepare_reset(self) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
 from .. import environment
+from ..database.extension_hints import ExtensionHints
 from ..database.extensions import read_extensions
 from ..database.pglite import TestDatabase
 from ..database.provision import fresh_database
@@ -501,7 +502,13 @@ class AlembicMigrationsTestCase(unittest.TestCase):
         except Exception as exc:
             revision = failed_revision(exc)
             where = f" in {revision}" if revision else ""
-            raise self.failureException(f"{what} failed{where}: {type(exc).__name__}: {exc}") from exc
+            message = f"{what} failed{where}: {type(exc).__name__}: {exc}"
+            checks = type(self)._checks
+            hints = ExtensionHints(
+                type(self).__qualname__, tuple(sorted(checks.extensions)), on_server=checks.server_url is not None
+            )
+            hint = hints.hint(message)
+            raise self.failureException(f"{message}\n{hint}" if hint else message) from exc
 
     def _describe_revision(self, revision_id: str) -> str:
         revision = type(self)._checks.script.get_revision(revision_id)

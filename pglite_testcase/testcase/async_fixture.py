@@ -55,6 +55,7 @@ class AsyncClassFixture(ClassFixture):
             engine = new_async_engine(
                 self.database.url_for(driver), connect_args=self.database.connect_args_for(driver)
             )
+            self.hints.listen(engine.sync_engine)
             try:
                 async with engine.connect() as connection:
                     maker = self.maker_class(bind=connection, **{**self.session_options(), "expire_on_commit": False})
@@ -93,10 +94,14 @@ class AsyncClassFixture(ClassFixture):
             self.recover()
         connection = await self._async_strategy().begin_async_test()
         test.__dict__["_pglite_test_connection"] = connection
+        if self.settings.show_sql_on_failure:
+            self.start_recording(test)
         self._hand_out(test, connection)
         self.reach.test_begins(test)
 
     async def end_async_test(self, test: Any) -> None:
+        if self.settings.show_sql_on_failure:
+            self.stop_recording()
         connection = test.__dict__.pop("_pglite_test_connection", None)
         if connection is None or self.strategy is None:
             return

@@ -16,8 +16,9 @@ import unittest
 from typing import TYPE_CHECKING, Any
 
 from ..compat import SQLALCHEMY_2, session_kwargs, sessionmaker_class
+from ..database.extension_hints import ExtensionHints
 from ..database.provision import Lease, provision
-from ..errors import PGliteStoppedError, PGliteTestCaseError
+from ..errors import ConfigurationError, PGliteStoppedError, PGliteTestCaseError, SchemaBuildError
 from ..isolation.join_test_transaction import RemembersSessions, TestOutcome
 from ..isolation.reach import Reach
 from ..isolation.routing import Routing
@@ -30,12 +31,19 @@ from ..urls import url_text
 from . import debugging
 from .class_data import unwrap_attributes, wrap_new_attributes
 from .factories import BoundFactories
-from .settings import ClassSettings, read_class_settings, refuse_class_data_when_truncating
+from .failure_reports import RECORDER_ATTRIBUTE, new_recorder
+from .settings import (
+    ClassSettings,
+    read_class_settings,
+    read_show_sql_on_failure,
+    refuse_class_data_when_truncating,
+)
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
     from ..database.pglite import TestDatabase
+    from .queries import QueryRecorder
 
 FIXTURE_ATTRIBUTE = "_pglite_fixture"
 
@@ -83,6 +91,18 @@ def _forget_late_failure(owner: type) -> None:
         delattr(owner, _LATE_OPEN_FAILED)
 
 
+def shows_sql_on_failure(owner: type) -> bool:
+    """Whether a failing test of ``owner`` reports its last statements (the fixture's setting; before a
+    late fixture exists, the same setting read now; a bad value is refused by the fixture, not here)."""
+    fixture: ClassFixture | None = owner.__dict__.get(FIXTURE_ATTRIBUTE)
+    if fixture is not None and not fixture.closed:
+        return fixture.settings.show_sql_on_failure
+    try:
+        return read_show_sql_on_failure(owner)
+    except ConfigurationError:
+        return False
+
+
 def close_fixture_of(owner: type) -> None:
     fixture: ClassFixture | None = owner.__dict__.get(FIXTURE_ATTRIBUTE)
     if fixture is not None:
@@ -110,6 +130,11 @@ class ClassFixture:
         self.lease: Lease | None = None
         self.strategy: TransactionIsolation | TruncateIsolation | None = None
         self.routing = Routing(self.settings.database_objects)
+        self.routing.on_reroute = self._engine_routed
+        self.hints = ExtensionHints(
+            owner.__qualname__, self.settings.extensions, on_server=self.settings.server_url is not None
+        )
+        self._recorder: QueryRecorder | None = None  # the running test's statements (show_sql_on_failure)
         self.committed_class_data = False  # async classes: setUpTestData committed, the schema is rebuilt after
         self.maker_class = _tracking(sessionmaker_class(self.is_async))
         self._maker: Any = None
@@ -126,12 +151,13 @@ class ClassFixture:
 
     def open(self) -> None:
         setattr(self.owner, FIXTURE_ATTRIBUTE, self)
-        self.lease = provision(self.settings.request())
+        self.lease = self._provision()
         self._publish()
         if self.settings.isolation == "truncate" and self.has_class_data():
             refuse_class_data_when_truncating(self.owner, self.settings)
         self.strategy = STRATEGIES[self.settings.isolation, self.is_async](self)
         self.strategy.open()
+        self.hints.listen(*self.strategy.engines)
         self.strategy_opened()
         self.reach.open()
         self.reach.begin_class_work()
@@ -150,6 +176,7 @@ class ClassFixture:
             if self.committed_class_data and self.lease is not None and self.database.is_alive():
                 self.database.rebuild(self.settings.schema, self.settings.admin_driver)
         finally:
+            self.hints.close()
             if self.lease is not None:
                 self.lease.release()
             if self.owner.__dict__.get(FIXTURE_ATTRIBUTE) is self:
@@ -182,6 +209,13 @@ class ClassFixture:
             self.announced_debug_url = url
             debugging.announce(self.owner, self.database, settings.isolation, url)
 
+    def _provision(self) -> Lease:
+        try:
+            return provision(self.settings.request())
+        except SchemaBuildError as error:
+            self.hints.explain(error)  # an extension's function or type the schema uses, and which to add
+            raise
+
     def recover(self) -> None:
         """After PGlite died: a new instance, the schema, new engines, the class's data again."""
         unwrap_attributes(self.owner)
@@ -190,10 +224,11 @@ class ClassFixture:
         if self.lease is not None:
             self.lease.release()
         self.committed_class_data = False
-        self.lease = provision(self.settings.request())
+        self.lease = self._provision()
         self._publish()
         self.strategy = STRATEGIES[self.settings.isolation, self.is_async](self)
         self.strategy.open()
+        self.hints.listen(*self.strategy.engines)
         self.strategy_opened()
 
     def rebuild(self) -> None:
@@ -273,6 +308,7 @@ class ClassFixture:
             return
         refuse_class_data_when_truncating(owner, self.settings)
         assert isinstance(self.strategy, TransactionIsolation)
+        self.hints.listen(*self.strategy.engines)  # during the strategy's open: its engines are made
         transaction = self.strategy.transaction
         maker = self.sessionmaker()
         session = maker(expire_on_commit=False)
@@ -326,8 +362,30 @@ class ClassFixture:
             self.recover()  # an earlier test's PGlite died
         connection = self.strategy.begin_test()
         test.__dict__["_pglite_test_connection"] = connection
+        if self.settings.show_sql_on_failure:
+            self.start_recording(test)
         self._hand_out(test, connection)
         self.reach.test_begins(test)
+
+    # -- the statements a failing test's report shows (show_sql_on_failure) ------------
+
+    def start_recording(self, test: Any) -> None:
+        """Keep the test's last statements: its connections', sessions', engines' and routed engines'."""
+        assert self.strategy is not None
+        recorder = self._recorder = test.__dict__[RECORDER_ATTRIBUTE] = new_recorder()
+        recorder.listen(*self.strategy.engines)
+
+    def stop_recording(self) -> None:
+        """Before the test's end: the library's own clean-up is not the test's (what was kept stays on the test)."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.close()
+
+    def _engine_routed(self, engine: Engine) -> None:
+        """An application's engine was routed into the test (or the class data)."""
+        self.hints.listen_routed(engine)
+        if self._recorder is not None:
+            self._recorder.listen(engine)
 
     def _hand_out(self, test: Any, connection: Any) -> None:
         assert self.strategy is not None
@@ -342,6 +400,8 @@ class ClassFixture:
 
     def end_test(self, test: Any) -> None:
         """Sync classes: close what the test opened, roll it back, fail it if it ended its transaction."""
+        if self.settings.show_sql_on_failure:
+            self.stop_recording()
         connection = test.__dict__.pop("_pglite_test_connection", None)
         if connection is None or self.strategy is None:
             return  # the test never began (its setUp failed before ours)
@@ -416,4 +476,4 @@ def _failed_already(test: Any) -> bool:
     return any(failed is test and exc_info is not None for failed, exc_info in getattr(outcome, "errors", []))
 
 
-__all__ = ["ClassFixture", "fixture_for_test", "fixture_of"]
+__all__ = ["ClassFixture", "fixture_for_test", "fixture_of", "shows_sql_on_failure"]

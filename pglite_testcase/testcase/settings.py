@@ -58,6 +58,7 @@ class ClassSettings:
     shared_test_data: frozenset[str]
     postgres_version: int = 17  # PGlite's PostgreSQL major (a real server's is what it is)
     debug_connection: bool = False  # self.debug_url and a psql line printed (testcase/debugging.py)
+    show_sql_on_failure: bool = False  # a failing test's report lists its last statements
 
     def request(self) -> Request:
         return Request(
@@ -245,7 +246,23 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         shared_test_data=_names(*attribute(owner, "shared_test_data")),
         postgres_version=read_postgres_version(owner),
         debug_connection=read_debug_connection(owner),
+        show_sql_on_failure=read_show_sql_on_failure(owner),
     )
+
+
+def read_show_sql_on_failure(owner: type) -> bool:
+    """``show_sql_on_failure`` on the class (True, False), else ``PGLITE_TESTCASE_SHOW_SQL``, else off."""
+    value = getattr(owner, "show_sql_on_failure", None)
+    if value is None:
+        return environment.show_sql()
+    if not isinstance(value, bool):
+        raise ConfigurationError.for_attribute(
+            owner,
+            "show_sql_on_failure",
+            value,
+            f"True, False, or None for {environment.SHOW_SQL}'s choice (off unless it is 1)",
+        )
+    return value
 
 
 def read_postgres_version(owner: type) -> int:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import unittest
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ..errors import BaseOrderError
 from . import helpers
-from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of
+from .failure_reports import StatementsOnFailure
+from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of, shows_sql_on_failure
 from .queries import Query, capture_queries, expect_num_queries
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ class PGliteDatabaseMixin(_TestCase):
     debug_connection: ClassVar[bool | None] = None
     """True: ``debug_url`` is set and a ``psql`` command line printed, to look inside a test paused at a
     breakpoint (see ``testcase.debugging``); None follows ``PGLITE_TESTCASE_DEBUG``."""
+    show_sql_on_failure: ClassVar[bool | None] = None
+    """True: a failing test's report ends with the last SQL statements it ran (see ``failure_reports``);
+    None follows ``PGLITE_TESTCASE_SHOW_SQL`` (off unless it is 1)."""
 
     database: ClassVar[TestDatabase]
     database_url: ClassVar[str]
@@ -102,6 +106,13 @@ class PGliteDatabaseMixin(_TestCase):
         fixture = cls._pglite_fixture_class(cls)
         cls.addClassCleanup(fixture.close)
         fixture.open()
+
+    def run(self, result: unittest.TestResult | None = None) -> unittest.TestResult | None:
+        if result is not None and shows_sql_on_failure(type(self)):
+            # What this test records as a failure or an error ends with its last statements.
+            super().run(cast("unittest.TestResult", StatementsOnFailure(result, self)))  # it passes as the result
+            return result
+        return super().run(result)
 
     @classmethod
     def tearDownClass(cls) -> None:
