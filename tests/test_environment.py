@@ -21,6 +21,8 @@ BAD_VALUES = {
     environment.TCP: "yes",
     environment.PRESTART: "no",
     environment.LOG: "loud",
+    environment.BACKEND: "sqlite",
+    environment.POSTGRES_RUN_AS: "no such/user",
 }
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 
 from .. import environment
 from ..compat import SQLALCHEMY_2
-from ..database.extensions import WithExtensions, read_extensions
+from ..database.extensions import WithExtensions, read_extensions, read_postgres_extensions
 from ..database.provision import Request
 from ..database.schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
 from ..database.server import parse_server_url
@@ -55,6 +55,8 @@ class ClassSettings:
     database_objects: tuple[str, ...]
     shared_test_data: frozenset[str]
     postgres_version: int = 17  # PGlite's PostgreSQL major (a real server's is what it is)
+    backend: str = "pglite"  # the embedded backend, where no server URL is given: "pglite" or "postgres"
+    backend_source: str = environment.where(environment.BACKEND)  # what chose it, for errors
 
     def request(self) -> Request:
         return Request(
@@ -67,6 +69,8 @@ class ClassSettings:
             server_source=self.server_source,
             connect_timeout=self.connect_timeout,
             postgres_version=self.postgres_version,
+            embedded=self.backend,
+            embedded_source=self.backend_source,
         )
 
 
@@ -202,7 +206,8 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
     database_objects = _database_objects(owner)
     alembic_environment = build_environment(getattr(owner, "alembic_environment"), database_objects, admin_driver)
     schema = read_schema(owner, alembic_environment)
-    extensions = read_extensions(*attribute(owner, "extensions"))
+    backend, backend_source = read_backend(owner)
+    extensions = read_class_extensions(owner, backend if server_url is None else "server", backend_source)
     if extensions:
         schema = WithExtensions(schema, extensions)
     return ClassSettings(
@@ -224,7 +229,32 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         database_objects=database_objects,
         shared_test_data=_names(*attribute(owner, "shared_test_data")),
         postgres_version=read_postgres_version(owner),
+        backend=backend,
+        backend_source=backend_source,
     )
+
+
+def read_backend(owner: type) -> tuple[str, str]:
+    """``backend = "pglite" | "postgres"`` on the class (or a base), else ``PGLITE_TESTCASE_BACKEND``, else
+    ``"pglite"``; and how an error names where it came from."""
+    value = getattr(owner, "backend", None)
+    if value is None:
+        return environment.backend(), environment.where(environment.BACKEND)
+    if not isinstance(value, str) or value not in environment.BACKENDS:
+        raise ConfigurationError.for_attribute(
+            owner,
+            "backend",
+            value,
+            f"{environment.accepted_backends()}; or None for {environment.BACKEND}'s choice ('pglite' if unset)",
+        )
+    return value, f"{owner.__qualname__}.backend"
+
+
+def read_class_extensions(owner: type, backend: str, backend_source: str) -> tuple[str, ...]:
+    """The class's ``extensions``, checked against what its backend has (a server's are its own)."""
+    if backend == "postgres":
+        return read_postgres_extensions(*attribute(owner, "extensions"), backend_source)
+    return read_extensions(*attribute(owner, "extensions"))
 
 
 def read_postgres_version(owner: type) -> int:
