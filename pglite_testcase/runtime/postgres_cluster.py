@@ -110,6 +110,16 @@ class ManagedServer:
             self.lease_fd = None
 
 
+def servers() -> list[tuple[Path, bool]]:
+    """The backend's server directories in the cache, each with whether its server runs now."""
+    control = cache_root() / "postgres"
+    found = []
+    for server in sorted(control.iterdir()) if control.is_dir() else []:
+        if server.is_dir():
+            found.append((server, _running_state(Paths(control, server)) is not None))
+    return found
+
+
 def attach(where: str) -> ManagedServer:
     """The running server, started if no process runs it; this process holds a lease on it until it
     exits (or ``release()``). ``where`` names what chose the backend, in errors."""
