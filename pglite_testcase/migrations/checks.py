@@ -364,7 +364,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
                 f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
             ) from exc
         server_url = read_server_url(cls)
-        backend, backend_source = read_backend(cls)
+        backend, backend_source = read_backend(cls, server_url)
         cls._checks = ChecksSettings(
             config=config,
             script=script,

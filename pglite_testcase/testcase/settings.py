@@ -25,6 +25,7 @@ from ..database.schema import AlembicSchema, EmptySchema, MetadataSchema, Schema
 from ..database.server import parse_server_url
 from ..drivers import Driver, choose_async_driver, choose_sync_driver
 from ..errors import ConfigurationError
+from ..runtime.postgres_install import find_install
 from .factories import check_factories, check_faker_seed
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
     database_objects = _database_objects(owner)
     alembic_environment = build_environment(getattr(owner, "alembic_environment"), database_objects, admin_driver)
     schema = read_schema(owner, alembic_environment)
-    backend, backend_source = read_backend(owner)
+    backend, backend_source = read_backend(owner, server_url)
     extensions = read_class_extensions(owner, backend if server_url is None else "server", backend_source)
     if extensions:
         schema = WithExtensions(schema, extensions)
@@ -234,20 +235,25 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
     )
 
 
-def read_backend(owner: type) -> tuple[str, str]:
+def read_backend(owner: type, server_url: URL | None) -> tuple[str, str]:
     """``backend = "pglite" | "postgres"`` on the class (or a base), else ``PGLITE_TESTCASE_BACKEND``, else
-    ``"pglite"``; and how an error names where it came from."""
+    ``"pglite"``; and how an error names where it came from. The postgres backend's extra must be installed
+    (unless a server URL, which wins, makes it moot)."""
     value = getattr(owner, "backend", None)
     if value is None:
-        return environment.backend(), environment.where(environment.BACKEND)
-    if not isinstance(value, str) or value not in environment.BACKENDS:
+        backend, source = environment.backend(), environment.where(environment.BACKEND)
+    elif not isinstance(value, str) or value not in environment.BACKENDS:
         raise ConfigurationError.for_attribute(
             owner,
             "backend",
             value,
             f"{environment.accepted_backends()}; or None for {environment.BACKEND}'s choice ('pglite' if unset)",
         )
-    return value, f"{owner.__qualname__}.backend"
+    else:
+        backend, source = value, f"{owner.__qualname__}.backend"
+    if backend == "postgres" and server_url is None:
+        find_install(source)  # installed, or one error with its install line
+    return backend, source
 
 
 def read_class_extensions(owner: type, backend: str, backend_source: str) -> tuple[str, ...]:
