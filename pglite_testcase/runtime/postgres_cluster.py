@@ -99,9 +99,6 @@ class ManagedServer:
     def url_text(self, database: str = "postgres", scheme: str = "postgresql+psycopg") -> str:
         return f"{scheme}://{SUPERUSER}@/{database}?host={self.socket_dir}"  # libpq's default port: PORT
 
-    def is_running(self) -> bool:
-        return _running_state(self.paths) is not None
-
     def release(self) -> None:
         """Stop holding the lease (the server stops if no other process holds one). Closing the
         descriptor, never unlocking it: a forked child that shares it keeps its lease."""
@@ -136,7 +133,8 @@ def attach(where: str) -> ManagedServer:
     with _start_lock(paths):
         lease = cache_safety.open_lock(paths.beside("lease"))
         try:
-            fcntl.flock(lease, fcntl.LOCK_SH)  # the watchdog holds it exclusively only under the start lock
+            # The watchdog holds it exclusively for a moment at most, unless it holds the start lock too.
+            fcntl.flock(lease, fcntl.LOCK_SH)
             if _running_state(paths) is None:
                 _stop_leftover(paths)
                 _make_server_dir(paths, user)

@@ -176,8 +176,9 @@ def serve(config: dict[str, Any]) -> int:
         signal.signal(stop_signal, signal.SIG_IGN if stop_signal != signal.SIGCHLD else signal.SIG_DFL)
     _stop_server(server)
     try:
-        os.unlink(state_path)
-    except FileNotFoundError:
+        if json.loads(state_path.read_text()).get("watchdog") == os.getpid():  # never a later server's
+            os.unlink(state_path)
+    except (OSError, ValueError):
         pass
     return 0  # the locks go with the process
 
