@@ -407,6 +407,7 @@ class AsRoot(OwnServer):
             postgres_cluster.attach("the test")
         self.assertIn(f"{closed} (mode 0700, owner root) does not let {run_as()} in", str(raised.exception))
         self.assertEqual(os.stat(closed).st_mode & 0o777, 0o700, "the package changed a mode it does not own")
+        self.assertEqual(list(closed.iterdir()), [], "the package made directories it cannot use")
 
     def test_a_server_directory_of_another_user_is_refused(self) -> None:
         stranger = pwd.getpwnam("nobody")

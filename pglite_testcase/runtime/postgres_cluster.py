@@ -123,8 +123,8 @@ def attach(where: str) -> ManagedServer:
     install = find_install(where)
     user = server_user()
     paths = paths_for(install, user)
+    check_reachable(user, install, paths.control)  # before making anything
     _make_control_dir(paths.control, user)
-    check_reachable(user, install, paths.control)
     if len(str(paths.socket)) > _SOCKET_PATH_MAX:
         raise PostgresServerError(
             f"The server's socket would be {paths.socket}, longer than a Unix socket's path may be "

@@ -128,12 +128,15 @@ def server_user() -> ServerUser:
 
 
 def blocked_for(user: ServerUser, path: Path) -> str | None:
-    """Why ``user`` cannot reach ``path`` (every parent entered, ``path`` itself entered or executed), or None."""
+    """Why ``user`` cannot reach ``path`` (every parent entered, ``path`` itself entered or executed), or None.
+    What does not exist yet is not in the way: the package makes its own directories so that it can pass."""
     groups = user.groups()
     target = Path(os.path.abspath(path))
     for directory in [*reversed(target.parents), target]:
         try:
             status = os.stat(directory)
+        except FileNotFoundError:
+            return None
         except OSError as exc:
             return f"{directory} cannot be read ({exc.strerror})"
         mode = stat.S_IMODE(status.st_mode)
