@@ -5,9 +5,10 @@ Scenarios, each run in fresh interpreters, side by side in one run (``--only`` p
   isolation     1  per-test isolation overhead, 1, 20 and 100 tables, rolled-back transaction and
                    isolation = 'truncate', as multiples of a SELECT 1 round trip; py-pglite's cleanup
   startup       2  process start to the first test's first query (warm cache), the imports alone,
-                   and the difference; py-pglite's fixtures
+                   and the difference; the postgres backend; py-pglite's fixtures
   schema        3  class set-up with a 50-revision Alembic chain vs. an empty class (warm cache)
-  suite         4  1,000 small tests in 50 classes, 20 tables, on PGlite and the server; 5 node's peak RSS
+  suite         4  1,000 small tests in 50 classes, 20 tables, on PGlite, the postgres backend and the
+                   server; 5 node's peak RSS
   alternatives  4  the same suite under py-pglite's fixtures, a naive unittest port, pytest-postgresql
   scale         6  10,000 tests in 200 classes, 200 tables: per-test time, one and two processes;
                 5  node's memory during it
@@ -15,6 +16,8 @@ Scenarios, each run in fresh interpreters, side by side in one run (``--only`` p
   first-run     8  an empty package cache (npm ci included) to the first green test
   pytest-plugin 9  a one-test pytest run with py-pglite's pytest plugin loaded and with -p no:py_pglite
   bulk         10  executemany and COPY of 100,000 rows, plain psycopg: PGlite 17 and 18, the server
+  backend      11  the postgres backend's server: initdb, one shared server or one per process, its
+                   memory, how long it outlives a test process killed with SIGKILL
 
 Rows on a real PostgreSQL server run when PGLITE_TESTCASE_DATABASE_URL names one; every other row
 runs on PGlite. Prints the table and writes it, with the machine and the targets, as JSON.

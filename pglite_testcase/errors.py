@@ -44,6 +44,10 @@ class PGliteStoppedError(PGliteStartError):
     """PGlite stopped while tests were using it (killed, crashed, or a statement ran past its timeout)."""
 
 
+class PostgresServerError(PGliteTestCaseError):
+    """The package's own PostgreSQL server (``backend = "postgres"``) could not be made or started."""
+
+
 class ServerUnreachableError(PGliteTestCaseError):
     """The PostgreSQL server a URL names cannot be reached, or does not answer in time."""
 

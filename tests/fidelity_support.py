@@ -1,6 +1,7 @@
 """One PostgreSQL for a class of fidelity tests: this package's PGlite server, or, in the
-server pass (``PGLITE_TESTCASE_DATABASE_URL``), a database of its own on the real server, so
-the same assertions say what PostgreSQL does and that PGlite does the same."""
+server pass (``PGLITE_TESTCASE_DATABASE_URL``), a database of its own on the real server (in the
+postgres backend's pass, on the package's own server), so the same assertions say what
+PostgreSQL does and that PGlite does the same."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from pglite_testcase.runtime.node_packages import NodePackages, find_node
+from pglite_testcase.runtime.postgres_cluster import ManagedServer, attach
 from pglite_testcase.runtime.process import PGliteProcess
+
+from .support import ON_PACKAGE_POSTGRES
 
 T = TypeVar("T")
 
@@ -24,9 +28,13 @@ class FidelityTarget:
         self.process: PGliteProcess | None = None
         self.server: dict[str, Any] | None = None
         self.database = ""
+        self.managed: ManagedServer | None = None
 
     def start(self, **process_options: Any) -> None:
         server_url = os.environ.get("PGLITE_TESTCASE_DATABASE_URL")
+        if not server_url and ON_PACKAGE_POSTGRES:  # the backend's server, held until stop()
+            self.managed = attach("the fidelity tests")
+            server_url = self.managed.url_text()
         if server_url:
             url = make_url(server_url)
             self.server = {
@@ -50,6 +58,8 @@ class FidelityTarget:
         if self.server is not None:
             with psycopg.connect(dbname="postgres", autocommit=True, **self.server) as admin:
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
+        if self.managed is not None:
+            self.managed.release()
 
     @property
     def on_pglite(self) -> bool:

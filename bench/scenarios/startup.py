@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import workloads
 from ..context import PY_PGLITE_PYTEST, Context, scratch
 from ..measure import Row, paired, run_python, samples_of, text_value, value
+from ..postgres_backend import backend_env, wait_stopped
 
 SCENARIO = "2 start-up to first query"
 LABELS = {"empty": "empty database", "metadata": "20-table create_all schema"}
@@ -17,14 +18,28 @@ def run(context: Context) -> list[Row]:
     directory = scratch("startup")
     workloads.write_schema(directory, 20)
     workloads.write_startup_probe(directory)
-    for mode in LABELS:  # warm: snapshot saved, last schema remembered
+    postgres = backend_env()
+    for mode in LABELS:  # warm: snapshot saved, last schema remembered; the server's cluster and template made
         out = run_python(["startup_probe.py", mode], directory)[1]
+        postgres_out = run_python(["startup_probe.py", mode], directory, postgres)[1]
+        wait_stopped(postgres)
     context.facts["pglite_postgresql"] = text_value(out, "server_version")
-    samples: dict[str, list[float]] = {"imports": [], "empty": [], "metadata": []}
+    context.facts["postgres_backend_postgresql"] = text_value(postgres_out, "server_version")
+    samples: dict[str, list[float]] = {
+        "imports": [],
+        "empty": [],
+        "metadata": [],
+        "postgres.empty": [],
+        "postgres.metadata": [],
+    }
     for _ in range(context.repeat):  # in alternation, so that the differences pair runs made together
         samples["imports"].append(value(run_python(["startup_probe.py", "imports"], directory)[1], "imports_done"))
         for mode in LABELS:
             samples[mode].append(value(run_python(["startup_probe.py", mode], directory)[1], "first_query"))
+            # No server running: this process starts the backend's server (its cluster and template exist).
+            out = run_python(["startup_probe.py", mode], directory, postgres)[1]
+            samples[f"postgres.{mode}"].append(value(out, "first_query"))
+            wait_stopped(postgres)
     imports = Row(
         "startup.imports",
         SCENARIO,
@@ -45,6 +60,17 @@ def run(context: Context) -> list[Row]:
                 whole,
                 imports,
                 lambda a, b: a - b,
+            )
+        )
+    for mode, label in LABELS.items():
+        rows.append(
+            Row(
+                f"startup.postgres.{mode}",
+                SCENARIO,
+                f"backend = 'postgres', {label} (no server running: this process starts it)",
+                "s",
+                samples[f"postgres.{mode}"],
+                compare_to=f"startup.{mode}",
             )
         )
     rows.append(py_pglite(context, directory))

@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import workloads
 from ..context import PY_PGLITE_PYTEST, Context, scratch
 from ..measure import Row, run_python, samples_of, value
+from ..postgres_backend import backend_env, wait_stopped
 from ..server import libpq_parameters
 
 SCENARIO = "4 suite wall time"
@@ -42,9 +43,24 @@ def suite_directory(name: str) -> Path:
 def run_ours(context: Context) -> list[Row]:
     directory = suite_directory("suite-ours")
     workloads.write_ours(directory, *sizes(context))
-    run_python(["-m", "bench.suite_runner"], directory)  # warm: snapshot of this schema saved
-    runs = [run_python(["-m", "bench.suite_runner"], directory) for _ in range(suite_repeat(context))]
+    postgres = backend_env()
+    for env in ({}, postgres):  # warm: PGlite's snapshot of this schema saved; the server's template built
+        run_python(["-m", "bench.suite_runner"], directory, env)
+    runs, postgres_samples = [], []
+    for _ in range(suite_repeat(context)):  # in alternation
+        runs.append(run_python(["-m", "bench.suite_runner"], directory))
+        wait_stopped(postgres)  # each run starts the server, as a run after a pause does
+        postgres_samples.append(run_python(["-m", "bench.suite_runner"], directory, postgres)[0])
+    wait_stopped(postgres)
     rows = [
+        Row(
+            "suite.postgres",
+            SCENARIO,
+            f"pglite_testcase, backend = 'postgres', {label(context)}",
+            "s",
+            postgres_samples,
+            compare_to="suite.pglite",
+        ),
         Row("suite.pglite", SCENARIO, f"pglite_testcase, {label(context)}", "s", [seconds for seconds, _ in runs]),
         Row(
             "memory.suite.peak",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import PGliteTestCaseError
+from ..runtime import postgres_cluster
 
 
 def _step(name: str, run: Callable[[], str]) -> bool:
@@ -133,12 +134,24 @@ def cache_info() -> int:
         f"snapshots:       {len(snapshots)} ({total / 1e6:.0f} MB) in {store.root}"
         + (f" ({per_line})" if per_line else "")
     )
+    for server, running in postgres_cluster.servers():
+        print(
+            f"postgres backend: {server} ({_size(server) / 1e6:.0f} MB; "
+            + ("its server runs now)" if running else "no server runs)")
+        )
     return 0
 
 
 def cache_clear() -> int:
     from ..runtime.node_packages import NodePackages
 
+    running = [str(server) for server, running in postgres_cluster.servers() if running]
+    if running:
+        print(
+            f"not cleared: the postgres backend's server in {', '.join(running)} runs (test processes use it); "
+            "it stops when they end"
+        )
+        return 1
     packages = NodePackages(postgres_version=17)  # the root is every major's
     packages.clear()
     print(f"removed {packages.root}")

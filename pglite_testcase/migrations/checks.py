@@ -27,15 +27,15 @@ from sqlalchemy.pool import NullPool
 
 from .. import environment
 from ..database.extension_hints import ExtensionHints
-from ..database.extensions import read_extensions
 from ..database.pglite import TestDatabase
 from ..database.provision import fresh_database
 from ..database.schema import AlembicEnvironment, alembic_run, applied_revisions, failed_revision, reset_database
 from ..drivers import Driver, choose_sync_driver
 from ..errors import ConfigurationError
 from ..testcase.settings import (
-    attribute,
     read_alembic_config,
+    read_backend,
+    read_class_extensions,
     read_metadata,
     read_postgres_version,
     read_server_url,
@@ -297,6 +297,7 @@ class ChecksSettings:
     extensions: frozenset[str]
     postgres_version: int
     driver: Driver
+    backend: str = "pglite"  # where no server URL is given: "pglite" or "postgres"
 
 
 class AlembicMigrationsTestCase(unittest.TestCase):
@@ -322,6 +323,8 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     """PostgreSQL extensions the migrations create (registered with PGlite), e.g. ``["uuid-ossp"]``."""
     driver: ClassVar[str | None] = None
     """The sync driver, as on ``PGliteTestCase``."""
+    backend: ClassVar[str | None] = None
+    """``"pglite"`` or ``"postgres"``, as on ``PGliteTestCase``."""
 
     _checks: ClassVar[ChecksSettings]
     _checks_pglite: ClassVar[EmptiedPGlite | None] = None
@@ -362,6 +365,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
                 f"an Alembic configuration whose script directory can be read ({type(exc).__name__}: {exc})",
             ) from exc
         server_url = read_server_url(cls)
+        backend, backend_source = read_backend(cls, server_url)
         cls._checks = ChecksSettings(
             config=config,
             script=script,
@@ -369,9 +373,12 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             version_table=_version_table(cls),
             skipped=_skip_checks(cls),
             server_url=server_url,
-            extensions=frozenset(read_extensions(*attribute(cls, "extensions"))),
+            extensions=frozenset(
+                read_class_extensions(cls, backend if server_url is None else "server", backend_source)
+            ),
             postgres_version=read_postgres_version(cls),
             driver=choose_sync_driver(cls, cls.driver, server_url),
+            backend=backend,
         )
 
     @classmethod
@@ -484,9 +491,9 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     @contextmanager
     def _empty_database(self) -> Iterator[TestDatabase]:
         cls = type(self)
-        if cls._checks.server_url is not None:
+        if cls._checks.server_url is not None or cls._checks.backend == "postgres":
             url, driver, extensions = cls._checks.server_url, cls._checks.driver, cls._checks.extensions
-            with fresh_database(url, driver=driver, extensions=extensions) as database:
+            with fresh_database(url, driver=driver, extensions=extensions, backend=cls._checks.backend) as database:
                 yield database
             return
         if cls.__dict__.get("_checks_pglite") is None:

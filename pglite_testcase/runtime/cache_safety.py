@@ -22,7 +22,7 @@ from ..environment import CACHE_DIR
 from ..errors import UnsafeCacheError
 
 
-def _user(uid: int) -> str:
+def describe_user(uid: int) -> str:
     try:
         return f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
     except KeyError:
@@ -39,7 +39,7 @@ def _group(gid: int) -> str:
 def unsafe_reason(status: os.stat_result) -> str | None:
     """Why a file with this status is not safe to use, or None."""
     if status.st_uid not in (os.geteuid(), 0):
-        return f"it belongs to {_user(status.st_uid)}"
+        return f"it belongs to {describe_user(status.st_uid)}"
     mode = stat.S_IMODE(status.st_mode)
     if stat.S_ISLNK(status.st_mode):
         return "it is a symbolic link"

@@ -21,12 +21,13 @@ from sqlalchemy.engine import URL
 
 from .. import environment
 from ..compat import SQLALCHEMY_2
-from ..database.extensions import WithExtensions, read_extensions
+from ..database.extensions import WithExtensions, read_extensions, read_postgres_extensions
 from ..database.provision import Request
 from ..database.schema import AlembicSchema, EmptySchema, MetadataSchema, SchemaSource
 from ..database.server import parse_server_url
 from ..drivers import Driver, choose_async_driver, choose_sync_driver
 from ..errors import ConfigurationError
+from ..runtime.postgres_install import find_install
 from .factories import check_factories, check_faker_seed
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class ClassSettings:
     postgres_version: int = 17  # PGlite's PostgreSQL major (a real server's is what it is)
     debug_connection: bool = False  # self.debug_url and a psql line printed (testcase/debugging.py)
     show_sql_on_failure: bool = False  # a failing test's report lists its last statements
+    backend: str = "pglite"  # the embedded backend, where no server URL is given: "pglite" or "postgres"
+    backend_source: str = environment.where(environment.BACKEND)  # what chose it, for errors
 
     def request(self) -> Request:
         return Request(
@@ -71,6 +74,8 @@ class ClassSettings:
             server_source=self.server_source,
             connect_timeout=self.connect_timeout,
             postgres_version=self.postgres_version,
+            embedded=self.backend,
+            embedded_source=self.backend_source,
         )
 
 
@@ -223,7 +228,8 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
     database_objects = _database_objects(owner)
     alembic_environment = build_environment(getattr(owner, "alembic_environment"), database_objects, admin_driver)
     schema = read_schema(owner, alembic_environment)
-    extensions = read_extensions(*attribute(owner, "extensions"))
+    backend, backend_source = read_backend(owner, server_url)
+    extensions = read_class_extensions(owner, backend if server_url is None else "server", backend_source)
     if extensions:
         schema = WithExtensions(schema, extensions)
     return ClassSettings(
@@ -247,6 +253,8 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         postgres_version=read_postgres_version(owner),
         debug_connection=read_debug_connection(owner),
         show_sql_on_failure=read_show_sql_on_failure(owner),
+        backend=backend,
+        backend_source=backend_source,
     )
 
 
@@ -263,6 +271,34 @@ def read_show_sql_on_failure(owner: type) -> bool:
             f"True, False, or None for {environment.SHOW_SQL}'s choice (off unless it is 1)",
         )
     return value
+
+
+def read_backend(owner: type, server_url: URL | None) -> tuple[str, str]:
+    """``backend = "pglite" | "postgres"`` on the class (or a base), else ``PGLITE_TESTCASE_BACKEND``, else
+    ``"pglite"``; and how an error names where it came from. The postgres backend's extra must be installed
+    (unless a server URL, which wins, makes it moot)."""
+    value = getattr(owner, "backend", None)
+    if value is None:
+        backend, source = environment.backend(), environment.where(environment.BACKEND)
+    elif not isinstance(value, str) or value not in environment.BACKENDS:
+        raise ConfigurationError.for_attribute(
+            owner,
+            "backend",
+            value,
+            f"{environment.accepted_backends()}; or None for {environment.BACKEND}'s choice ('pglite' if unset)",
+        )
+    else:
+        backend, source = value, f"{owner.__qualname__}.backend"
+    if backend == "postgres" and server_url is None:
+        find_install(source)  # installed, or one error with its install line
+    return backend, source
+
+
+def read_class_extensions(owner: type, backend: str, backend_source: str) -> tuple[str, ...]:
+    """The class's ``extensions``, checked against what its backend has (a server's are its own)."""
+    if backend == "postgres":
+        return read_postgres_extensions(*attribute(owner, "extensions"), backend_source)
+    return read_extensions(*attribute(owner, "extensions"))
 
 
 def read_postgres_version(owner: type) -> int:

@@ -36,6 +36,9 @@ class PGliteDatabaseMixin(_TestCase):
     alembic_revision: ClassVar[str] = "head"
     reset_sequences: ClassVar[bool] = False
     pglite_isolated: ClassVar[bool] = False
+    backend: ClassVar[str | None] = None
+    """``"pglite"`` (PGlite, the default) or ``"postgres"`` (the package's own PostgreSQL server, from the
+    ``[postgres]`` extra); None: ``PGLITE_TESTCASE_BACKEND``, else ``"pglite"``."""
     isolation: ClassVar[str] = "transaction"
     """``"transaction"``: each test in a rolled-back transaction. ``"truncate"``: tests commit for
     real and the tables are emptied after each test (for code that needs its own connections)."""
@@ -92,7 +95,9 @@ class PGliteDatabaseMixin(_TestCase):
         # A test class being defined means a test run is coming: start PGlite now, in the
         # background, while the other test modules are imported (not for a real server).
         if not cls.__module__.startswith("pglite_testcase") and not (
-            getattr(cls, "server_url", None) or getattr(cls, "pglite_isolated", False) is not False
+            getattr(cls, "server_url", None)
+            or getattr(cls, "pglite_isolated", False) is not False
+            or getattr(cls, "backend", None) not in (None, "pglite")
         ):
             from ..database.provision import REGISTRY
 
