@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import unittest
 import warnings
 from typing import Any
@@ -207,6 +208,51 @@ class TestLeavesItsConnectionInABadState(unittest.TestCase):
 
         result = run_case(Hostile)
         self.assertEqual(len(result.errors), 1)
+        plain_passes(self)
+
+    def test_the_next_tests_of_the_class_are_not_failed_by_it(self) -> None:
+        # Each later test reaches the test's connection another way first: a session, an engine
+        # connection (SQLAlchemy's psycopg2 dialect looks up hstore as it connects, with a cursor of
+        # psycopg2's own class) and, with psycopg2, a cursor of another class (RealDictCursor).
+        class Hostile(PGliteTestCase):
+            metadata = Base
+            driver = "psycopg2" if importlib.util.find_spec("psycopg2") else "psycopg"
+
+            def test_1_errors_with_an_uncaught_database_error(self) -> None:
+                self.connection.execute(text("SELECT 1/0"))
+
+            def test_2_session_first(self) -> None:
+                self.session.add(Author(name="x"))
+                self.session.flush()
+                self.assertEqual(count(self.connection), 1)
+
+            def test_3_errors_again(self) -> None:
+                self.connection.execute(text("SELECT 1/0"))
+
+            def test_4_engine_connection_first(self) -> None:
+                with self.engine.connect() as connection:
+                    self.assertEqual(count(connection), 0)
+
+            def test_5_errors_again(self) -> None:
+                self.connection.execute(text("SELECT 1/0"))
+
+            def test_6_cursor_of_another_class_first(self) -> None:
+                if self.driver != "psycopg2":
+                    self.skipTest("a psycopg2 cursor class")
+                from psycopg2.extras import RealDictCursor
+
+                raw = self.connection.connection.dbapi_connection
+                with raw.cursor(cursor_factory=RealDictCursor) as cursor:
+                    cursor.execute("SELECT count(*) AS n FROM authors")
+                    self.assertEqual(cursor.fetchone()["n"], 0)
+
+        result = run_case(Hostile)
+        failed = sorted(test.id().rsplit(".", 1)[1] for test, _ in result.errors + result.failures)
+        self.assertEqual(
+            failed,
+            ["test_1_errors_with_an_uncaught_database_error", "test_3_errors_again", "test_5_errors_again"],
+            problems(result),
+        )
         plain_passes(self)
 
 

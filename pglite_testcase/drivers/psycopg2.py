@@ -121,6 +121,18 @@ def _classes() -> tuple[type, type, type]:
             self.cursor_factory = QueueingCursor
             self.notices = NoticeSink()
 
+        def cursor(self, *args: Any, **kwargs: Any) -> Any:
+            factory = kwargs.get("cursor_factory", args[1] if len(args) > 1 else None)
+            transaction = self.pglite_transaction
+            if transaction is not None and factory is not None and not issubclass(factory, QueueingCursor):
+                # A cursor of another class (psycopg2.extras' RealDictCursor, the hstore lookup of
+                # SQLAlchemy's dialect as it connects) sends its statements past the queue: the
+                # queue goes first, alone, or they would run in the aborted transaction of a test
+                # that failed (its rollback is queued).
+                with transaction.lock:
+                    flush_alone(self, transaction)
+            return super().cursor(*args, **kwargs)
+
         def commit(self) -> None:
             transaction = self.pglite_transaction
             if transaction is None:
