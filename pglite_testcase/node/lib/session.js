@@ -86,33 +86,27 @@ function customSettingNames(sql) {
   return names;
 }
 
+// A setting by its name, as SQL that sets it again ('' or unset: nothing).
 const restoreByName = (name) =>
-  `CASE WHEN COALESCE(pg_catalog.current_setting(${literal(name)}, true), '') <> '' ` +
+  `CASE WHEN pg_catalog.current_setting(${literal(name)}, true) <> '' ` +
   `THEN pg_catalog.format('SELECT pg_catalog.set_config(%L, %L, false)', ${literal(name)}, ` +
   `pg_catalog.current_setting(${literal(name)}, true)) END`;
 
-// The settings a client made, as SQL that makes them again.
-function savedQuery(customNames) {
-  const custom = [...customNames].map((name) => `, ${restoreByName(name)}`).join('');
-  return `${SAVED_QUERY.slice(0, -1)}${custom})`;
+// The settings a client made, as SQL that makes them again: pg_settings' session ones, its role,
+// and by name the settings pg_settings does not list (the server's own, and `customNames`).
+function savedQuery(customNames = []) {
+  return (
+    "SELECT pg_catalog.concat_ws('; ', " +
+    "(SELECT pg_catalog.string_agg(pg_catalog.format('SELECT pg_catalog.set_config(%L, %L, false)', name, setting), '; ') " +
+    "FROM pg_catalog.pg_settings WHERE source = 'session'), " +
+    "CASE WHEN session_user <> 'postgres' " +
+    "THEN pg_catalog.format('SET SESSION AUTHORIZATION %I', session_user) END, " +
+    "CASE WHEN pg_catalog.current_setting('role') <> 'none' " +
+    "THEN pg_catalog.format('SET ROLE %I', pg_catalog.current_setting('role')) END, " +
+    [...OWN_SETTINGS, ...customNames].map(restoreByName).join(', ') +
+    ')'
+  );
 }
-
-const SAVED_QUERY =
-  "SELECT pg_catalog.concat_ws('; ', " +
-  "(SELECT pg_catalog.string_agg(pg_catalog.format('SELECT pg_catalog.set_config(%L, %L, false)', name, setting), '; ') " +
-  "FROM pg_catalog.pg_settings WHERE source = 'session'), " +
-  "CASE WHEN session_user <> 'postgres' " +
-  "THEN pg_catalog.format('SET SESSION AUTHORIZATION %I', session_user) END, " +
-  "CASE WHEN pg_catalog.current_setting('role') <> 'none' " +
-  "THEN pg_catalog.format('SET ROLE %I', pg_catalog.current_setting('role')) END, " +
-  // Custom settings are not in pg_settings: the server's own by name.
-  OWN_SETTINGS.map(
-    (name) =>
-      `CASE WHEN pg_catalog.current_setting('${name}', true) <> '' ` +
-      `THEN pg_catalog.format('SELECT pg_catalog.set_config(%L, %L, false)', '${name}', ` +
-      `pg_catalog.current_setting('${name}', true)) END`
-  ).join(', ') +
-  ')';
 
 // pg_backend_pid() reads it (see Host.start): each client its own process id.
 const BACKEND_PID = 'pglite_testcase.backend_pid';
@@ -214,7 +208,7 @@ class Sessions {
     this.loaded = null; // the client whose settings the backend holds (null: none)
     this.fresh = false; // the backend holds a new connection's settings
     this.customNames = new Set(); // custom settings' names clients have used (see customSettingNames)
-    this.savedQuery = SAVED_QUERY;
+    this.savedQuery = savedQuery();
   }
 
   // A statement of a client that may change settings: the custom settings it names are saved from now on.
