@@ -10,7 +10,7 @@ import inspect
 import marshal
 import math
 import warnings
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -258,19 +258,20 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
     )
 
 
+def _switch(owner: type, name: str, from_environment: Callable[[], bool], accepted: str) -> bool:
+    """A True/False class attribute (or a base's); None leaves the choice to its environment variable."""
+    value = getattr(owner, name, None)
+    if value is None:
+        return from_environment()
+    if not isinstance(value, bool):
+        raise ConfigurationError.for_attribute(owner, name, value, accepted)
+    return value
+
+
 def read_show_sql_on_failure(owner: type) -> bool:
     """``show_sql_on_failure`` on the class (True, False), else ``PGLITE_TESTCASE_SHOW_SQL``, else off."""
-    value = getattr(owner, "show_sql_on_failure", None)
-    if value is None:
-        return environment.show_sql()
-    if not isinstance(value, bool):
-        raise ConfigurationError.for_attribute(
-            owner,
-            "show_sql_on_failure",
-            value,
-            f"True, False, or None for {environment.SHOW_SQL}'s choice (off unless it is 1)",
-        )
-    return value
+    accepted = f"True, False, or None for {environment.SHOW_SQL}'s choice (off unless it is 1)"
+    return _switch(owner, "show_sql_on_failure", environment.show_sql, accepted)
 
 
 def read_backend(owner: type, server_url: URL | None) -> tuple[str, str]:
@@ -319,18 +320,11 @@ def read_postgres_version(owner: type) -> int:
 
 def read_debug_connection(owner: type) -> bool:
     """``debug_connection = True | False`` on the class (or a base), else ``PGLITE_TESTCASE_DEBUG``."""
-    value = getattr(owner, "debug_connection", None)
-    if value is None:
-        return environment.debug()
-    if not isinstance(value, bool):
-        raise ConfigurationError.for_attribute(
-            owner,
-            "debug_connection",
-            value,
-            f"True (a psql command line printed, self.debug_url set), False, or None for "
-            f"{environment.DEBUG}'s choice (off if unset)",
-        )
-    return value
+    accepted = (
+        f"True (a psql command line printed, self.debug_url set), False, or None for "
+        f"{environment.DEBUG}'s choice (off if unset)"
+    )
+    return _switch(owner, "debug_connection", environment.debug, accepted)
 
 
 def _session_options(value: object, where: str) -> dict[str, Any]:
