@@ -133,17 +133,27 @@ class UsedWithoutTheirExtension(PGliteTestCase):
     """A test per row: the row's object used in a class without its extension."""
 
 
+# On PGlite 0.5, pg_trgm's % traps with some other extensions loaded (seg; the other twelve
+# here): test_server_protocol's PGliteFailsInternally. pg_trgm's rows have a class of their own.
+_APART = "pg_trgm"
+
+
 @pglite_only
 class UsedWithTheirExtension(PGliteTestCase):
     """A test per row: with its extension, the row's statement works (the table names the right one)."""
 
-    extensions = sorted({item.extension for item in OBJECTS})
+    extensions = sorted({item.extension for item in OBJECTS} - {_APART})
+
+
+@pglite_only
+class UsedWithPgTrgm(PGliteTestCase):
+    extensions = [_APART]
 
 
 for _item in OBJECTS:
     _name = f"test_{_item.kind}_{''.join(c if c.isalnum() or c == '_' else f'_{ord(c)}' for c in _item.name)}"
     setattr(UsedWithoutTheirExtension, _name, _without(_item))
-    setattr(UsedWithTheirExtension, _name, _with(_item))
+    setattr(UsedWithPgTrgm if _item.extension == _APART else UsedWithTheirExtension, _name, _with(_item))
 
 
 class OtherExtensionsListed(PGliteTestCase):

@@ -41,6 +41,28 @@ class Host {
     if (typeof db._handleBlob !== 'function' || typeof db._cleanupBlob !== 'function') {
       throw new Error('this PGlite has no _handleBlob/_cleanupBlob: COPY FROM STDIN cannot be served');
     }
+    this.trap = null;
+    this.keepTraps();
+  }
+
+  // PGlite 0.5 runs its backend's main loop in a catch that handles PostgreSQL's longjmp and
+  // drops every other exception: after a WebAssembly trap (seen: "null function or function
+  // signature mismatch" in pg_trgm's % operator with seg loaded as well) the statement was
+  // answered with half a reply and the next request spun forever. The trap is kept here and
+  // reported after the request, as PGlite 0.3 reports it itself.
+  keepTraps() {
+    const mod = this.db.mod;
+    if (!mod || typeof mod._PostgresMainLoopOnce !== 'function') return;
+    const once = mod._PostgresMainLoopOnce;
+    const longjmp = this.db.POSTGRES_MAIN_LONGJMP;
+    mod._PostgresMainLoopOnce = (...args) => {
+      try {
+        return once(...args);
+      } catch (err) {
+        if (!(err && err.status === longjmp) && this.trap === null) this.trap = err;
+        throw err;
+      }
+    };
   }
 
   static async start({ PGlite, MemoryFS, extensions = {}, loadDataDir = null, watchdog, debug, line = pgliteLine() }) {
@@ -109,6 +131,9 @@ class Host {
       const { data } = await this.watchdog.watched(() =>
         this.db.execProtocol(batch, { syncToFs: false, throwOnError: false })
       );
+      const trap = this.trap;
+      this.trap = null;
+      if (trap !== null) throw trap;
       return data;
     } catch (err) {
       this.onFailure(err);

@@ -151,3 +151,25 @@ test("node's heap does not keep PGlite's replies", { skip: skipWithout, timeout:
   const after = await heapAfter(3000);
   assert.ok(after - before < 1024 * 1024, `the heap grew by ${after - before} bytes over 3,000 queries`);
 });
+
+test('a WebAssembly trap that PGlite 0.5 swallows is reported, never a half reply and a spin', { skip: skipWithout, timeout: 120000 }, async () => {
+  // On PGlite 0.5, pg_trgm's % operator traps ("null function or function signature mismatch")
+  // once seg is loaded too; PGlite 0.5 dropped the trap, answered with a RowDescription alone,
+  // and spun on the next request. PGlite 0.3 runs the statement.
+  const { PGlite, MemoryFS } = realPGlite();
+  const { pg_trgm } = require('@electric-sql/pglite/contrib/pg_trgm');
+  const { seg } = require('@electric-sql/pglite/contrib/seg');
+  const failures = [];
+  const host = await Host.start({ PGlite, MemoryFS, extensions: { pg_trgm, seg }, watchdog: new Watchdog(), debug: () => {} });
+  host.onFailure = (err) => failures.push(String(err));
+  await host.setUp('CREATE EXTENSION pg_trgm');
+  await host.setUp('CREATE EXTENSION seg');
+  const statement = host.query("SELECT 'word'::text % 'words'::text");
+  if (host.line.modern) {
+    await assert.rejects(statement, /null function or function signature mismatch/);
+    assert.match(failures[0], /RuntimeError: null function or function signature mismatch/);
+  } else {
+    assert.strictEqual(protocol.transactionStatus(await statement), 'I');
+    assert.deepStrictEqual(failures, []);
+  }
+});
