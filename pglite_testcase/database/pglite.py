@@ -26,12 +26,11 @@ from ..drivers import Driver, default_sync_driver, sync_driver
 from ..errors import PGliteStartError, SchemaBuildError
 from ..runtime.node_packages import NodePackages, NodeRuntime, find_node
 from ..urls import url_text
-from .extensions import missing_extension_hint, registrations
-from .schema import SchemaSource, reset_database
 from .snapshots import EMPTY, Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
     from ..runtime.process import PGliteProcess
+    from .schema import SchemaSource
 
 
 # A schema whose build took longer than this is loaded by restarting PGlite
@@ -151,6 +150,12 @@ class PGliteDatabase:
     def spawn(self, fingerprint: str | None) -> None:
         from ..runtime.process import PGliteProcess
 
+        registered: dict[str, dict[str, str]] = {}
+        if self.extensions:  # (the extensions module is not needed on the way to node's start otherwise)
+            from .extensions import registrations
+
+            registered = registrations(self.extensions, self.postgres_version)
+
         snapshot = (self.store.find(self.snapshot_key(fingerprint)) if fingerprint else None) or self.store.find(EMPTY)
         self.process = PGliteProcess(
             self.runtime,
@@ -158,7 +163,7 @@ class PGliteDatabase:
             load_data_dir=snapshot.path if snapshot else None,
             use_tcp=self.use_tcp,
             port=self.port,
-            extensions=registrations(self.extensions, self.postgres_version),
+            extensions=registered,
         )
         # A restarted instance keeps the limit, passed at start (a request now would race node's "ready").
         self.process.statement_timeout_ms = (
@@ -270,6 +275,9 @@ class PGliteDatabase:
         self._build(source, driver, save_snapshot=False)
 
     def _build(self, source: SchemaSource, driver: Driver | None, *, save_snapshot: bool) -> None:
+        from .extensions import missing_extension_hint
+        from .schema import reset_database
+
         driver = driver or sync_driver(default_sync_driver())
         engine = self.create_engine(driver, poolclass=NullPool)
         try:

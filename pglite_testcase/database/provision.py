@@ -30,19 +30,15 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy.engine import URL
 
 from .. import environment
-from ..drivers import Driver
 from ..errors import ConfigurationError
-from .pglite import PGliteDatabase, TestDatabase
-from .schema import EmptySchema, SchemaSource
-from .server import (
-    ServerDatabase,
-    build_template,
-    check_server_answers,
-    create_run_database,
-    parse_server_url,
-)
 
+# The backends' modules are imported when first used: the first test class's definition
+# imports this module to start PGlite early, and should start it as soon as it can.
 if TYPE_CHECKING:
+    from ..drivers import Driver
+    from .pglite import PGliteDatabase, TestDatabase
+    from .schema import SchemaSource
+    from .server import ServerDatabase
     from .snapshots import SnapshotStore
 
 log = logging.getLogger("pglite_testcase")
@@ -147,6 +143,8 @@ class Registry:
                 shared.stop()
                 shared = None
             if shared is None:
+                from .pglite import PGliteDatabase
+
                 self._started_something()
                 shared = PGliteDatabase.launch(
                     fingerprint, use_tcp=use_tcp(), extensions=extensions, postgres_version=postgres_version
@@ -189,6 +187,8 @@ class Registry:
                 if not packages.is_complete():
                     return  # the first install prints progress: leave it to setUpClass
                 store = SnapshotStore(postgres_version=version)
+                from .pglite import PGliteDatabase
+
                 database = PGliteDatabase(runtime, packages.node_modules, store, use_tcp(), frozenset(extensions))
                 self._started_something()
                 database.spawn(fingerprint)
@@ -212,6 +212,8 @@ class Registry:
         with self._lock:
             database = self._server.get(key)
             if database is None:
+                from .server import build_template, check_server_answers, create_run_database
+
                 check_server_answers(request.server_url, request.server_source, request.connect_timeout)
                 template = build_template(request.server_url, request.schema, request.driver, request.server_source)
                 self._started_something()
@@ -249,6 +251,8 @@ class SharedPGlite:
 
 class IsolatedPGlite:
     def provision(self, request: Request) -> Lease:
+        from .pglite import PGliteDatabase
+
         database = PGliteDatabase.start(
             request.schema.fingerprint,
             use_tcp=use_tcp(),
@@ -258,6 +262,8 @@ class IsolatedPGlite:
         return Lease(database, "pglite-isolated", owned=True)
 
     def fresh(self, request: Request) -> Lease:
+        from .pglite import PGliteDatabase
+
         database = PGliteDatabase.start(
             use_tcp=use_tcp(), extensions=request.extensions, postgres_version=request.pglite_version
         )
@@ -269,6 +275,8 @@ class Server:
         return Lease(REGISTRY.server_database(request), "server")
 
     def fresh(self, request: Request) -> Lease:
+        from .server import check_server_answers, create_run_database
+
         assert request.server_url is not None
         check_server_answers(request.server_url, request.server_source, request.connect_timeout)
         database = create_run_database(request.server_url, request.driver, None, where=request.server_source)
@@ -309,6 +317,8 @@ def fresh_database(
     ``PGLITE_TESTCASE_POSTGRES_VERSION``, else 17).
     """
     from ..drivers import driver_for_scheme, sync_driver
+    from .schema import EmptySchema
+    from .server import parse_server_url
 
     if server_url is None:
         server_url = environment.database_url()

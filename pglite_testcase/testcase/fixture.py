@@ -65,13 +65,13 @@ def fixture_for_test(owner: type[unittest.TestCase]) -> ClassFixture:
         )
     owner.addClassCleanup(_forget_late_failure, owner)
     try:
-        fixture = getattr(owner, "_pglite_fixture_class")(owner)
-        owner.addClassCleanup(fixture.close)
-        fixture.open()
+        made: ClassFixture = getattr(owner, "_pglite_new_fixture")()
+        owner.addClassCleanup(made.close)
+        made.open()
     except BaseException as exc:
         setattr(owner, _LATE_OPEN_FAILED, exc)
         raise
-    return fixture
+    return made
 
 
 _LATE_OPEN_FAILED = "_pglite_late_open_failed"

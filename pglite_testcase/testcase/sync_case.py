@@ -9,15 +9,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import BaseOrderError
 from . import helpers
-from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of
 from .queries import Query, capture_queries, expect_num_queries
 
+# The class fixture (and with it the database, isolation and driver modules) is imported when a
+# class is set up, not with this module: a test module then loads without them, and a PGlite
+# started when its class was defined boots while they load.
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from ..database.pglite import TestDatabase
+    from .fixture import ClassFixture
 
     class _TestCase(unittest.TestCase):
         """What the mixins are mixed into, as the type checker sees them (``object`` when running)."""
@@ -89,17 +92,24 @@ class PGliteDatabaseMixin(_TestCase):
 
             REGISTRY.prestart()
 
-    _pglite_fixture_class: ClassVar[type[ClassFixture]] = ClassFixture  # the async classes' differs
+    @classmethod
+    def _pglite_new_fixture(cls) -> ClassFixture:
+        """A new fixture for this class (the async classes' differs)."""
+        from .fixture import ClassFixture
+
+        return ClassFixture(cls)
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        fixture = cls._pglite_fixture_class(cls)
+        fixture = cls._pglite_new_fixture()
         cls.addClassCleanup(fixture.close)
         fixture.open()
 
     @classmethod
     def tearDownClass(cls) -> None:
+        from .fixture import close_fixture_of
+
         # The class cleanup closes the fixture too (when tearDownClass is overridden without
         # super(), or setUpClass failed); closing here serves code that calls this by hand.
         try:
@@ -192,6 +202,8 @@ class PGliteMixin(PGliteDatabaseMixin):
     def _pglite_begin_test(self) -> None:
         if "_pglite_test_connection" in self.__dict__:
             return
+        from .fixture import fixture_for_test
+
         fixture = fixture_for_test(type(self))
         self.addCleanup(fixture.end_test, self)
         fixture.begin_test(self)
@@ -201,6 +213,8 @@ class PGliteMixin(PGliteDatabaseMixin):
         """The test's ``Session``, made on first use."""
         session: Session | None = self.__dict__.get("_pglite_session")
         if session is None:
+            from .fixture import fixture_of
+
             session = self.__dict__["_pglite_session"] = fixture_of(type(self)).test_session(self)
         return session
 
@@ -224,6 +238,8 @@ class PGliteMixin(PGliteDatabaseMixin):
 
 
 def _engines(test: Any) -> tuple[Engine, ...]:
+    from .fixture import fixture_of
+
     strategy = fixture_of(type(test)).strategy
     assert strategy is not None
     return strategy.engines
