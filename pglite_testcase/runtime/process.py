@@ -45,12 +45,13 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Any
-
-from py_pglite import PGliteConfig
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CacheInstallError, PGliteStartError
 from .node_packages import SERVER_SCRIPT, NodePackages, NodeRuntime, pid_alive
+
+if TYPE_CHECKING:
+    from py_pglite import PGliteConfig
 
 log = logging.getLogger("pglite_testcase")
 
@@ -150,14 +151,10 @@ class PGliteProcess:
                 f"Cannot create PGlite's private socket directory in {tempfile.gettempdir()}: {exc}. "
                 f"Set TMPDIR to a writable directory."
             ) from exc
-        self.config = PGliteConfig(
-            timeout=timeout,
-            log_level="WARNING",
-            socket_path=str(self.private_dir / ".s.PGSQL.5432"),
-            work_dir=self.private_dir,
-            auto_install_deps=False,
-            use_tcp=use_tcp,
-        )
+        self.socket_path = str(self.private_dir / ".s.PGSQL.5432")
+        self.use_tcp = use_tcp
+        self.timeout = timeout
+        self._config: PGliteConfig | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.runtime = runtime
         self.node_modules = node_modules
@@ -176,6 +173,23 @@ class PGliteProcess:
         _instances.add(self)
 
     @property
+    def config(self) -> PGliteConfig:
+        """py-pglite's description of this server (made on first use: importing py-pglite takes
+        ~20 ms, which ``spawn`` spends after node is started, not before)."""
+        if self._config is None:
+            from py_pglite import PGliteConfig
+
+            self._config = PGliteConfig(
+                timeout=self.timeout,
+                log_level="WARNING",
+                socket_path=self.socket_path,
+                work_dir=self.private_dir,
+                auto_install_deps=False,
+                use_tcp=self.use_tcp,
+            )
+        return self._config
+
+    @property
     def owned_here(self) -> bool:
         """Whether this process started the instance (not a process forked from it)."""
         return os.getpid() == self.owner_pid
@@ -192,7 +206,7 @@ class PGliteProcess:
         """Start node without waiting for it (``wait_until_ready`` waits)."""
         self.owner_pid = os.getpid()
         settings = {
-            "socketPath": None if self.config.use_tcp else self.config.socket_path,
+            "socketPath": None if self.use_tcp else self.socket_path,
             "port": self.port,
             "graceMs": int(self.grace_seconds * 1000),
             "loadDataDir": str(self.load_data_dir) if self.load_data_dir else None,
@@ -209,6 +223,8 @@ class PGliteProcess:
         # PGlite's own output goes to a log file (quoted in errors), or with
         # PGLITE_TESTCASE_LOG=debug straight to the test run's stderr.
         show_output = log.isEnabledFor(logging.DEBUG)
+        # When each step of the start happened (time.time()): ours, and node's from its "ready" event.
+        self.timeline: dict[str, float] = {"spawn": time.time()}
         with open(self.log_path, "wb") as log_file:
             self.process = subprocess.Popen(
                 [self.runtime.node, *NODE_FLAGS, str(SERVER_SCRIPT), json.dumps(settings)],
@@ -219,7 +235,9 @@ class PGliteProcess:
                 env=env,
                 start_new_session=True,  # a Ctrl-C reaches Python, which stops node in order
             )
+        self.timeline["spawned"] = time.time()
         self._ready = False
+        _ = self.config  # py-pglite is imported now, while node starts
 
     def wait_until_ready(self) -> None:
         if self._ready:
@@ -235,9 +253,17 @@ class PGliteProcess:
             self.stop()
             raise
         self._ready = True
+        self.timeline["ready"] = time.time()
+        self.timeline.update({f"node {step}": at for step, at in ready.get("timeline", {}).items()})
         if self.config.use_tcp:
             self.config.tcp_port = int(ready["port"])
-        log.debug("PGlite started (pid %s) on %s", self.process.pid, self.endpoint)
+        log.debug("PGlite started (pid %s) on %s: %s", self.process.pid, self.endpoint, self.describe_start())
+
+    def describe_start(self) -> str:
+        """The steps of the start in order, in ms from the spawn: where a slow start spent its time."""
+        spawn = self.timeline.get("spawn", 0.0)
+        steps = sorted(self.timeline.items(), key=lambda item: item[1])
+        return ", ".join(f"{step} +{(at - spawn) * 1000:.0f} ms" for step, at in steps)
 
     def _blame_a_damaged_install(self, failure: PGliteStartError) -> None:
         """A failed start is the install's fault if its files changed: say so, rather than blame the snapshot."""

@@ -12,10 +12,7 @@ const { message, cstring } = require('./framing');
 const protocol = require('./protocol');
 const { piecesOf, expectsReady } = require('./batches');
 const { BASELINE_SQL, BACKEND_PID } = require('./session');
-const { snapshotFileSystem, startOptions, pgliteLine, withoutSpareWal } = require('./snapshot');
-
-// Enough for a test database's catalogs and rows; PGlite's own 128 MB is resident from the start.
-const SHARED_BUFFERS = '16MB';
+const { snapshotFileSystem, startOptions, pgliteLine, withoutSpareWal, SHARED_BUFFERS } = require('./snapshot');
 
 const EXIT_PGLITE_FAILED = 70;
 
@@ -43,11 +40,33 @@ class Host {
     }
   }
 
-  static async start({ PGlite, MemoryFS, extensions = {}, loadDataDir = null, watchdog, debug, line = pgliteLine() }) {
-    const options = { extensions, ...(await startOptions(PGlite, line, SHARED_BUFFERS, debug)) };
-    if (loadDataDir) options.fs = snapshotFileSystem(MemoryFS, fs.readFileSync(loadDataDir), line.pgdata);
+  // `compiled` and `snapshot`: PGlite's module being compiled (snapshot.compileModule) and the
+  // snapshot being read, when the caller started them earlier (server.js does, first thing).
+  static async start({
+    PGlite,
+    MemoryFS,
+    extensions = {},
+    loadDataDir = null,
+    watchdog,
+    debug,
+    line = pgliteLine(),
+    compiled = null,
+    snapshot = null,
+    mark = () => {},
+  }) {
+    const options = { extensions, ...(await startOptions(PGlite, line, SHARED_BUFFERS, debug, compiled)) };
+    mark('compiled');
+    if (loadDataDir) {
+      const tar = await (snapshot || fs.promises.readFile(loadDataDir));
+      options.fs = snapshotFileSystem(MemoryFS, tar, line.pgdata, mark);
+    }
+    mark('snapshot read');
     const db = new PGlite(options);
+    // PGlite reads every array type for its own query API's result parsers once started (~30 ms
+    // on this machine kind); clients get PGlite's raw protocol, and this server reads text only.
+    db._initArrayTypes = async () => {};
     await db.waitReady;
+    mark('waitReady');
     if (!loadDataDir) {
       // A new database (initdb): the session's database is kept (0.3: template1; 0.5:
       // postgres), the other two are never used; without them a snapshot is a third of the
