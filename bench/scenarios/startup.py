@@ -1,4 +1,10 @@
-"""2 start-up: process start to the first test's first query (warm cache), and the imports alone."""
+"""2 start-up: what a user waits for in a one-test process (warm cache), on PGlite and on the server.
+
+Each round runs, one after the other: an interpreter that only imports SQLAlchemy's ORM and the
+package; one test on an empty database; one test on the 20-table schema (its whole process timed,
+interpreter start and exit included); and, with a server, the same one-test process on it through
+this package. The ratio pairs the two processes of each round.
+"""
 
 from __future__ import annotations
 
@@ -11,40 +17,86 @@ from ..measure import Row, paired, run_python, samples_of, text_value, value
 
 SCENARIO = "2 start-up to first query"
 LABELS = {"empty": "empty database", "metadata": "20-table create_all schema"}
+ONE_TEST = "one-test process (20-table create_all, warm cache), interpreter start to exit"
 
 
 def run(context: Context) -> list[Row]:
     directory = scratch("startup")
     workloads.write_schema(directory, 20)
     workloads.write_startup_probe(directory)
-    for mode in LABELS:  # warm: snapshot saved, last schema remembered
+    server = {"PGLITE_TESTCASE_DATABASE_URL": context.server_url} if context.server_url else None
+    for mode in LABELS:  # warm: snapshot saved, last schema remembered (and the server's template built)
         out = run_python(["startup_probe.py", mode], directory)[1]
     context.facts["pglite_postgresql"] = text_value(out, "server_version")
-    samples: dict[str, list[float]] = {"imports": [], "empty": [], "metadata": []}
+    if server:
+        run_python(["startup_probe.py", "metadata"], directory, server)
+    keys = ("imports", "package_import", "empty", "metadata", "after_class", "process", "server", "server_class")
+    samples: dict[str, list[float]] = {key: [] for key in keys}
     for _ in range(context.repeat):  # in alternation, so that the differences pair runs made together
-        samples["imports"].append(value(run_python(["startup_probe.py", "imports"], directory)[1], "imports_done"))
-        for mode in LABELS:
-            samples[mode].append(value(run_python(["startup_probe.py", mode], directory)[1], "first_query"))
-    imports = Row(
-        "startup.imports",
-        SCENARIO,
-        "imports only: sqlalchemy and pglite_testcase, no test class (no PGlite)",
-        "s",
-        samples["imports"],
+        out = run_python(["startup_probe.py", "imports"], directory)[1]
+        samples["imports"].append(value(out, "imports_done"))
+        samples["package_import"].append(value(out, "package_import"))
+        samples["empty"].append(value(run_python(["startup_probe.py", "empty"], directory)[1], "first_query"))
+        wall, out = run_python(["startup_probe.py", "metadata"], directory)
+        samples["metadata"].append(value(out, "first_query"))
+        samples["after_class"].append(value(out, "after_class"))
+        samples["process"].append(wall)
+        if server:
+            wall, out = run_python(["startup_probe.py", "metadata"], directory, server)
+            samples["server"].append(wall)
+            samples["server_class"].append(value(out, "after_class"))
+    rows = [
+        Row(
+            "startup.imports",
+            SCENARIO,
+            "imports only: sqlalchemy.orm and pglite_testcase, no test class (no PGlite)",
+            "s",
+            samples["imports"],
+        ),
+        Row(
+            "startup.imports.package",
+            SCENARIO,
+            "`from pglite_testcase import PGliteTestCase` after `import sqlalchemy.orm`",
+            "s",
+            samples["package_import"],
+        ),
+    ]
+    rows += [
+        Row(f"startup.{mode}", SCENARIO, f"pglite_testcase, {label}: process start to first query", "s", samples[mode])
+        for mode, label in LABELS.items()
+    ]
+    rows.append(
+        Row(
+            "startup.after_class",
+            SCENARIO,
+            "pglite_testcase, 20-table schema: test class defined to its first query",
+            "s",
+            samples["after_class"],
+        )
     )
-    rows = [imports]
-    for mode, label in LABELS.items():
-        whole = Row(f"startup.{mode}", SCENARIO, f"pglite_testcase, {label}", "s", samples[mode])
-        rows.append(whole)
+    process = Row("startup.process", SCENARIO, f"PGlite: {ONE_TEST}", "s", samples["process"])
+    rows.append(process)
+    if server:
+        rows.append(
+            Row(
+                "startup.after_class.server",
+                SCENARIO,
+                "PostgreSQL server, 20-table schema: test class defined to its first query",
+                "s",
+                samples["server_class"],
+            )
+        )
+        on_server = Row("startup.process.server", SCENARIO, f"PostgreSQL server: {ONE_TEST}", "s", samples["server"])
+        rows.append(on_server)
         rows.append(
             paired(
-                f"startup.{mode}.minus_imports",
+                "startup.process.ratio",
                 SCENARIO,
-                f"pglite_testcase, {label}, minus imports only",
-                "s",
-                whole,
-                imports,
-                lambda a, b: a - b,
+                "one-test process: PGlite / PostgreSQL server",
+                "x",
+                process,
+                on_server,
+                lambda a, b: a / b,
             )
         )
     rows.append(py_pglite(context, directory))
