@@ -22,6 +22,8 @@ POSTGRES_VERSION = "PGLITE_TESTCASE_POSTGRES_VERSION"
 DRIVER = "PGLITE_TESTCASE_DRIVER"
 TCP = "PGLITE_TESTCASE_TCP"
 PRESTART = "PGLITE_TESTCASE_PRESTART"
+KEEP_WARM = "PGLITE_TESTCASE_KEEP_WARM"
+KEEP_WARM_IDLE = "PGLITE_TESTCASE_KEEP_WARM_IDLE"
 LOG = "PGLITE_TESTCASE_LOG"
 
 VARIABLES: dict[str, str] = {
@@ -33,6 +35,8 @@ VARIABLES: dict[str, str] = {
     DRIVER: "psycopg or psycopg2: the sync classes' driver where a class does not set driver",
     TCP: "1: PGlite on a free port of 127.0.0.1 instead of a Unix socket",
     PRESTART: "0: start PGlite in the first setUpClass, not when the first test class is defined",
+    KEEP_WARM: "1: a per-user keeper process keeps one started PGlite for the next run (opt-in)",
+    KEEP_WARM_IDLE: "seconds without a run after which the keeper stops its PGlite and exits (default 600)",
     LOG: "debug, info, warning, error: the library's log on stderr",
 }
 
@@ -42,6 +46,7 @@ DEFAULT_POSTGRES_VERSION = 17
 ACCEPTED_POSTGRES_VERSIONS = " or ".join(str(version) for version in POSTGRES_VERSIONS)
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_SNAPSHOTS_KEPT = 12
+DEFAULT_KEEP_WARM_IDLE = 600.0
 SYNC_DRIVERS = ("psycopg", "psycopg2")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -99,16 +104,22 @@ def database_url() -> str | None:
     return _value(DATABASE_URL)
 
 
-def connect_timeout() -> float | None:
-    value = _value(CONNECT_TIMEOUT)
+def _seconds(name: str, default: float) -> float | None:
+    """A variable holding a number of seconds greater than 0 (None: unset or empty)."""
+    value = _value(name)
     if value is None:
         return None
     try:
-        return positive_seconds(float(value), where(CONNECT_TIMEOUT))
+        seconds = float(value)
     except ValueError:
-        raise refused(
-            value, where(CONNECT_TIMEOUT), f"a number of seconds greater than 0 (default {DEFAULT_CONNECT_TIMEOUT:g})"
-        ) from None
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise refused(value, where(name), f"a number of seconds greater than 0 (default {default:g})")
+    return seconds
+
+
+def connect_timeout() -> float | None:
+    return _seconds(CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)
 
 
 def snapshots_kept() -> int:
@@ -153,6 +164,17 @@ def prestart() -> bool:
     return value is None or switch(value, where(PRESTART))
 
 
+def keep_warm() -> bool:
+    value = _value(KEEP_WARM)
+    return value is not None and switch(value, where(KEEP_WARM))
+
+
+def keep_warm_idle() -> float:
+    """Seconds the keeper waits for the next run before it stops its spare PGlite and exits."""
+    seconds = _seconds(KEEP_WARM_IDLE, DEFAULT_KEEP_WARM_IDLE)
+    return DEFAULT_KEEP_WARM_IDLE if seconds is None else seconds
+
+
 def log_level() -> str | None:
     value = os.environ.get(LOG)
     if value is None or not value.strip():
@@ -167,6 +189,8 @@ def check() -> None:
     postgres_version()
     tcp()
     prestart()
+    keep_warm()
+    keep_warm_idle()
     log_level()
     cache_dir()
     database_url()
@@ -180,6 +204,8 @@ __all__ = [
     "CONNECT_TIMEOUT",
     "DATABASE_URL",
     "DRIVER",
+    "KEEP_WARM",
+    "KEEP_WARM_IDLE",
     "LOG",
     "POSTGRES_VERSION",
     "PRESTART",

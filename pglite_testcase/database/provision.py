@@ -49,6 +49,14 @@ def use_tcp() -> bool:
     return environment.tcp()
 
 
+def keep_warm() -> bool:
+    """``PGLITE_TESTCASE_KEEP_WARM=1``: the shared PGlite is the keeper's spare when it has one (runtime.keeper)."""
+    try:
+        return environment.keep_warm()
+    except ConfigurationError:
+        return False  # the class's setUpClass says what is wrong
+
+
 @dataclass(frozen=True)
 class Request:
     """What a class needs of its database."""
@@ -147,7 +155,11 @@ class Registry:
 
                 self._started_something()
                 shared = PGliteDatabase.launch(
-                    fingerprint, use_tcp=use_tcp(), extensions=extensions, postgres_version=postgres_version
+                    fingerprint,
+                    use_tcp=use_tcp(),
+                    extensions=extensions,
+                    postgres_version=postgres_version,
+                    keep_warm=keep_warm(),
                 )
             self._shared[postgres_version] = shared
             try:
@@ -189,7 +201,9 @@ class Registry:
                 store = SnapshotStore(postgres_version=version)
                 from .pglite import PGliteDatabase
 
-                database = PGliteDatabase(runtime, packages.node_modules, store, use_tcp(), frozenset(extensions))
+                database = PGliteDatabase(
+                    runtime, packages.node_modules, store, use_tcp(), frozenset(extensions), keep_warm=keep_warm()
+                )
                 self._started_something()
                 database.spawn(fingerprint)
             except Exception as exc:  # reported again, properly, by setUpClass

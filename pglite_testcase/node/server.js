@@ -11,7 +11,8 @@
 //
 // Arguments: one JSON object (socketPath, or TCP on 127.0.0.1 at port, 0 or absent
 // for a free one; graceMs, loadDataDir, extensions, privateDir, parentPid,
-// statementTimeoutMs, debug).
+// statementTimeoutMs, debug; warmUp: load what clients' first statements need before
+// "ready", for a spare that nobody waits for).
 // The TCP password comes in the environment (PGLITE_TESTCASE_PASSWORD), not in
 // the arguments, which every local user can read.
 //
@@ -19,7 +20,9 @@
 // timeline: when each step of its start happened, in seconds since the epoch).
 // Standard input is a control channel of JSON lines, each answered on stdout:
 // {"id", "cmd": "dump", "path"} writes a data-directory tarball;
-// {"id", "cmd": "timeout", "ms"} sets the statement timeout. Its end (the test
+// {"id", "cmd": "timeout", "ms"} sets the statement timeout;
+// {"id", "cmd": "adopt", "pid", "privateDir"}: another process took this server over (the
+// keeper's spare, runtime/keeper.py), and moved its private directory there. Its end (the test
 // process is gone, or done) stops the server and removes the private directory.
 'use strict';
 const { performance } = require('perf_hooks');
@@ -113,6 +116,10 @@ async function main() {
     mark,
   });
   mark('host');
+  if (config.warmUp) {
+    await host.warmUp();
+    mark('warmed up');
+  }
   const scheduler = new Scheduler(host, {
     graceMs: config.graceMs,
     verifier: password ? new ScramVerifier(password) : null,
@@ -163,6 +170,12 @@ async function main() {
       request = JSON.parse(line);
       if (request.cmd === 'timeout') {
         watchdog.setTimeout(request.ms);
+      } else if (request.cmd === 'adopt') {
+        // A spare the keeper started, handed over: the adopting test process is watched from now
+        // on, and its private directory (where it moved this one's) is the one to remove.
+        watchdog.adopt(request.pid, request.privateDir);
+        config.parentPid = request.pid;
+        config.privateDir = request.privateDir;
       } else if (request.cmd === 'dump') {
         await scheduler.idle;
         await host.dump(request.path);

@@ -37,6 +37,7 @@ import logging
 import os
 import re
 import secrets
+import select
 import selectors
 import shutil
 import signal
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CacheInstallError, PGliteStartError
+from .adopted import AdoptedNode
 from .node_packages import SERVER_SCRIPT, NodePackages, NodeRuntime, pid_alive
 
 if TYPE_CHECKING:
@@ -155,7 +157,7 @@ class PGliteProcess:
         self.use_tcp = use_tcp
         self.timeout = timeout
         self._config: PGliteConfig | None = None
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | AdoptedNode | None = None
         self.runtime = runtime
         self.node_modules = node_modules
         self.load_data_dir = load_data_dir
@@ -166,10 +168,12 @@ class PGliteProcess:
         # (SCRAM-SHA-256). The Unix socket's 0700 directory already keeps others out.
         self.password: str | None = secrets.token_urlsafe(24) if use_tcp else None
         self.statement_timeout_ms = 0
+        self.warm_up = False  # node loads what clients' first statements need before "ready" (for a spare)
         self.log_path = self.private_dir / "pglite.log"
         self._stdout_buffer = b""
         self._next_request = 1
         self._ready = False
+        self.ready_event: dict[str, Any] = {}  # what node said when it was up, with when it was spawned
         _instances.add(self)
 
     @property
@@ -215,6 +219,7 @@ class PGliteProcess:
             "parentPid": self.owner_pid,
             "statementTimeoutMs": self.statement_timeout_ms,
             "extensions": self.extensions,
+            "warmUp": self.warm_up,
         }
         env = {**os.environ, "NODE_PATH": str(self.node_modules)}
         env.pop("NODE_OPTIONS", None)
@@ -239,12 +244,32 @@ class PGliteProcess:
         self._ready = False
         _ = self.config  # py-pglite is imported now, while node starts
 
-    def wait_until_ready(self) -> None:
+    def adopt(self, node: AdoptedNode, private_dir: str, password: str | None, ready: dict[str, Any]) -> None:
+        """Serve from a node server another process started and saw ready (the keeper's spare).
+
+        Its private directory is moved onto this instance's own (empty) one: the socket it
+        listens on keeps working, at this instance's path. Node is told who watches it now,
+        where its directory went, and this instance's statement timeout.
+        """
+        os.rename(private_dir, self.private_dir)
+        self.owner_pid = os.getpid()
+        self.process = node
+        self.password = password
+        self._send({"cmd": "adopt", "pid": self.owner_pid, "privateDir": str(self.private_dir)})
+        if ready.get("statement_timeout_ms") != self.statement_timeout_ms:
+            self._send({"cmd": "timeout", "ms": self.statement_timeout_ms})
+        self.timeline = {"spawn": float(ready["spawn"])}
+        self._became_ready(ready)
+        self.timeline["adopted"] = time.time()
+
+    def wait_until_ready(self, timeout: float | None = None) -> None:
+        """Wait (at most ``timeout`` seconds, default the start timeout) until node accepts connections;
+        if it does not, it is stopped and ``PGliteStartError`` says why."""
         if self._ready:
             return
         assert self.process is not None, "spawn() first"
         try:
-            ready = self._read_event(timeout=self.config.timeout)
+            ready = self._read_event(timeout=self.config.timeout if timeout is None else timeout)
         except PGliteStartError as exc:
             self.stop()
             self._blame_a_damaged_install(exc)
@@ -252,12 +277,29 @@ class PGliteProcess:
         except BaseException:
             self.stop()
             raise
+        self._became_ready(ready)
+
+    def ready_now(self) -> bool:
+        """Whether node accepts connections, without waiting for it (a line it wrote is read)."""
+        if not self._ready and self.process is not None and self.process.stdout is not None:
+            if b"\n" in self._stdout_buffer or select.select([self.process.stdout], [], [], 0)[0]:
+                self.wait_until_ready()
+        return self._ready
+
+    def _became_ready(self, ready: dict[str, Any]) -> None:
         self._ready = True
+        self.ready_event = {
+            **ready,
+            "spawn": self.timeline.get("spawn", time.time()),
+            "statement_timeout_ms": self.statement_timeout_ms,
+        }
         self.timeline["ready"] = time.time()
         self.timeline.update({f"node {step}": at for step, at in ready.get("timeline", {}).items()})
         if self.config.use_tcp:
             self.config.tcp_port = int(ready["port"])
-        log.debug("PGlite started (pid %s) on %s: %s", self.process.pid, self.endpoint, self.describe_start())
+        log.debug(
+            "PGlite started (pid %s) on %s: %s", getattr(self.process, "pid", "?"), self.endpoint, self.describe_start()
+        )
 
     def describe_start(self) -> str:
         """The steps of the start in order, in ms from the spawn: where a slow start spent its time."""
@@ -353,16 +395,21 @@ class PGliteProcess:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def _request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _send(self, request: dict[str, Any]) -> int:
+        """Write a request to node (answered once it is up); its id."""
         if self.process is None or self.process.stdin is None:
             raise PGliteStartError("PGlite is not running.")
-        request = {**request, "id": self._next_request}
+        number = self._next_request
         self._next_request += 1
-        self.process.stdin.write((json.dumps(request) + "\n").encode())
+        self.process.stdin.write((json.dumps({**request, "id": number}) + "\n").encode())
         self.process.stdin.flush()
+        return number
+
+    def _request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        number = self._send(request)
         while True:
             event = self._read_event(timeout)
-            if event.get("id") == request["id"]:
+            if event.get("id") == number:
                 return event
 
     def _read_event(self, timeout: float) -> dict[str, Any]:
@@ -392,7 +439,7 @@ class PGliteProcess:
         return event
 
 
-def _terminate(process: subprocess.Popen[bytes]) -> None:
+def _terminate(process: subprocess.Popen[bytes] | AdoptedNode) -> None:
     """SIGTERM to node's process group, then SIGKILL: for a node that did not stop when its stdin closed."""
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
         try:

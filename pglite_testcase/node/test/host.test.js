@@ -5,6 +5,7 @@ const { message, cstring, int32, eachMessage } = require('../lib/framing');
 const protocol = require('../lib/protocol');
 const { Host } = require('../lib/host');
 const { Watchdog } = require('../lib/watchdog');
+const { realPGlite, skipWithout } = require('../test-support/real-pglite');
 
 // What Host needs of PGlite: execProtocolRaw answering from a buffer it reuses, as PGlite does.
 class FakePGlite {
@@ -130,4 +131,20 @@ test('a lone Sync that PGlite answers with nothing gets the next Sync\'s ReadyFo
   const reply = await host.run(protocol.SYNC);
   assert.strictEqual(protocol.firstError(reply).C, 'XX000');
   assert.strictEqual(protocol.transactionStatus(reply), 'I');
+});
+
+test('a warm-up on real PGlite succeeds and leaves nothing behind', { skip: skipWithout, timeout: 120000 }, async () => {
+  const { PGlite, MemoryFS } = realPGlite();
+  const host = await Host.start({ PGlite, MemoryFS, watchdog: new Watchdog(), debug: () => {} });
+  try {
+    await host.warmUp(); // (each statement of it must succeed: setUp throws otherwise)
+    const left = await host.query(
+      "SELECT (SELECT count(*) FROM pg_class WHERE relname LIKE 'pglite_testcase_warm_up%'), " +
+        "(SELECT count(*) FROM pg_proc WHERE proname = 'pglite_testcase_warm_up')"
+    );
+    assert.deepStrictEqual(protocol.firstRow(left), ['0', '0']);
+    assert.strictEqual(protocol.transactionStatus(left), 'I');
+  } finally {
+    await host.close();
+  }
 });
