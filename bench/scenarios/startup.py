@@ -3,13 +3,18 @@
 Each round runs, one after the other: an interpreter that only imports SQLAlchemy's ORM and the
 package; one test on an empty database; one test on the 20-table schema (its whole process timed,
 interpreter start and exit included); and, with a server, the same one-test process on it through
-this package. The ratio pairs the two processes of each round.
+this package; then the PGlite one with ``PGLITE_TESTCASE_KEEP_WARM=1``, which takes the spare the
+keeper started after the previous round's (the keeper's own, in a temporary directory of this
+scenario, stopped at its end). The ratios pair the processes of each round.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
+
+from pglite_testcase.runtime import keeper
 
 from .. import workloads
 from ..context import PY_PGLITE_PYTEST, Context, scratch
@@ -30,9 +35,32 @@ def run(context: Context) -> list[Row]:
     context.facts["pglite_postgresql"] = text_value(out, "server_version")
     if server:
         run_python(["startup_probe.py", "metadata"], directory, server)
+    warm_tmp = scratch("startup-keeper")
+    warm = {"PGLITE_TESTCASE_KEEP_WARM": "1", "TMPDIR": str(warm_tmp)}
+    try:
+        return measure(context, directory, server, warm)
+    finally:
+        keeper.stop_keeper(warm_tmp / keeper.keeper_dir().name)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def wait_for_spare(tmp: Path) -> None:
+    """Until the keeper under ``tmp`` has a spare listening (its socket exists once it is up); at most a minute."""
+    deadline = time.monotonic() + 60  # (it starts one once the last run that asked has ended)
+    while not any(tmp.glob("pglite-testcase-*/.s.PGSQL.5432")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def measure(context: Context, directory: Path, server: dict[str, str] | None, warm: dict[str, str]) -> list[Row]:
+    run_python(["startup_probe.py", "metadata"], directory, warm)  # starts the keeper
     keys = ("imports", "package_import", "empty", "metadata", "after_class", "process", "server", "server_class")
-    samples: dict[str, list[float]] = {key: [] for key in keys}
+    samples: dict[str, list[float]] = {key: [] for key in (*keys, "warm", "warm_class")}
     for _ in range(context.repeat):  # in alternation, so that the differences pair runs made together
+        wait_for_spare(Path(warm["TMPDIR"]))
+        wall, out = run_python(["startup_probe.py", "metadata"], directory, warm)
+        samples["warm"].append(wall)
+        samples["warm_class"].append(value(out, "after_class"))
+        wait_for_spare(Path(warm["TMPDIR"]))  # the next one: its start must not slow the runs below
         out = run_python(["startup_probe.py", "imports"], directory)[1]
         samples["imports"].append(value(out, "imports_done"))
         samples["package_import"].append(value(out, "package_import"))
@@ -76,6 +104,24 @@ def run(context: Context) -> list[Row]:
     )
     process = Row("startup.process", SCENARIO, f"PGlite: {ONE_TEST}", "s", samples["process"])
     rows.append(process)
+    rows.append(
+        Row(
+            "startup.after_class.keep_warm",
+            SCENARIO,
+            "PGlite with PGLITE_TESTCASE_KEEP_WARM=1 (the keeper's spare), 20-table schema: test class defined "
+            "to its first query",
+            "s",
+            samples["warm_class"],
+        )
+    )
+    warm_process = Row(
+        "startup.process.keep_warm",
+        SCENARIO,
+        f"PGlite with PGLITE_TESTCASE_KEEP_WARM=1 (the keeper's spare): {ONE_TEST}",
+        "s",
+        samples["warm"],
+    )
+    rows.append(warm_process)
     if server:
         rows.append(
             Row(
@@ -99,8 +145,18 @@ def run(context: Context) -> list[Row]:
                 lambda a, b: a / b,
             )
         )
+        rows.append(
+            paired(
+                "startup.process.keep_warm.ratio",
+                SCENARIO,
+                "one-test process: PGlite with PGLITE_TESTCASE_KEEP_WARM=1 / PostgreSQL server",
+                "x",
+                warm_process,
+                on_server,
+                lambda a, b: a / b,
+            )
+        )
     rows.append(py_pglite(context, directory))
-    shutil.rmtree(directory, ignore_errors=True)
     return rows
 
 
