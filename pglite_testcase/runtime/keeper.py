@@ -59,6 +59,8 @@ LOG_NAME = "keeper.log"
 TICK_SECONDS = 0.05  # how often the keeper looks at its spare and at the runs it waits for
 READY_SECONDS = 10.0  # how long the keeper waits for a spare still starting, for a run that asked
 ANSWER_SECONDS = READY_SECONDS + 5.0  # how long either side waits for the other on the socket
+# Passing file descriptors, and knowing who is at the other end of the socket.
+SUPPORTED = hasattr(socket, "SO_PEERCRED") and hasattr(socket, "send_fds")
 
 
 def keeper_dir() -> Path:
@@ -152,6 +154,11 @@ def take_spare(process: PGliteProcess, content: str) -> bool:
     Either way the keeper learns what this run wanted, and has a spare like it for the next
     run; with no keeper running, one is started. False: ``process`` must be spawned as usual.
     """
+    if not SUPPORTED:
+        log.warning(
+            "pglite_testcase: %s: the warm spare needs Linux (SO_PEERCRED); starting PGlite here", environment.KEEP_WARM
+        )
+        return False
     wanted = Spare.like(process, content)
     directory = keeper_dir()
     try:
