@@ -13,6 +13,8 @@ Scenarios, each run in fresh interpreters, side by side in one run (``--only`` p
                 5  node's memory during it
   migrations    7  AlembicMigrationsTestCase's checks on PGlite and on the server
   first-run     8  an empty package cache (npm ci included) to the first green test
+  pytest-plugin 9  a one-test pytest run with py-pglite's pytest plugin loaded and with -p no:py_pglite
+  bulk         10  executemany and COPY of 100,000 rows, plain psycopg: PGlite 17 and 18, the server
 
 Rows on a real PostgreSQL server run when PGLITE_TESTCASE_DATABASE_URL names one; every other row
 runs on PGlite. Prints the table and writes it, with the machine and the targets, as JSON.

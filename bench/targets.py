@@ -24,8 +24,8 @@ TARGETS: dict[str, Target] = {
     "startup.imports.package": Target("1. `from pglite_testcase import PGliteTestCase` beyond SQLAlchemy's ORM", 0.15),
     "startup.process": Target("1. one-test process on PGlite (20-table schema), interpreter start to exit"),
     "memory.suite.peak": Target("2. node peak RSS during the 1,000-test suite", 200),
-    "isolation.pglite.20.truncate": Target("3. isolation = 'truncate', 20 tables", 10),
-    "isolation.pglite.100.truncate": Target("3. isolation = 'truncate', 100 tables", 10),
+    "isolation.pglite.20.truncate": Target("3. isolation = 'truncate', 20 tables", 8),
+    "isolation.pglite.100.truncate": Target("3. isolation = 'truncate', 100 tables", 8),
     "migrations.chain.ratio": Target("4. migration checks, 50-revision chain: PGlite / server", 2),
     "migrations.inventory.ratio": Target("4. migration checks, examples/inventory: PGlite / server", 2),
     "scale.per_test_ratio": Target("5. per-test time, 10,000-test suite / 1,000-test suite", 1.2),
@@ -34,6 +34,7 @@ TARGETS: dict[str, Target] = {
     "scale.unittest_parallel.speedup": Target("5. unittest-parallel -j 2: speed-up"),
     "suite.pytest_postgresql": Target("6. pytest-postgresql on the real server, 1,000-test suite"),
     "suite.server": Target("6. pglite_testcase on the real server, 1,000-test suite"),
+    "bulk.executemany.ratio": Target("8. executemany of 100,000 rows: PGlite / PostgreSQL server", 1.5),
     "first_run.first_query": Target("7. first run: empty cache to the first green test"),
 }
 

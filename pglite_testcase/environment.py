@@ -25,6 +25,7 @@ PRESTART = "PGLITE_TESTCASE_PRESTART"
 KEEP_WARM = "PGLITE_TESTCASE_KEEP_WARM"
 KEEP_WARM_IDLE = "PGLITE_TESTCASE_KEEP_WARM_IDLE"
 LOG = "PGLITE_TESTCASE_LOG"
+DEBUG = "PGLITE_TESTCASE_DEBUG"
 
 VARIABLES: dict[str, str] = {
     CACHE_DIR: "where the npm packages and snapshots are kept (default ~/.cache/pglite-testcase)",
@@ -38,6 +39,7 @@ VARIABLES: dict[str, str] = {
     KEEP_WARM: "1: a per-user keeper process keeps one started PGlite for the next run (opt-in)",
     KEEP_WARM_IDLE: "seconds without a run after which the keeper stops its PGlite and exits (default 600)",
     LOG: "debug, info, warning, error: the library's log on stderr",
+    DEBUG: "1: every class prints a psql command line that looks inside its running test (self.debug_url)",
 }
 
 # The PostgreSQL majors, each the PGlite line that runs it (pinned in node/pg<major>/package-lock.json).
@@ -175,6 +177,12 @@ def keep_warm_idle() -> float:
     return DEFAULT_KEEP_WARM_IDLE if seconds is None else seconds
 
 
+def debug() -> bool:
+    """``PGLITE_TESTCASE_DEBUG=1``: a debug connection for classes that do not set ``debug_connection``."""
+    value = _value(DEBUG)
+    return value is not None and switch(value, where(DEBUG))
+
+
 def log_level() -> str | None:
     value = os.environ.get(LOG)
     if value is None or not value.strip():
@@ -192,6 +200,7 @@ def check() -> None:
     keep_warm()
     keep_warm_idle()
     log_level()
+    debug()
     cache_dir()
     database_url()
     connect_timeout()
@@ -203,6 +212,7 @@ __all__ = [
     "CACHE_DIR",
     "CONNECT_TIMEOUT",
     "DATABASE_URL",
+    "DEBUG",
     "DRIVER",
     "KEEP_WARM",
     "KEEP_WARM_IDLE",

@@ -17,3 +17,8 @@ def url_text(url: URL) -> str:
     text = url.render_as_string(hide_password=False)
     base, question, query = text.partition("?")
     return base + question + query.replace("%2F", "/").replace("%2f", "/")
+
+
+def libpq_url(url: URL) -> str:
+    """``url`` as libpq (psql, psycopg.connect) takes it: ``postgresql://``, no SQLAlchemy driver name."""
+    return url_text(url.set(drivername="postgresql"))

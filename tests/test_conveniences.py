@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import unittest
+from typing import ClassVar
 
 from sqlalchemy import DDL, Column, ForeignKey, Integer, MetaData, String, Table, event, func, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
 
 from .models import Author, Base, Book
-from .support import pglite_only, problems, run_case
+from .support import ON_SERVER, pglite_only, problems, run_case
 
 
 def _class_data_steps() -> type[PGliteTestCase]:
@@ -234,6 +236,81 @@ class TruncateIsolation(unittest.TestCase):
         result = run_case(_truncate_isolation_steps())
         self.assertTrue(result.wasSuccessful(), problems(result))
         self.assertEqual(result.testsRun, 4)
+
+
+NEXT_XID = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+
+
+def _truncate_cleanup_connection_steps() -> type[PGliteTestCase]:
+    """A new TruncateCleanupConnections class, whose tests run in the order they are written (see run_case)."""
+
+    class TruncateCleanupConnections(PGliteTestCase):
+        """The clean-up runs on the connection of the test's last statement when it can, and on a
+        connection of its own when that one is still checked out, invalidated or ended badly."""
+
+        metadata = Base
+        isolation = "truncate"
+        left_open: ClassVar[Connection | None] = None
+        next_xid: ClassVar[int | None] = None
+
+        def test_1_installs_the_tracking(self) -> None:
+            self.session.add(Author(name="committed"))
+            self.session.commit()
+
+        def test_2_last_statement_on_a_connection_left_checked_out(self) -> None:
+            self.assertDatabaseEmpty()
+            connection = type(self).left_open = self.engine.connect()
+            connection.execute(insert(Author).values(name="left open"))
+            connection.commit()
+
+        def test_3_last_statement_on_an_invalidated_connection(self) -> None:
+            self.assertDatabaseEmpty()
+            assert type(self).left_open is not None
+            type(self).left_open.close()
+            connection = self.engine.connect()
+            connection.execute(insert(Author).values(name="invalidated"))
+            connection.commit()
+            connection.invalidate()
+
+        def test_4_last_statement_failed_on_the_session(self) -> None:
+            self.assertDatabaseEmpty()
+            self.session.add(Author(name="committed"))
+            self.session.commit()
+            with self.assertRaises(DBAPIError):
+                self.session.execute(text("SELECT 1 / 0"))
+
+        def test_5_last_statement_on_the_test_connection(self) -> None:
+            self.assertDatabaseEmpty()
+            self.connection.execute(insert(Author).values(name="autocommit"))
+
+        def test_6_all_emptied_and_restarted(self) -> None:
+            self.assertDatabaseEmpty()
+            author = Author(name="first")
+            self.session.add(author)
+            self.session.commit()
+            self.assertEqual(author.id, 1)
+
+        def test_7_only_reads(self) -> None:
+            self.assertDatabaseEmpty()
+            type(self).next_xid = self.connection.scalar(text(NEXT_XID))
+
+        def test_8_the_clean_up_after_reads_took_no_transaction_id(self) -> None:
+            if not ON_SERVER:  # (a server's other sessions take ids too)
+                self.assertEqual(self.connection.scalar(text(NEXT_XID)), type(self).next_xid)
+            self.session.add(Author(name="written after reads"))
+            self.session.commit()
+
+        def test_9_and_what_comes_after_is_emptied(self) -> None:
+            self.assertDatabaseEmpty()
+
+    return TruncateCleanupConnections
+
+
+class TruncateCleanupConnections(unittest.TestCase):
+    def test_each_step_in_order(self) -> None:
+        result = run_case(_truncate_cleanup_connection_steps())
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 9)
 
 
 # Created in the order that makes an id-ordered delete fail: each table references the one before.

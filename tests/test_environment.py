@@ -23,6 +23,7 @@ BAD_VALUES = {
     environment.KEEP_WARM: "yes",
     environment.KEEP_WARM_IDLE: "-5",
     environment.LOG: "loud",
+    environment.DEBUG: "yes",
 }
 
 

@@ -6,6 +6,7 @@ import unittest
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
 
 from pglite_testcase import AsyncPGliteTestCase, PGliteTestCase
 
@@ -212,3 +213,38 @@ class StatementTimeoutOfThePreviousClass(unittest.TestCase):
             self.assertTrue(first.wasSuccessful(), problems(first))
             second = run_case(SlowSchema)
             self.assertTrue(second.wasSuccessful(), problems(second))
+
+
+class TwoPhaseTransactionsInATest(unittest.TestCase):
+    """A two-phase transaction (Session(twophase=True), Connection.begin_twophase(); zope.sqlalchemy's
+    choice) is one more transaction inside the test's: its PREPARE and COMMIT stay inside it."""
+
+    def test_prepared_commits_and_rollbacks_stay_inside_the_test(self) -> None:
+        class TwoPhase(PGliteTestCase):
+            metadata = Base
+
+            def test_session_commits_in_two_phases(self) -> None:
+                session = Session(bind=self.engine, twophase=True)
+                session.add(Author(name="two-phase"))
+                session.commit()
+                session.close()
+                self.assertEqual(count(self.connection), 1)
+
+            def test_connection_prepares_then_rolls_back(self) -> None:
+                with self.engine.connect() as connection:
+                    transaction = connection.begin_twophase()
+                    connection.execute(insert(Author).values(name="prepared, then rolled back"))
+                    transaction.prepare()
+                    transaction.rollback()
+                self.assertEqual(count(self.connection), 0)
+                with self.engine.connect() as connection:
+                    transaction = connection.begin_twophase()
+                    connection.execute(insert(Author).values(name="prepared and committed"))
+                    transaction.prepare()
+                    transaction.commit()
+                self.assertEqual(count(self.connection), 1)
+
+        result = run_case(TwoPhase)
+        self.assertTrue(result.wasSuccessful(), problems(result))
+        self.assertEqual(result.testsRun, 2)
+        plain_passes(self)

@@ -103,6 +103,27 @@ class EnvPyStyles(StyledSchema):
         self.assertTrue(result.wasSuccessful(), problems(result))
         self.assertEqual(alembic_styles.settings.DATABASE_URL, "postgresql://app:app@localhost/app_dev")
 
+    def test_a_changed_hook_is_run_not_hidden_by_the_snapshot_of_the_working_one(self) -> None:
+        ini = self.styled("environment_variable")
+
+        @contextmanager
+        def working(cls: type, url: str) -> Iterator[None]:
+            with mock.patch.dict(os.environ, {"APP_DATABASE_URL": url}):
+                yield
+
+        @contextmanager
+        def broken(cls: type, url: str) -> Iterator[None]:
+            raise RuntimeError("the settings module moved")
+            yield  # (a generator, as the working one)
+
+        result = self.run_class(ini, alembic_environment=classmethod(working))
+        self.assertTrue(result.wasSuccessful(), problems(result))  # its schema is now a snapshot
+        result = self.run_class(ini, alembic_environment=classmethod(broken))
+        self.assertEqual(result.testsRun, 0)
+        self.assertIn("the settings module moved", problems(result))
+        result = self.run_class(ini, alembic_environment=classmethod(working))
+        self.assertTrue(result.wasSuccessful(), problems(result))
+
     def test_without_the_hook_it_is_refused_not_run_elsewhere(self) -> None:
         result = self.run_class(self.styled("settings_object"))
         self.assertIn("env.py connected to postgresql://localhost/app_dev", problems(result))

@@ -293,6 +293,24 @@ class EachConnectionItsOwnSession(FidelityTestCase):
         self.assertEqual(a.execute("SELECT current_user").fetchone(), ("fidelity_reader",))
         a.execute("RESET ROLE")
 
+    def test_custom_settings_stay_with_their_connection(self) -> None:
+        # (Row-level security set-ups keep the tenant in one: SET app.tenant, current_setting('app.tenant').)
+        a, b = self.connect(), self.connect()
+        a.execute("SET app.tenant = 'a'")
+        a.execute(
+            "CREATE FUNCTION pg_temp.choose_region() RETURNS void LANGUAGE sql "
+            "AS $$ SELECT set_config('app.region', 'north', false) $$"
+        )
+        a.execute("SELECT pg_temp.choose_region()")
+        tenant = "SELECT current_setting('app.tenant', true), current_setting('app.region', true)"
+        self.assertIn(b.execute(tenant).fetchone(), [(None, None), ("", "")])  # ('': PGlite's one session)
+        self.assertEqual(a.execute(tenant).fetchone(), ("a", "north"))
+        b.execute("SELECT set_config('app.tenant', 'b', false)")
+        self.assertEqual(a.execute(tenant).fetchone(), ("a", "north"))
+        a.execute("RESET app.tenant")
+        self.assertIn(a.execute(tenant).fetchone(), [("", "north")])
+        self.assertEqual(b.execute("SHOW app.tenant").fetchone(), ("b",))
+
     def test_a_closed_connections_settings_are_gone(self) -> None:
         a = self.connect()
         a.execute("SET application_name TO 'left behind'")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..context import Context
 from ..measure import Row
-from . import first_run, isolation, migrations, scale, schema, startup, suites
+from . import bulk, first_run, isolation, migrations, pytest_plugin, scale, schema, startup, suites
 
 SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "isolation": isolation.run,
@@ -17,4 +17,6 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "scale": scale.run,
     "migrations": migrations.run,
     "first-run": first_run.run,
+    "pytest-plugin": pytest_plugin.run,
+    "bulk": bulk.run,
 }

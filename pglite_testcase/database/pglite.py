@@ -26,7 +26,7 @@ from ..compat import new_engine
 from ..drivers import Driver, default_sync_driver, sync_driver
 from ..errors import PGliteStartError, SchemaBuildError
 from ..runtime.node_packages import NodePackages, NodeRuntime, find_node
-from ..urls import url_text
+from ..urls import libpq_url, url_text
 from .snapshots import EMPTY, Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
@@ -50,6 +50,10 @@ class TestDatabase(Protocol):
     def url_for(self, driver: Driver) -> URL: ...
 
     def connect_args_for(self, driver: Driver) -> dict[str, Any]: ...
+
+    def libpq_url(self) -> str: ...
+
+    def debug_libpq_url(self) -> str | None: ...
 
     def create_engine(self, driver: Driver | None = None, **kwargs: Any) -> Engine: ...
 
@@ -223,15 +227,30 @@ class PGliteDatabase:
     # -- reaching it -------------------------------------------------------------------
 
     def url_for(self, driver: Driver) -> URL:
+        return self._url(f"postgresql+{driver.dialect}")
+
+    def _url(self, scheme: str) -> URL:
         config = self.process.config
         password = getattr(self.process, "password", None) or PASSWORD
-        scheme = f"postgresql+{driver.dialect}"
         if config.use_tcp:
             return URL.create(scheme, USER, password, "127.0.0.1", config.tcp_port, DATABASE)
         return URL.create(scheme, USER, password, database=DATABASE, query={"host": str(self.process.private_dir)})
 
     def connect_args_for(self, driver: Driver) -> dict[str, Any]:
         return driver.connect_args({})
+
+    def _libpq_url(self) -> URL:
+        """On the Unix socket without the password, which nobody asks for there."""
+        url = self._url("postgresql")
+        return url if self.process.config.use_tcp else url._replace(password=None)
+
+    def libpq_url(self) -> str:
+        """The database's URL for libpq (psql, ``psycopg.connect``)."""
+        return libpq_url(self._libpq_url())
+
+    def debug_libpq_url(self) -> str | None:
+        """The URL of a debug connection: one that joins the running test's transaction (node/lib/debug.js)."""
+        return libpq_url(self._libpq_url().set(database=self.process.debug_database))
 
     @property
     def url(self) -> URL:

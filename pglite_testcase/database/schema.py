@@ -261,6 +261,9 @@ class AlembicSchema:
     config: Config
     revision: str
     environment: AlembicEnvironment | None = field(default=None, compare=False)
+    # The source of the class's own alembic_environment hook: a changed hook builds the schema again
+    # (a snapshot from before would hide a hook that no longer works until the cache is cleared).
+    environment_source: str = field(default="", compare=False)
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -268,6 +271,8 @@ class AlembicSchema:
 
         script = ScriptDirectory.from_config(self.config)
         digest = hashlib.sha256(self.revision.encode())
+        if self.environment_source:
+            digest.update(b"environment:" + self.environment_source.encode())
         # env.py and the rest of the script directory, and every version location,
         # which may lie outside it (version_locations in alembic.ini).
         roots = [Path(script.dir), *(Path(location) for location in script.version_locations or ())]

@@ -39,7 +39,7 @@ from .. import environment
 from ..compat import new_engine
 from ..drivers import Driver, driver_for_scheme, scheme_driver, sync_driver
 from ..errors import ConfigurationError, SchemaBuildError, ServerUnreachableError
-from ..urls import url_text
+from ..urls import libpq_url, url_text
 from .schema import SchemaSource
 
 log = logging.getLogger("pglite_testcase")
@@ -210,6 +210,14 @@ class ServerDatabase:
 
     def url_for(self, driver: Driver) -> URL:
         return driver.url(self.server_url).set(database=self.name)
+
+    def libpq_url(self) -> str:
+        """The database's URL for libpq (psql, ``psycopg.connect``)."""
+        return libpq_url(self.url_for(self.admin_driver))
+
+    def debug_libpq_url(self) -> str | None:
+        """None: on a real server no connection joins another's transaction."""
+        return None
 
     def connect_args_for(self, driver: Driver) -> dict[str, Any]:
         return driver.connect_args({"statement_timeout": str(self._timeout_ms)})

@@ -57,6 +57,10 @@ class Driver:
             return f"needs the {self.package} package, which is not installed: {extra}"
         return None
 
+    def idle(self, driver_connection: Any) -> bool:
+        """Whether ``driver_connection`` is outside any transaction block, fit to run a clean-up that commits."""
+        return False
+
     # -- the test transaction's driver-specific half ---------------------------------------
 
     def carry_queue(self, engine: Engine, transaction: JoinedTransaction) -> None:

@@ -158,6 +158,11 @@ class Psycopg2(Driver):
     package = "psycopg2"
     extra = "psycopg2"
 
+    def idle(self, driver_connection: Any) -> bool:
+        import psycopg2.extensions
+
+        return bool(driver_connection.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE)
+
     def carry_queue(self, engine: Engine, transaction: JoinedTransaction) -> None:
         from sqlalchemy import event
 

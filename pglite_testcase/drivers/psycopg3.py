@@ -134,6 +134,9 @@ class Psycopg3(Driver):
         # statements are no gain there, and a URL handed to other code cannot carry this.
         return {**super().connect_args(server_settings), "prepare_threshold": None}
 
+    def idle(self, driver_connection: Any) -> bool:
+        return bool(driver_connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+
     def carry_queue(self, engine: Engine, transaction: JoinedTransaction) -> None:
         from sqlalchemy import event
 

@@ -342,6 +342,13 @@ class TestTransaction:
         setattr(dialect, "do_begin", self._begin)
         setattr(dialect, "do_commit", self._commit)
         setattr(dialect, "do_rollback", self._rollback)
+        # A two-phase transaction is a transaction like the others here: a savepoint, its PREPARE
+        # TRANSACTION a step with nothing to do (its commit or rollback is the savepoint's).
+        setattr(dialect, "do_begin_twophase", lambda connection, xid: self._begin(connection.connection))
+        setattr(dialect, "do_prepare_twophase", lambda connection, xid: None)
+        setattr(dialect, "do_commit_twophase", self._commit_twophase)
+        setattr(dialect, "do_rollback_twophase", self._rollback_twophase)
+        setattr(dialect, "do_recover_twophase", lambda connection: [])
         setattr(dialect, "do_close", self._close)
         # asyncio engines terminate (not close) a connection the garbage collector finds.
         setattr(dialect, "do_terminate", self._close)
@@ -380,6 +387,14 @@ class TestTransaction:
         name = self._take_savepoint(pooled)
         if name is not None:
             self.savepoints.rollback(name)
+
+    def _commit_twophase(self, connection: Any, xid: Any, is_prepared: bool = True, recover: bool = False) -> None:
+        if not recover:  # (recovered transactions: there are none, see do_recover_twophase)
+            self._commit(connection.connection)
+
+    def _rollback_twophase(self, connection: Any, xid: Any, is_prepared: bool = True, recover: bool = False) -> None:
+        if not recover:
+            self._rollback(connection.connection)
 
     def _close(self, dbapi_connection: Any) -> None:
         # The test connection belongs to the test case: leave it open. SQLAlchemy's

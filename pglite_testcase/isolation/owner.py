@@ -23,6 +23,9 @@ class StrategySettings(Protocol):
     @property
     def reset_sequences(self) -> bool: ...
 
+    @property
+    def debug_connection(self) -> bool: ...
+
 
 class ClassFixture(Protocol):
     """What a strategy needs of the test class's fixture (``testcase.fixture.ClassFixture``)."""

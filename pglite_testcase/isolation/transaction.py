@@ -149,9 +149,34 @@ class TransactionIsolation:
             self.transaction.queue_class_rollback()
         if not connection.closed and not connection.invalidated:
             connection.close()  # rolls back: queued back to the class savepoint, or for real if it ended
+        if self.fixture.settings.debug_connection and not outcome.ended:
+            self._roll_back_now()
         if outcome.committed:
             self.fixture.rebuild()  # what was committed is in the database: start it afresh
         return outcome
+
+    def _roll_back_now(self) -> None:
+        """The test's rollback sent now, not with the next test's first statement: a debug connection
+        looking between two tests (or before a test's first statement) sees the class's data, not the
+        last test's rows."""
+        raw = self.class_connection
+        if raw is None:
+            return
+        with self.transaction.lock:
+            statements = self.transaction.take_queue()
+            if not statements:
+                return
+            try:
+                cursor = raw.cursor()
+                try:
+                    for sql in statements:
+                        cursor.execute(sql)
+                finally:
+                    cursor.close()
+            except Exception:  # the connection broke: the next test begins the class transaction again
+                self.class_transaction_ok = False
+                return
+            self.transaction.at_class_savepoint = True
 
     def close(self) -> None:
         transaction = self.transaction

@@ -39,6 +39,7 @@ class TruncateIsolation:
         self._reset_sql = ""
         self._changed_session = False  # the test ran a statement that changes its session's state
         self._used: dict[int, Any] = {}  # sync classes: pool records the test checked out
+        self._last: Any = None  # the DBAPI connection of the test's last statement
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -74,6 +75,7 @@ class TruncateIsolation:
         self._used[id(record)] = record
 
     def _heard(self, connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        self._last = connection.connection.dbapi_connection
         if not self._changed_session and truncation.CHANGES_SESSION.search(statement):
             self._changed_session = True
 
@@ -81,7 +83,7 @@ class TruncateIsolation:
         """Each pooled connection the test used, back to a fresh connection's session state."""
         used, self._used = list(self._used.values()), {}
         for record in used:
-            raw = getattr(record, "dbapi_connection", None) or getattr(record, "connection", None)
+            raw = _dbapi_connection(record)
             if raw is None or record.fairy_ref is not None:
                 continue  # closed; or checked out still (the clean-ups' own, or one the test left open)
             try:
@@ -121,15 +123,45 @@ class TruncateIsolation:
         return held
 
     def end_test(self, connection: Connection) -> TestOutcome:
-        connection.close()
-        cleanup_connection = self._cleanup_connection()
         reset, self._changed_session = self._changed_session, False
+        connection.close()
+        if not reset and self._emptied_on_last_used():
+            self._used.clear()
+            return TestOutcome()
+        cleanup_connection = self._cleanup_connection()
         if reset:
             self._reset_used_connections()
         else:
             self._used.clear()
         self._empty(cleanup_connection)
         return TestOutcome()
+
+    def _emptied_on_last_used(self) -> bool:
+        """Empty the written tables on the connection that ran the test's last statement, if it is
+        back in its pool, its session unchanged and no transaction block open. (On PGlite, where
+        connections take turns in one backend, another connection costs two hand-overs a test.)"""
+        last, self._last = self._last, None
+        record = next((r for r in self._used.values() if _dbapi_connection(r) is last), None)
+        if last is None or record is None or record.fairy_ref is not None or getattr(last, "closed", True):
+            return False
+        if not self.fixture.settings.driver.idle(last):
+            return False
+        autocommit = last.autocommit
+        try:
+            last.autocommit = True  # (the driver's own setting: no round trip, and no BEGIN and COMMIT)
+            cursor = last.cursor()
+            try:
+                cursor.execute(truncation.empty_written_sql())
+            finally:
+                cursor.close()
+                last.autocommit = autocommit
+        except Exception:
+            try:
+                last.rollback()
+            except Exception as exc:
+                record.invalidate(exc)
+            return False  # the clean-up connection tries again, and knows what to do when tracking is missing
+        return True
 
     def _empty(self, cleanup_connection: Connection) -> None:
         try:
@@ -165,6 +197,10 @@ class TruncateIsolation:
 
     def _dispose(self, engine: Any) -> None:
         engine.dispose()
+
+
+def _dbapi_connection(record: Any) -> Any:
+    return getattr(record, "dbapi_connection", None) or getattr(record, "connection", None)  # (1.4: connection)
 
 
 class AsyncTruncateIsolation(TruncateIsolation):

@@ -122,9 +122,15 @@ BEGIN
     levels integer[] := '{{}}';
     level integer;
     st {SCHEMA}.state;
-    xid bigint := pg_current_xact_id()::text::bigint;
+    xid bigint;
   BEGIN
     SELECT * INTO st FROM {SCHEMA}.state;
+    -- No transaction has completed with an id since the last clean-up (that one's own): nothing was
+    -- written, no table made, no write rolled back. Return without taking an id of its own.
+    IF st.last_xid IS NOT NULL AND pg_snapshot_xmax(pg_current_snapshot())::text::bigint = st.last_xid + 1 THEN
+      RETURN;
+    END IF;
+    xid := pg_current_xact_id()::text::bigint;
     -- A transaction that rolled back since the last cleanup recorded nothing, but may have
     -- advanced sequences (a failed INSERT): then every used sequence is restarted. On a server
     -- other sessions' transactions are in the range too; past 1,000 of them, restart anyway.
@@ -265,10 +271,14 @@ def empty_every_table(connection: Connection, exclude: tuple[str, ...] = ("alemb
 
 def empty_written_tables(connection: Connection, exclude: tuple[str, ...] = ("alembic_version",)) -> None:
     """Empty the tables written since the last call. Raises ``DBAPIError`` if the tracking is not installed."""
+    connection.exec_driver_sql(empty_written_sql(exclude))
+
+
+def empty_written_sql(exclude: tuple[str, ...] = ("alembic_version",)) -> str:
     # As literal text, not a bound array: the extended protocol's extra messages cost PGlite about
     # half a millisecond a test here.
     names = ", ".join("'" + name.replace("'", "''") + "'" for name in exclude)
-    connection.exec_driver_sql(f"SELECT {SCHEMA}.empty_written(ARRAY[{names}]::text[])")
+    return f"SELECT {SCHEMA}.empty_written(ARRAY[{names}]::text[])"
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

@@ -5,14 +5,17 @@
 // itself (lib/connection.js: SSL and GSS requests are answered 'N', so libpq's
 // sslmode=prefer works; on TCP, SCRAM-SHA-256 with the instance's password,
 // lib/auth.js), plays COPY FROM STDIN with the client (lib/copy.js), and runs
-// everything else in PGlite (lib/host.js). A watchdog thread (lib/watchdog.js)
+// everything else in PGlite (lib/host.js). A connection to the debug database
+// (lib/debug.js) joins the transaction of the connection holding the session: psql on a
+// test paused at a breakpoint. A watchdog thread (lib/watchdog.js)
 // enforces the statement timeout and notices the test process's death even
 // while PGlite blocks this thread.
 //
 // Arguments: one JSON object (socketPath, or TCP on 127.0.0.1 at port, 0 or absent
 // for a free one; graceMs, loadDataDir, extensions, privateDir, parentPid,
-// statementTimeoutMs, debug; warmUp: load what clients' first statements need before
-// "ready", for a spare that nobody waits for).
+// statementTimeoutMs, debug, debugDatabase: the database name of debug connections, lib/debug.js;
+// warmUp: load what clients' first statements need before "ready", for a spare that nobody
+// waits for).
 // The TCP password comes in the environment (PGLITE_TESTCASE_PASSWORD), not in
 // the arguments, which every local user can read.
 //
@@ -125,6 +128,7 @@ async function main() {
     verifier: password ? new ScramVerifier(password) : null,
     onCancel: cancelled,
     databases: host.databaseNames,
+    debugDatabase: config.debugDatabase || null,
     debug,
   });
   process.on('unhandledRejection', serverError);

@@ -192,7 +192,7 @@ def take_spare(process: PGliteProcess, content: str) -> bool:
         return False
     node = AdoptedNode(int(handed["pid"]), fds[0], fds[1])
     try:
-        process.adopt(node, handed["private_dir"], handed["password"], handed["ready"])
+        process.adopt(node, handed["private_dir"], handed["password"], handed["debug_database"], handed["ready"])
     except OSError as exc:  # (its directory could not be moved: this run cannot use it)
         log.debug("pglite_testcase: could not adopt the keeper's spare (%s); starting PGlite here", exc)
         _discard(node)
@@ -399,6 +399,7 @@ class Keeper:
                 "pid": node.pid,
                 "private_dir": str(spare.private_dir),
                 "password": spare.password,
+                "debug_database": spare.debug_database,
                 "ready": spare.ready_event,
             }
         }

@@ -167,6 +167,9 @@ class PGliteProcess:
         # On TCP any local user can reach the port: the server asks for this password
         # (SCRAM-SHA-256). The Unix socket's 0700 directory already keeps others out.
         self.password: str | None = secrets.token_urlsafe(24) if use_tcp else None
+        # The database name of debug connections (node/lib/debug.js): random, so that no connection
+        # becomes one by accident; handed out as a class's debug_url only.
+        self.debug_database = f"debug_{secrets.token_hex(6)}"
         self.statement_timeout_ms = 0
         self.warm_up = False  # node loads what clients' first statements need before "ready" (for a spare)
         self.log_path = self.private_dir / "pglite.log"
@@ -219,6 +222,7 @@ class PGliteProcess:
             "parentPid": self.owner_pid,
             "statementTimeoutMs": self.statement_timeout_ms,
             "extensions": self.extensions,
+            "debugDatabase": self.debug_database,
             "warmUp": self.warm_up,
         }
         env = {**os.environ, "NODE_PATH": str(self.node_modules)}
@@ -244,7 +248,9 @@ class PGliteProcess:
         self._ready = False
         _ = self.config  # py-pglite is imported now, while node starts
 
-    def adopt(self, node: AdoptedNode, private_dir: str, password: str | None, ready: dict[str, Any]) -> None:
+    def adopt(
+        self, node: AdoptedNode, private_dir: str, password: str | None, debug_database: str, ready: dict[str, Any]
+    ) -> None:
         """Serve from a node server another process started and saw ready (the keeper's spare).
 
         Its private directory is moved onto this instance's own (empty) one: the socket it
@@ -255,6 +261,7 @@ class PGliteProcess:
         self.owner_pid = os.getpid()
         self.process = node
         self.password = password
+        self.debug_database = debug_database
         self._send({"cmd": "adopt", "pid": self.owner_pid, "privateDir": str(self.private_dir)})
         if ready.get("statement_timeout_ms") != self.statement_timeout_ms:
             self._send({"cmd": "timeout", "ms": self.statement_timeout_ms})

@@ -27,6 +27,7 @@ from ..isolation.strategies import (
     TruncateIsolation,
 )
 from ..urls import url_text
+from . import debugging
 from .class_data import unwrap_attributes, wrap_new_attributes
 from .factories import BoundFactories
 from .settings import ClassSettings, read_class_settings, refuse_class_data_when_truncating
@@ -114,6 +115,7 @@ class ClassFixture:
         self._maker: Any = None
         self._maker_for: Any = None
         self.reach = Reach(self)  # what the code under test may reach (reach.py)
+        self.announced_debug_url: str | None = None  # the debug connection printed for this class
 
     @property
     def database(self) -> TestDatabase:
@@ -169,6 +171,16 @@ class ClassFixture:
         }
         for name, value in published.items():
             setattr(owner, name, value)
+        self._publish_debug_url()
+
+    def _publish_debug_url(self) -> None:
+        """``debug_url``, and the psql command line printed once (again if a new PGlite moved it)."""
+        settings = self.settings
+        url = debugging.debug_url(self.database, settings.isolation) if settings.debug_connection else None
+        setattr(self.owner, "debug_url", url)
+        if url is not None and url != self.announced_debug_url:
+            self.announced_debug_url = url
+            debugging.announce(self.owner, self.database, settings.isolation, url)
 
     def recover(self) -> None:
         """After PGlite died: a new instance, the schema, new engines, the class's data again."""

@@ -6,6 +6,8 @@ the value given and what is accepted.
 
 from __future__ import annotations
 
+import inspect
+import marshal
 import math
 import warnings
 from collections.abc import Collection
@@ -55,6 +57,7 @@ class ClassSettings:
     database_objects: tuple[str, ...]
     shared_test_data: frozenset[str]
     postgres_version: int = 17  # PGlite's PostgreSQL major (a real server's is what it is)
+    debug_connection: bool = False  # self.debug_url and a psql line printed (testcase/debugging.py)
 
     def request(self) -> Request:
         return Request(
@@ -162,6 +165,18 @@ def _check_revision(owner: type, config: Config, revision: str) -> None:
         ) from None
 
 
+def _own_hook_source(hook: Any) -> str:
+    """The source of a class's own ``alembic_environment`` hook ('' for the library's)."""
+    function = inspect.unwrap(getattr(hook, "__func__", hook))
+    if function is None or getattr(function, "__module__", "").startswith("pglite_testcase."):
+        return ""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):  # defined where no source file is kept (an interactive session, exec)
+        code = getattr(function, "__code__", None)
+        return marshal.dumps(code).hex() if code is not None else repr(function)
+
+
 def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
     alembic_config = read_alembic_config(owner)
     metadata = read_metadata(owner, required_tables=alembic_config is None)
@@ -177,7 +192,12 @@ def read_schema(owner: type, alembic_environment: Any = None) -> SchemaSource:
         )
     if alembic_config is not None:
         try:
-            schema = AlembicSchema(alembic_config, revision, environment=alembic_environment)
+            schema = AlembicSchema(
+                alembic_config,
+                revision,
+                environment=alembic_environment,
+                environment_source=_own_hook_source(getattr(owner, "alembic_environment", None)),
+            )
         except Exception as exc:
             raise ConfigurationError.for_attribute(
                 owner,
@@ -224,6 +244,7 @@ def read_class_settings(owner: type, *, is_async: bool) -> ClassSettings:
         database_objects=database_objects,
         shared_test_data=_names(*attribute(owner, "shared_test_data")),
         postgres_version=read_postgres_version(owner),
+        debug_connection=read_debug_connection(owner),
     )
 
 
@@ -239,6 +260,22 @@ def read_postgres_version(owner: type) -> int:
             value,
             f"{environment.ACCEPTED_POSTGRES_VERSIONS} (the PostgreSQL major PGlite runs: "
             f"{environment.postgres_majors()}), or None for {environment.POSTGRES_VERSION}'s choice (17 if unset)",
+        )
+    return value
+
+
+def read_debug_connection(owner: type) -> bool:
+    """``debug_connection = True | False`` on the class (or a base), else ``PGLITE_TESTCASE_DEBUG``."""
+    value = getattr(owner, "debug_connection", None)
+    if value is None:
+        return environment.debug()
+    if not isinstance(value, bool):
+        raise ConfigurationError.for_attribute(
+            owner,
+            "debug_connection",
+            value,
+            f"True (a psql command line printed, self.debug_url set), False, or None for "
+            f"{environment.DEBUG}'s choice (off if unset)",
         )
     return value
 

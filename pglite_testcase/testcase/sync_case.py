@@ -67,6 +67,9 @@ class PGliteDatabaseMixin(_TestCase):
     Flask-SQLAlchemy ``db``, routed into each test's transaction (see ``routing``)."""
     shared_test_data: ClassVar[Iterable[str]] = ()
     """Names of ``setUpTestData`` attributes every test reads as they are, not as its own copy."""
+    debug_connection: ClassVar[bool | None] = None
+    """True: ``debug_url`` is set and a ``psql`` command line printed, to look inside a test paused at a
+    breakpoint (see ``testcase.debugging``); None follows ``PGLITE_TESTCASE_DEBUG``."""
 
     database: ClassVar[TestDatabase]
     database_url: ClassVar[str]
@@ -79,6 +82,8 @@ class PGliteDatabaseMixin(_TestCase):
     db_user: ClassVar[str]
     db_password: ClassVar[str]
     db_name: ClassVar[str]
+    debug_url: ClassVar[str | None]
+    """With ``debug_connection``: the libpq URL (psql) of a connection that looks inside the running test."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -14,6 +14,7 @@ const { MAY_CHANGE_SETTINGS, MAY_RESET } = require('./session');
 const encoding = require('./encoding');
 const timeouts = require('./timeouts');
 const { listenStatements } = require('./notify');
+const { wholeExchanges } = require('./debug');
 
 const MAX_STARTUP_LENGTH = 10000; // as PostgreSQL's
 
@@ -40,9 +41,11 @@ function failingMessage(part, error) {
 }
 
 class Connection {
-  // hooks: onWork(connection), onClose(connection), onCancel(processId, secret)
+  // hooks: onWork(connection), onClose(connection), onCancel(processId, secret),
+  //   onSettingsStatement(sql) (optional: a statement that may change settings arrived)
   // types: the TypeCatalog that encoding conversions share
-  constructor(socket, { id, verifier, hooks, types = null }) {
+  // isDebug(parameters): whether a startup's parameters ask for a debug connection (debug.js)
+  constructor(socket, { id, verifier, hooks, types = null, isDebug = () => false }) {
     this.socket = socket;
     this.id = id;
     this.prefix = `c${id}_`;
@@ -74,6 +77,8 @@ class Connection {
     this.idleTimer = null; // ends it when it stays idle too long (see the scheduler)
     this.sleeping = null; // its pg_sleep on the server's timer (sleep.js)
     this.transactionTimer = null;
+    this.isDebug = isDebug;
+    this.debug = false; // a debug connection: inside the test's transaction, never holding the session
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.receive(chunk));
     socket.on('error', () => {});
@@ -175,6 +180,7 @@ class Connection {
         this.end();
       } else {
         this.parameters = startupParameters(part);
+        this.debug = this.isDebug(this.parameters);
         // PGlite's one session stays postgres's: the server applies the client's role and
         // settings itself (session.js), and keeps them for this client only.
         this.startup = protocol.startupMessage({ user: 'postgres', database: 'postgres' });
@@ -226,6 +232,7 @@ class Connection {
     if (this.closed || this.sleeping) return false;
     if (this.phase === 'queued') return true;
     if (this.phase === 'copy') return this.copyState.end !== null;
+    if (this.debug) return this.phase === 'session' && wholeExchanges(this.inbox) > 0;
     return this.phase === 'session' && this.inbox.length > 0;
   }
 
@@ -242,7 +249,9 @@ class Connection {
     let work = null;
     let mayReset = false;
     const listens = [];
-    for (; taken < this.inbox.length; taken += 1) {
+    // A debug connection runs whole exchanges only (debug.js): the rest waits for its Sync.
+    const available = this.debug ? wholeExchanges(this.inbox) : this.inbox.length;
+    for (; taken < available; taken += 1) {
       const part = this.converted(this.inbox[taken]);
       const type = part[0];
       if (type === 0x58) {
@@ -261,6 +270,7 @@ class Connection {
       if (sql !== null) {
         const effects = { listens: listenStatements(sql), changes: MAY_CHANGE_SETTINGS.test(sql), resets: false };
         effects.resets = effects.changes && MAY_RESET.test(sql);
+        if (effects.changes && this.hooks.onSettingsStatement) this.hooks.onSettingsStatement(sql);
         // What a named statement does happens when it is executed (Bind), often in a later batch.
         if (type === 0x50 && statement) {
           if (effects.changes || effects.listens.length > 0) this.statementEffects.set(statement, effects);

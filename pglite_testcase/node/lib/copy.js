@@ -224,6 +224,7 @@ function emptyInput(binary) {
 
 module.exports = {
   tokenize,
+  statements,
   planQuery,
   isCopyFromStdin,
   copyOutColumnsQuery,

@@ -151,7 +151,13 @@ class Host {
 
   async runOnce(batch) {
     try {
-      return await this.watchdog.watched(() => this.db.execProtocolRaw(batch, { syncToFs: false }));
+      // execProtocol, not execProtocolRaw: PGlite parses every reply message into a list that
+      // only execProtocol empties, so with execProtocolRaw alone node's heap grew with every
+      // message ever sent (about 3 KB a statement). Its data is the same raw reply.
+      const { data } = await this.watchdog.watched(() =>
+        this.db.execProtocol(batch, { syncToFs: false, throwOnError: false })
+      );
+      return data;
     } catch (err) {
       this.onFailure(err);
       throw err;

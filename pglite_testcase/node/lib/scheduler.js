@@ -10,6 +10,9 @@
 //   last client leaves, session state is reset (DISCARD ALL) so the next client
 //   starts from a fresh session, as on a real server. Nothing else runs until
 //   that is done.
+// - A debug connection (debug.js) never holds the session and never waits its turn
+//   out: it runs inside the transaction of the client that holds the session, while
+//   that client is idle in it, and otherwise waits as long as it takes.
 'use strict';
 const { Connection } = require('./connection');
 const protocol = require('./protocol');
@@ -19,6 +22,7 @@ const { Notifications } = require('./notify');
 const { TypeCatalog, ConversionError, rowDescription } = require('./encoding');
 const { TIMEOUTS } = require('./timeouts');
 const { planSleep } = require('./sleep');
+const { DebugConnections } = require('./debug');
 
 const CANCELED = 'canceling statement due to user request';
 const { message, cstring, int16, eachMessage } = require('./framing');
@@ -32,7 +36,8 @@ const WAIT_HINT =
 
 class Scheduler {
   // host: run(batch), query(sql), copyFrom(sql, data), startSession(startup)
-  // options: graceMs, verifier (SCRAM, or null), onCancel(), debug(text)
+  // options: graceMs, verifier (SCRAM, or null), onCancel(), debug(text), debugDatabase (the
+  // name a debug connection asks for; null or absent: none is accepted)
   constructor(host, options) {
     this.host = host;
     this.graceMs = options.graceMs;
@@ -47,6 +52,7 @@ class Scheduler {
     this.pendingCleanups = 0;
     this.nextId = 1;
     this.sessions = new Sessions(host, { databases: options.databases });
+    this.debugConnections = new DebugConnections(host, { database: options.debugDatabase || null, debug: this.debug });
     this.notifications = new Notifications(this.clients, host, (client) => this.owner === client);
     this.types = new TypeCatalog(async (sql) => {
       const reply = await host.query(sql);
@@ -59,10 +65,12 @@ class Scheduler {
       id: this.nextId++,
       verifier: this.verifier,
       types: this.types,
+      isDebug: (parameters) => this.debugConnections.isDebug(parameters),
       hooks: {
         onWork: (connection) => this.schedule(connection),
         onClose: (connection) => this.leave(connection),
         onCancel: (processId, secret) => this.cancel(processId, secret),
+        onSettingsStatement: (sql) => this.sessions.noteCustomSettings(sql),
       },
     });
     this.clients.add(client);
@@ -99,6 +107,16 @@ class Scheduler {
     clearTimeout(sleeping.timer);
     let status = client.lastStatus;
     let reply = sleeping.plan.reply;
+    if (client.debug) {
+      // Its sleep touched nothing: the test's transaction is not its to fail.
+      client.sleeping = null;
+      if (client.closed) return;
+      const answer = error === null ? reply : protocol.errorResponse('ERROR', '57014', error);
+      client.write(Buffer.concat([answer, protocol.readyForQuery(status)]));
+      this.schedule(client);
+      this.pump();
+      return;
+    }
     if (error !== null) {
       reply = protocol.errorResponse('ERROR', '57014', error);
       if (status === 'T') {
@@ -171,6 +189,7 @@ class Scheduler {
   }
 
   async run(client, work) {
+    if (client.debug && work.kind !== 'batch') return this.runDebugStartup(client, work);
     if (work.kind === 'startup') return this.runStartup(client, work.message);
     if (work.kind === 'copy-start') return this.startCopy(client, work.plan);
     if (work.kind === 'copy-end') return this.endCopy(client, work);
@@ -179,6 +198,7 @@ class Scheduler {
       this.sleep(client, sleep);
       return;
     }
+    if (client.debug) return this.runDebug(client, work);
     const outsideTransaction = this.owner === null;
     if (outsideTransaction) await this.sessions.switchTo(client);
     const started = Date.now();
@@ -316,6 +336,51 @@ class Scheduler {
     this.debug(`client ${client.prefix} started`);
   }
 
+  // A debug connection's startup (it never reaches PGlite), or its COPY FROM STDIN (refused).
+  async runDebugStartup(client, work) {
+    if (work.kind !== 'startup') {
+      const text = 'COPY ... FROM STDIN is not served on a debug connection';
+      await this.answerDebug(client, this.debugConnections.refusal(text));
+      return;
+    }
+    const started = await this.debugConnections.start(client, this.owner);
+    const authenticated = client.authenticated || Buffer.alloc(0);
+    client.started = true;
+    if (client.closed) return;
+    if (started.fatal) {
+      client.end(Buffer.concat([authenticated, started.fatal]));
+      return;
+    }
+    client.phase = 'session';
+    client.lastStatus = started.status;
+    const keyed = protocol.withBackendKey(started.reply, client.processId, client.secret);
+    client.write(Buffer.concat([authenticated, keyed]));
+    this.debug(`client ${client.prefix} started as a debug connection (status ${started.status})`);
+  }
+
+  // A debug connection's batch, inside the owner's transaction (debug.js).
+  async runDebug(client, work) {
+    const reply = await this.debugConnections.run(work.parts, this.owner);
+    await this.answerDebug(client, reply);
+    this.debug(`debug client ${client.prefix} ran ${protocol.describeBatch(work.parts)}`);
+  }
+
+  // Its reply, in its encoding; it holds nothing (never the owner, no timeouts), and a value its
+  // encoding cannot hold fails its statement only, never the test's transaction.
+  async answerDebug(client, reply) {
+    if (client.conversion) {
+      reply = await client.conversion.outbound(reply, true, async (error, status) =>
+        Buffer.concat([
+          protocol.errorResponse('ERROR', error.sqlstate, error.message),
+          status === null ? Buffer.alloc(0) : protocol.readyForQuery(status),
+        ])
+      );
+    }
+    client.write(reply);
+    const status = protocol.transactionStatus(reply);
+    if (status !== null) client.lastStatus = status;
+  }
+
   async startCopy(client, plan) {
     if (this.owner === null) await this.sessions.switchTo(client);
     let columns = plan.columns;
@@ -362,7 +427,7 @@ class Scheduler {
   startWaitTimers() {
     if (this.owner === null) return;
     for (const client of this.ready) {
-      if (client !== this.owner && client.waitTimer === null) {
+      if (client !== this.owner && !client.debug && client.waitTimer === null) {
         client.waitTimer = setTimeout(() => this.refuse(client), this.graceMs);
       }
     }
@@ -385,16 +450,25 @@ class Scheduler {
   }
 
   nextRunnable() {
-    if (this.owner !== null) return this.ready.has(this.owner) ? this.owner : null;
-    for (const client of this.ready) return client;
+    const owner = this.owner;
+    if (owner === null) {
+      for (const client of this.ready) return client;
+      return null;
+    }
+    if (this.ready.has(owner)) return owner;
+    // The owner idle in its transaction, at a ReadyForQuery: a debug connection's turn.
+    const idleInTransaction = owner.phase === 'session' && (owner.lastStatus === 'T' || owner.lastStatus === 'E');
+    if (!idleInTransaction) return null;
+    for (const client of this.ready) if (client.debug) return client;
     return null;
   }
 
   leave(client) {
     if (!this.clients.delete(client)) return;
     this.ready.delete(client);
-    // Clients whose startup has not run have no session state to lose.
-    const lastOne = ![...this.clients].some((other) => other.started);
+    // Clients whose startup has not run have no session state to lose (nor debug connections,
+    // which keep none).
+    const lastOne = ![...this.clients].some((other) => other.started && !other.debug);
     const owned = this.owner === client;
     if (!client.started && !owned) return;
     this.pendingCleanups += 1; // nothing else runs until this client's traces are gone

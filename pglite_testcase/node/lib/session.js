@@ -66,7 +66,37 @@ const REPORTED_QUERY = `SELECT ${[
   ...OWN_SETTINGS.map((name) => `pg_catalog.current_setting(${literal(name)}, true)`),
 ].join(', ')}`;
 
+// Custom settings (`SET app.tenant = ...`, `set_config('app.tenant', ...)`) are not in pg_settings
+// either: the names clients have used, seen in their statements (a function's body included, where
+// it is created), are saved by name too. Dynamic SQL that builds the name escapes this.
+const CUSTOM_NAME = String.raw`"?[A-Za-z_][\w$]*"?\."?[A-Za-z_][\w$.]*"?`;
+const CUSTOM_SET = new RegExp(String.raw`(?:^|;)\s*(?:set|reset)\s+(?:session\s+)?(${CUSTOM_NAME})`, 'gi');
+const CUSTOM_SET_CONFIG = /\bset_config\s*\(\s*'([^']+)'/gi;
+const MAX_CUSTOM_NAMES = 256;
+
+function customSettingNames(sql) {
+  const names = [];
+  for (const pattern of [CUSTOM_SET, CUSTOM_SET_CONFIG]) {
+    pattern.lastIndex = 0;
+    for (let match = pattern.exec(sql); match !== null; match = pattern.exec(sql)) {
+      const name = match[1].replace(/"/g, '').toLowerCase(); // (names are case-insensitive)
+      if (name.includes('.') && !name.startsWith('pglite_testcase.')) names.push(name);
+    }
+  }
+  return names;
+}
+
+const restoreByName = (name) =>
+  `CASE WHEN COALESCE(pg_catalog.current_setting(${literal(name)}, true), '') <> '' ` +
+  `THEN pg_catalog.format('SELECT pg_catalog.set_config(%L, %L, false)', ${literal(name)}, ` +
+  `pg_catalog.current_setting(${literal(name)}, true)) END`;
+
 // The settings a client made, as SQL that makes them again.
+function savedQuery(customNames) {
+  const custom = [...customNames].map((name) => `, ${restoreByName(name)}`).join('');
+  return `${SAVED_QUERY.slice(0, -1)}${custom})`;
+}
+
 const SAVED_QUERY =
   "SELECT pg_catalog.concat_ws('; ', " +
   "(SELECT pg_catalog.string_agg(pg_catalog.format('SELECT pg_catalog.set_config(%L, %L, false)', name, setting), '; ') " +
@@ -183,6 +213,19 @@ class Sessions {
     this.databases = new Set(databases); // the names the one database answers to
     this.loaded = null; // the client whose settings the backend holds (null: none)
     this.fresh = false; // the backend holds a new connection's settings
+    this.customNames = new Set(); // custom settings' names clients have used (see customSettingNames)
+    this.savedQuery = SAVED_QUERY;
+  }
+
+  // A statement of a client that may change settings: the custom settings it names are saved from now on.
+  noteCustomSettings(sql) {
+    let added = false;
+    for (const name of customSettingNames(sql)) {
+      if (this.customNames.has(name) || this.customNames.size >= MAX_CUSTOM_NAMES) continue;
+      this.customNames.add(name);
+      added = true;
+    }
+    if (added) this.savedQuery = savedQuery(this.customNames);
   }
 
   // `client`'s turn: its settings in the backend (called outside transactions only).
@@ -190,7 +233,7 @@ class Sessions {
     if (this.loaded === client) return;
     const leaving = this.loaded;
     if (leaving !== null && !leaving.closed) {
-      const row = protocol.firstRow(await this.host.query(SAVED_QUERY));
+      const row = protocol.firstRow(await this.host.query(this.savedQuery));
       leaving.savedSettings = row && row[0] ? row[0] : null;
     }
     if (!(this.fresh && client.savedSettings === null)) {
@@ -276,11 +319,14 @@ class Sessions {
 module.exports = {
   Sessions,
   REPORTED,
+  REPORTED_QUERY,
+  OWN_SETTINGS,
   BASELINE_SQL,
   BACKEND_PID,
   MAY_CHANGE_SETTINGS,
   MAY_RESET,
   startupSettings,
+  customSettingNames,
   withReported,
   beforeReady,
 };
