@@ -91,13 +91,14 @@ function cancelled(client) {
 
 async function main() {
   if (config.parentPid && process.ppid !== config.parentPid) process.exit(0); // started by a process already gone
-  // First, so that the test process's death is noticed even while PGlite loads.
+  // Its thread starts once PGlite is up: its start (a second V8 and node environment) would
+  // compete with PGlite's for the CPU. Until then no statement runs long, and a test process
+  // that died meanwhile is noticed then (and by its end of stdin).
   const watchdog = new Watchdog({
     timeoutMs: config.statementTimeoutMs || 0,
     parentPid: config.parentPid || 0,
     privateDir: config.privateDir,
-  }).start();
-  mark('watchdog');
+  });
   const { PGlite, MemoryFS } = require('@electric-sql/pglite');
   mark('required');
   const extensions = {};
@@ -141,6 +142,7 @@ async function main() {
   const bound = listener.address();
   mark('listening');
   const seconds = (ms) => (performance.timeOrigin + ms) / 1000; // as Python's time.time()
+  watchdog.start();
   emit({
     event: 'ready',
     port: bound && typeof bound === 'object' ? bound.port : null,
