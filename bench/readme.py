@@ -33,8 +33,9 @@ SCENARIO_MEANINGS = {
     "2": "**Start-up**, warm cache: the one-test process rows are what a user waits for, the wall time of a "
     "whole `python` process running one test on the 20-table schema, from the interpreter's start to its exit, "
     "on PGlite and on the server through this package (which creates the process's database from a template "
-    "and drops it at exit), in alternation; the ratio pairs them run by run. The other rows time parts of the "
-    "same kind of process: from its start (read from `/proc`, to the clock tick) to the first test's first "
+    "and drops it at exit), and on PGlite with `PGLITE_TESTCASE_KEEP_WARM=1` (taking the spare the keeper "
+    "started after the previous such run), in alternation; the ratios pair them run by run. The other rows time "
+    "parts of the same kind of process: from its start (read from `/proc`, to the clock tick) to the first test's first "
     "query; from the test class's definition to that query; importing SQLAlchemy's ORM and the package without "
     "defining a class (so without PGlite), and the package's import alone on top of SQLAlchemy's ORM. "
     "py-pglite's row is the same first query through its pytest fixtures.",
