@@ -17,6 +17,7 @@ import time
 import unittest
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import psutil
 
@@ -174,6 +175,30 @@ class WarmSpare(unittest.TestCase):
             holder.communicate()
         wait_for(lambda: not process_running(int(str(spare))), "the adopted node to stop after its run was killed")
         wait_for(lambda: not Path(str(report["private_dir"])).exists(), "its private directory to be removed")
+
+    def test_a_spare_that_cannot_be_moved_in_is_stopped_and_left_to_nobody(self) -> None:
+        from pglite_testcase.runtime.node_packages import NodePackages, find_node
+        from pglite_testcase.runtime.process import PGliteProcess
+
+        self.run_one()
+        wait_for(self.spare, "the keeper's spare")
+        spare = self.spare()
+        wanted = json.loads(self.keeper_process().cmdline()[-2])  # type: ignore[union-attr]
+        saved, tempfile.tempdir = tempfile.tempdir, self.tmp
+        try:
+            runtime = find_node()
+            process = PGliteProcess(
+                runtime, NodePackages().ensure_installed(runtime), load_data_dir=Path(wanted["load_data_dir"])
+            )
+            (process.private_dir / "in the way").write_text("")  # the spare's directory cannot replace it
+            with mock.patch.dict(os.environ, {"TMPDIR": self.tmp}):
+                with self.assertRaises(OSError):
+                    keeper.take_spare(process, wanted["content"])
+        finally:
+            tempfile.tempdir = saved
+        self.assertIsNone(process.process)
+        self.assertFalse(process.private_dir.exists())
+        wait_for(lambda: not process_running(int(str(spare))), "the spare that was not adopted to stop")
 
     def test_the_keeper_exits_by_itself_when_idle(self) -> None:
         self.run_one(PGLITE_TESTCASE_KEEP_WARM_IDLE="1")

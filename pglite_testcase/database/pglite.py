@@ -172,24 +172,30 @@ class PGliteDatabase:
             registered = registrations(self.extensions, self.postgres_version)
 
         snapshot = (self.store.find(self.snapshot_key(fingerprint)) if fingerprint else None) or self.store.find(EMPTY)
-        self.process = PGliteProcess(
-            self.runtime,
-            self.node_modules,
-            load_data_dir=snapshot.path if snapshot else None,
-            use_tcp=self.use_tcp,
-            port=self.port,
-            extensions=registered,
-        )
-        # A restarted instance keeps the limit, passed at start (a request now would race node's "ready").
-        self.process.statement_timeout_ms = (
-            0 if self._statement_timeout is None else int(self._statement_timeout * 1000)
-        )
+
+        def new_process() -> PGliteProcess:
+            process = PGliteProcess(
+                self.runtime,
+                self.node_modules,
+                load_data_dir=snapshot.path if snapshot else None,
+                use_tcp=self.use_tcp,
+                port=self.port,
+                extensions=registered,
+            )
+            # A restarted instance keeps the limit, passed at start (a request now would race node's "ready").
+            process.statement_timeout_ms = 0 if self._statement_timeout is None else int(self._statement_timeout * 1000)
+            return process
+
+        self.process = new_process()
         self._spawned_for = fingerprint
         self._adopted = False
         if warm and self.keep_warm and snapshot is not None and self.port == 0:
             from ..runtime.keeper import take_spare
 
-            self._adopted = take_spare(self.process, f"{snapshot.size}:{snapshot.crc32}")
+            try:
+                self._adopted = take_spare(self.process, f"{snapshot.size}:{snapshot.crc32}")
+            except OSError:  # a spare taken over half-way, and stopped
+                self.process = new_process()
         if not self._adopted:
             self.process.spawn()
         self._loading = snapshot

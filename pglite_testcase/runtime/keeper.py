@@ -153,6 +153,7 @@ def take_spare(process: PGliteProcess, content: str) -> bool:
 
     Either way the keeper learns what this run wanted, and has a spare like it for the next
     run; with no keeper running, one is started. False: ``process`` must be spawned as usual.
+    ``OSError``: a spare was handed over but could not be adopted; ``process`` is stopped.
     """
     if not SUPPORTED:
         log.warning(
@@ -164,7 +165,6 @@ def take_spare(process: PGliteProcess, content: str) -> bool:
     try:
         problem = private_dir_problem(directory)
     except FileNotFoundError:
-        problem = None
         _start_keeper(directory, wanted)
         return False
     except OSError as exc:
@@ -193,20 +193,17 @@ def take_spare(process: PGliteProcess, content: str) -> bool:
     node = AdoptedNode(int(handed["pid"]), fds[0], fds[1])
     try:
         process.adopt(node, handed["private_dir"], handed["password"], handed["debug_database"], handed["ready"])
-    except OSError as exc:  # (its directory could not be moved: this run cannot use it)
-        log.debug("pglite_testcase: could not adopt the keeper's spare (%s); starting PGlite here", exc)
-        _discard(node)
-        process.process = None
-        return False
+    except OSError as exc:
+        # Taken over half-way (its directory not moved, or node gone meanwhile): stopped, with
+        # this instance's directory; the caller starts a PGlite of its own, in a new one.
+        log.debug("pglite_testcase: could not adopt the keeper's spare (%s)", exc)
+        process.stop()
+        for stream in (node.stdin, node.stdout):  # (node stops at the end of its stdin)
+            if stream is not None and not stream.closed:
+                stream.close()
+        raise
     log.debug("pglite_testcase: PGlite (pid %s) handed over by the keeper", node.pid)
     return True
-
-
-def _discard(node: AdoptedNode) -> None:
-    """A spare this run could not use: its stdin closed, it stops and removes its directory."""
-    for stream in (node.stdin, node.stdout):
-        if stream is not None:
-            stream.close()
 
 
 def _peer_uid(connection: socket.socket) -> tuple[int, int]:
