@@ -86,9 +86,6 @@ class Host {
     }
     mark('snapshot read');
     const db = new PGlite(options);
-    // PGlite reads every array type for its own query API's result parsers once started (~30 ms
-    // on this machine kind); clients get PGlite's raw protocol, and this server reads text only.
-    db._initArrayTypes = async () => {};
     await db.waitReady;
     mark('waitReady');
     if (!loadDataDir) {
