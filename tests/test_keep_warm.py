@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,7 @@ class WarmSpare(unittest.TestCase):
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
         self.env.pop("PGLITE_TESTCASE_KEEP_WARM_IDLE", None)
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # (runs last)
         self.addCleanup(self.assert_nothing_left)
 
     # -- helpers -------------------------------------------------------------------------
