@@ -4,8 +4,9 @@ Scenarios, each run in fresh interpreters, side by side in one run (``--only`` p
 
   isolation     1  per-test isolation overhead, 1, 20 and 100 tables, rolled-back transaction and
                    isolation = 'truncate', as multiples of a SELECT 1 round trip; py-pglite's cleanup
-  startup       2  process start to the first test's first query (warm cache), the imports alone,
-                   and the difference; the postgres backend; py-pglite's fixtures
+  startup       2  a one-test process (warm cache) on PGlite, on the server and with the warm spare:
+                   its wall time, the first query after the class; the imports; the postgres backend;
+                   py-pglite's fixtures
   schema        3  class set-up with a 50-revision Alembic chain vs. an empty class (warm cache)
   suite         4  1,000 small tests in 50 classes, 20 tables, on PGlite, the postgres backend and the
                    server; 5 node's peak RSS

@@ -143,6 +143,9 @@ def kill_tree(pid: int) -> None:
 def start_python(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start ``python <args>`` in ``cwd`` with the checkout and ``cwd`` importable; collect its output."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(cwd)]), **(env or {})}
+    # As a user's interpreter: compiled modules cached (a shell with PYTHONDONTWRITEBYTECODE=1 would
+    # have every child compile the package's and the generated suites' sources again).
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
     return subprocess.Popen(
         [sys.executable, *args], cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

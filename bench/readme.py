@@ -30,10 +30,16 @@ SCENARIO_MEANINGS = {
     'The truncate rows are `isolation = "truncate"` with the session body. The py-pglite row is its '
     "`pglite_session` fixture's cleanup (per-test time minus a plain session's, under pytest) in milliseconds, "
     "with its ratio to our session-body overhead.",
-    "2": "**Start-up**: from the test process's start (read from `/proc`, to the clock tick) to the first test's "
-    "first query, warm cache. The imports-only row is the same kind of process stopping once SQLAlchemy and the "
-    'package are imported, before any test class exists (so before PGlite starts); the "minus imports" rows '
-    "subtract it run by run. py-pglite's row is the same first query through its pytest fixtures.",
+    "2": "**Start-up**, warm cache: the one-test process rows are what a user waits for, the wall time of a "
+    "whole `python` process running one test on the 20-table schema, from the interpreter's start to its exit, "
+    "on PGlite and on the server through this package (which creates the process's database from a template "
+    "and drops it at exit), and on PGlite with `PGLITE_TESTCASE_KEEP_WARM=1` (taking the spare the keeper "
+    "started after the previous such run), in alternation; the ratios pair them run by run. The other rows "
+    "time parts of the same kind of process: from its start (read from `/proc`, to the clock tick) to the first "
+    "test's first query; from the test class's definition to that query; importing SQLAlchemy's ORM and the "
+    "package without defining a class (so without PGlite), and the package's import alone on top of "
+    "SQLAlchemy's ORM. The `backend = 'postgres'` rows are the same first query with no server running (the "
+    "process starts the backend's server). py-pglite's row is the same first query through its pytest fixtures.",
     "3": "**Schema**: `setUpClass` of a class migrated by an Alembic chain vs. an empty class, each the first class "
     "of a fresh process, warm cache (the first row is the first run ever, which builds and saves the snapshot).",
     "4": "**Suite**: wall time of a process running small tests (INSERT, commit, count) in classes on a schema of "

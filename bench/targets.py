@@ -18,8 +18,14 @@ TARGETS: dict[str, Target] = {
         for tables in (1, 20, 100)
         for via in ("connection", "session")
     },
-    "startup.empty.minus_imports": Target("1. start-up minus imports, empty database", 0.4),
-    "startup.metadata.minus_imports": Target("1. start-up minus imports, 20-table schema", 0.4),
+    # What a user waits for: the whole one-test process, against the same process on a running server.
+    "startup.process.ratio": Target("1. one-test process (20-table schema): PGlite / PostgreSQL server", 1.25),
+    "startup.after_class": Target("1. first query after the test class is defined (PGlite, warm cache)", 0.15),
+    "startup.imports.package": Target("1. `from pglite_testcase import PGliteTestCase` beyond SQLAlchemy's ORM", 0.15),
+    "startup.process": Target("1. one-test process on PGlite (20-table schema), interpreter start to exit"),
+    # The same with the opt-in warm spare (a PGlite the keeper started before the run).
+    "startup.process.keep_warm.ratio": Target("1. the same with PGLITE_TESTCASE_KEEP_WARM=1: PGlite / server", 1.25),
+    "startup.after_class.keep_warm": Target("1. first query after the class is defined, with KEEP_WARM=1", 0.15),
     "memory.suite.peak": Target("2. node peak RSS during the 1,000-test suite", 200),
     "isolation.pglite.20.truncate": Target("3. isolation = 'truncate', 20 tables", 8),
     "isolation.pglite.100.truncate": Target("3. isolation = 'truncate', 100 tables", 8),

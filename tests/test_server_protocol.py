@@ -468,26 +468,3 @@ class PGliteFailsInternally(unittest.TestCase):
             "RangeError: Maximum call stack size exceeded" if environment.postgres_version() == 18 else "RuntimeError"
         )
         assert_death_stays_in_its_test(self, Trapped, "test_1_deep_recursion_traps", "PGlite failed internally", error)
-
-    @unittest.skipUnless(environment.postgres_version() == 18, "a trap of PGlite 0.5's extensions")
-    def test_a_trap_inside_an_extension_stops_pglite_too(self) -> None:
-        # PGlite 0.5.17: with seg loaded as well, pg_trgm's % operator calls a null function.
-        # PGlite 0.5 itself drops the trap and answers half the statement; the next Query waited forever.
-        class TrappedInAnExtension(PGliteTestCase):
-            metadata = Base
-            extensions = ["pg_trgm", "seg"]
-
-            def test_1_the_operator_traps(self) -> None:
-                self.connection.execute(text("SELECT 'word'::text % 'words'::text"))
-
-            def test_2_next_test_works(self) -> None:
-                self.session.add(Author(name="after"))
-                self.session.commit()
-
-        assert_death_stays_in_its_test(
-            self,
-            TrappedInAnExtension,
-            "test_1_the_operator_traps",
-            "PGlite failed internally",
-            "RuntimeError: null function or function signature mismatch",
-        )

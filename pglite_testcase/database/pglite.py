@@ -14,6 +14,7 @@ own) is decided in ``provision``.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,13 +27,13 @@ from ..drivers import Driver, default_sync_driver, sync_driver
 from ..errors import PGliteStartError, SchemaBuildError
 from ..runtime.node_packages import NodePackages, NodeRuntime, find_node
 from ..urls import libpq_url, url_text
-from .extension_hints import missing_extension_hint
-from .extensions import registrations
-from .schema import SchemaSource, reset_database
 from .snapshots import EMPTY, Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
     from ..runtime.process import PGliteProcess
+    from .schema import SchemaSource
+
+log = logging.getLogger("pglite_testcase")
 
 
 # A schema whose build took longer than this is loaded by restarting PGlite
@@ -82,8 +83,11 @@ class PGliteDatabase:
         use_tcp: bool,
         extensions: frozenset[str] = frozenset(),
         port: int = 0,
+        keep_warm: bool = False,
     ) -> None:
         self.port = port  # on TCP: 0 for a free port at each start
+        # Take the keeper's spare instead of starting node, when it has one like it (runtime.keeper).
+        self.keep_warm = keep_warm
         self.extensions = extensions  # registered with PGlite at start: they cannot be added later
         self.postgres_version = store.postgres_version  # the major of the packages and snapshots it uses
         self.runtime = runtime
@@ -94,6 +98,8 @@ class PGliteDatabase:
         self.schema_fingerprint = EMPTY
         self._loading: Snapshot | None = None
         self._fresh = False  # started by initdb, not from a snapshot, and not yet waited for
+        self._adopted = False  # the keeper's spare, not yet waited for
+        self._spawned_for: str | None = None
         self._statement_timeout: float | None = None
 
     @classmethod
@@ -128,6 +134,7 @@ class PGliteDatabase:
         extensions: frozenset[str] = frozenset(),
         port: int = 0,
         postgres_version: int | None = None,
+        keep_warm: bool = False,
     ) -> PGliteDatabase:
         """Start PGlite, from the snapshot of ``fingerprint`` if there is one, without waiting.
 
@@ -142,7 +149,7 @@ class PGliteDatabase:
             )
         runtime = find_node()
         node_modules = NodePackages(postgres_version=store.postgres_version).ensure_installed(runtime)
-        database = cls(runtime, node_modules, store, use_tcp, extensions, port)
+        database = cls(runtime, node_modules, store, use_tcp, extensions, port, keep_warm)
         database.spawn(fingerprint)
         return database
 
@@ -153,23 +160,44 @@ class PGliteDatabase:
             return fingerprint
         return f"{fingerprint}+bundles:{','.join(sorted(self.extensions))}"
 
-    def spawn(self, fingerprint: str | None) -> None:
+    def spawn(self, fingerprint: str | None, *, warm: bool = True) -> None:
+        """Start node on the snapshot of ``fingerprint`` (else the empty one), or take the keeper's spare
+        started on it (with ``keep_warm``; ``warm=False``: not this time)."""
         from ..runtime.process import PGliteProcess
 
+        registered: dict[str, dict[str, str]] = {}
+        if self.extensions:  # (the extensions module is not needed on the way to node's start otherwise)
+            from .extensions import registrations
+
+            registered = registrations(self.extensions, self.postgres_version)
+
         snapshot = (self.store.find(self.snapshot_key(fingerprint)) if fingerprint else None) or self.store.find(EMPTY)
-        self.process = PGliteProcess(
-            self.runtime,
-            self.node_modules,
-            load_data_dir=snapshot.path if snapshot else None,
-            use_tcp=self.use_tcp,
-            port=self.port,
-            extensions=registrations(self.extensions, self.postgres_version),
-        )
-        # A restarted instance keeps the limit, passed at start (a request now would race node's "ready").
-        self.process.statement_timeout_ms = (
-            0 if self._statement_timeout is None else int(self._statement_timeout * 1000)
-        )
-        self.process.spawn()
+
+        def new_process() -> PGliteProcess:
+            process = PGliteProcess(
+                self.runtime,
+                self.node_modules,
+                load_data_dir=snapshot.path if snapshot else None,
+                use_tcp=self.use_tcp,
+                port=self.port,
+                extensions=registered,
+            )
+            # A restarted instance keeps the limit, passed at start (a request now would race node's "ready").
+            process.statement_timeout_ms = 0 if self._statement_timeout is None else int(self._statement_timeout * 1000)
+            return process
+
+        self.process = new_process()
+        self._spawned_for = fingerprint
+        self._adopted = False
+        if warm and self.keep_warm and snapshot is not None and self.port == 0:
+            from ..runtime.keeper import take_spare
+
+            try:
+                self._adopted = take_spare(self.process, f"{snapshot.size}:{snapshot.crc32}")
+            except OSError:  # a spare taken over half-way, and stopped
+                self.process = new_process()
+        if not self._adopted:
+            self.process.spawn()
         self._loading = snapshot
         self._fresh = snapshot is None
         self.schema_fingerprint = EMPTY if snapshot is None or snapshot.fingerprint == EMPTY else str(fingerprint)
@@ -177,15 +205,21 @@ class PGliteDatabase:
     def wait_until_ready(self) -> None:
         snapshot, self._loading = self._loading, None
         fresh, self._fresh = self._fresh, False
-        # The snapshot is checked while node loads it, off the start's critical path.
-        if snapshot is not None and not snapshot.is_intact():
+        adopted, self._adopted = self._adopted, False
+        # The snapshot is checked while node loads it, off the start's critical path (the keeper
+        # checked a spare's when it started it).
+        if snapshot is not None and not adopted and not snapshot.is_intact():
             self.process.stop()
             self.store.discard(snapshot, "damaged (its size or checksum changed)")
             self.spawn(None if snapshot.fingerprint == EMPTY else EMPTY)
             return self.wait_until_ready()
         try:
             self.process.wait_until_ready()
-        except PGliteStartError:
+        except PGliteStartError as exc:
+            if adopted:  # the spare's fault, not the snapshot's: a start of this run's own
+                log.warning("pglite_testcase: the warm spare did not start (%s); starting PGlite here", exc)
+                self.spawn(self._spawned_for, warm=False)
+                return self.wait_until_ready()
             if snapshot is None:
                 raise
             self.store.discard(snapshot, "not loadable by PGlite")
@@ -261,6 +295,8 @@ class PGliteDatabase:
         process = self.process.process
         code = process.poll() if process is not None else None
         how = "was killed" if code is not None and code < 0 else f"exited (code {code})"
+        if process is not None and not isinstance(process, subprocess.Popen):
+            how = "stopped"  # the keeper's spare: its parent, the keeper, has its exit status
         output = self.process.output_tail() or "(no output)"
         return (
             f"PGlite stopped during this test: its node process {how}. Its last output:\n{output}\n"
@@ -290,6 +326,9 @@ class PGliteDatabase:
         self._build(source, driver, save_snapshot=False)
 
     def _build(self, source: SchemaSource, driver: Driver | None, *, save_snapshot: bool) -> None:
+        from .extension_hints import missing_extension_hint
+        from .schema import reset_database
+
         driver = driver or sync_driver(default_sync_driver())
         engine = self.create_engine(driver, poolclass=NullPool)
         try:

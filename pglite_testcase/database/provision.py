@@ -32,20 +32,16 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy.engine import URL
 
 from .. import environment
-from ..drivers import Driver
 from ..errors import ConfigurationError
-from .managed import ManagedPostgres
-from .pglite import PGliteDatabase, TestDatabase
-from .schema import EmptySchema, SchemaSource
-from .server import (
-    ServerDatabase,
-    build_template,
-    check_server_answers,
-    create_run_database,
-    parse_server_url,
-)
 
+# The backends' modules are imported when first used: the first test class's definition
+# imports this module to start PGlite early, and should start it as soon as it can.
 if TYPE_CHECKING:
+    from ..drivers import Driver
+    from .managed import ManagedPostgres
+    from .pglite import PGliteDatabase, TestDatabase
+    from .schema import SchemaSource
+    from .server import ServerDatabase
     from .snapshots import SnapshotStore
 
 log = logging.getLogger("pglite_testcase")
@@ -54,6 +50,14 @@ log = logging.getLogger("pglite_testcase")
 def use_tcp() -> bool:
     """``PGLITE_TESTCASE_TCP=1``: PGlite listens on a free port of 127.0.0.1 instead of a Unix socket."""
     return environment.tcp()
+
+
+def keep_warm() -> bool:
+    """``PGLITE_TESTCASE_KEEP_WARM=1``: the shared PGlite is the keeper's spare when it has one (runtime.keeper)."""
+    try:
+        return environment.keep_warm()
+    except ConfigurationError:
+        return False  # the class's setUpClass says what is wrong
 
 
 @dataclass(frozen=True)
@@ -156,9 +160,15 @@ class Registry:
                 shared.stop()
                 shared = None
             if shared is None:
+                from .pglite import PGliteDatabase
+
                 self._started_something()
                 shared = PGliteDatabase.launch(
-                    fingerprint, use_tcp=use_tcp(), extensions=extensions, postgres_version=postgres_version
+                    fingerprint,
+                    use_tcp=use_tcp(),
+                    extensions=extensions,
+                    postgres_version=postgres_version,
+                    keep_warm=keep_warm(),
                 )
             self._shared[postgres_version] = shared
             try:
@@ -198,7 +208,11 @@ class Registry:
                 if not packages.is_complete():
                     return  # the first install prints progress: leave it to setUpClass
                 store = SnapshotStore(postgres_version=version)
-                database = PGliteDatabase(runtime, packages.node_modules, store, use_tcp(), frozenset(extensions))
+                from .pglite import PGliteDatabase
+
+                database = PGliteDatabase(
+                    runtime, packages.node_modules, store, use_tcp(), frozenset(extensions), keep_warm=keep_warm()
+                )
                 self._started_something()
                 database.spawn(fingerprint)
             except Exception as exc:  # reported again, properly, by setUpClass
@@ -222,6 +236,8 @@ class Registry:
         with self._lock:
             database = self._server.get(key)
             if database is None:
+                from .server import build_template, check_server_answers, create_run_database
+
                 if managed is None:
                     check_server_answers(request.server_url, request.server_source, request.connect_timeout)
                 template = build_template(request.server_url, request.schema, request.driver, request.server_source)
@@ -234,6 +250,8 @@ class Registry:
 
     def managed_postgres(self, request: Request) -> ManagedPostgres:
         """The package's PostgreSQL server, attached (and started if no process runs it) on first need."""
+        from .managed import ManagedPostgres
+
         with self._lock:
             if self._managed is None:
                 self._managed = ManagedPostgres(request.embedded_source)
@@ -275,6 +293,8 @@ class SharedPGlite:
 
 class IsolatedPGlite:
     def provision(self, request: Request) -> Lease:
+        from .pglite import PGliteDatabase
+
         database = PGliteDatabase.start(
             request.schema.fingerprint,
             use_tcp=use_tcp(),
@@ -284,6 +304,8 @@ class IsolatedPGlite:
         return Lease(database, "pglite-isolated", owned=True)
 
     def fresh(self, request: Request) -> Lease:
+        from .pglite import PGliteDatabase
+
         database = PGliteDatabase.start(
             use_tcp=use_tcp(), extensions=request.extensions, postgres_version=request.pglite_version
         )
@@ -295,6 +317,8 @@ class Server:
         return Lease(REGISTRY.server_database(request), "server")
 
     def fresh(self, request: Request) -> Lease:
+        from .server import check_server_answers, create_run_database
+
         assert request.server_url is not None
         check_server_answers(request.server_url, request.server_source, request.connect_timeout)
         database = create_run_database(request.server_url, request.driver, None, where=request.server_source)
@@ -314,6 +338,8 @@ class PackagePostgres:
         return Lease(REGISTRY.server_database(on_server, managed), "postgres")
 
     def fresh(self, request: Request) -> Lease:
+        from .server import create_run_database
+
         managed, on_server = self._on_server(request)
         assert on_server.server_url is not None
         database = create_run_database(on_server.server_url, request.driver, None, where=on_server.server_source)
@@ -361,6 +387,8 @@ def fresh_database(
     ``"postgres"``, a database of its own on the package's PostgreSQL server.
     """
     from ..drivers import driver_for_scheme, sync_driver
+    from .schema import EmptySchema
+    from .server import parse_server_url
 
     if server_url is None:
         server_url = environment.database_url()

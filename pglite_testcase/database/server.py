@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
-from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -145,6 +144,8 @@ def libpq_connect_timeout() -> int:
 
 
 def _sql(template: str, *names: str) -> str:
+    from psycopg import sql  # here: a class on PGlite, or on psycopg2 only, never needs psycopg
+
     return sql.SQL(template).format(*(sql.Identifier(name) for name in names)).as_string(None)
 
 

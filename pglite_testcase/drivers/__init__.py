@@ -18,11 +18,17 @@ from ..errors import ConfigurationError
 from .base import Driver
 
 
-def _sync_drivers() -> dict[str, Driver]:
-    from .psycopg2 import Psycopg2
-    from .psycopg3 import Psycopg3
+def _sync_driver(name: str) -> Driver:
+    """The sync driver ``name`` (one of SYNC_DRIVER_NAMES); only its module is imported."""
+    if name == "psycopg":
+        from .psycopg3 import Psycopg3
 
-    return {"psycopg": Psycopg3(), "psycopg2": Psycopg2()}
+        return Psycopg3()
+    if name == "psycopg2":
+        from .psycopg2 import Psycopg2
+
+        return Psycopg2()
+    raise KeyError(name)
 
 
 def _async_drivers() -> dict[str, Driver]:
@@ -70,7 +76,7 @@ def choose_sync_driver(owner: type, value: object, server_url: URL | None) -> Dr
             f"{where} = {name!r} is not accepted: expected 'psycopg' (psycopg 3) or 'psycopg2', or None "
             f"to follow {environment.DRIVER} and the server URL's scheme."
         )
-    return _checked(where, _sync_drivers()[str(name)])
+    return _checked(where, _sync_driver(str(name)))
 
 
 def choose_async_driver(owner: type, value: object) -> Driver:
@@ -84,7 +90,7 @@ def choose_async_driver(owner: type, value: object) -> Driver:
 
 
 def sync_driver(name: str) -> Driver:
-    return _sync_drivers()[name]
+    return _sync_driver(name)
 
 
 def _checked(where: str, driver: Driver) -> Driver:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -39,11 +40,16 @@ from ..errors import PGliteTestCaseError
 from .commit_guard import ARM_SQL, refused_statement
 from .savepoints import CONNECTION, ConcurrentUseError, SavepointStack
 
-_LOG_NOTICES: Callable[[Any], Any] | None
-try:
-    from sqlalchemy.dialects.postgresql.psycopg import _log_notices as _LOG_NOTICES
-except ImportError:  # SQLAlchemy 1.4, or a SQLAlchemy without it: no handler to take off either
-    _LOG_NOTICES = None
+
+def _psycopg_dialect_notice_handler() -> Callable[[Any], Any] | None:
+    """The notice handler SQLAlchemy's psycopg dialect adds, if that dialect is loaded (if it is not,
+    no connection has the handler; SQLAlchemy 1.4 has neither). Not imported here: the dialect
+    package loads every PostgreSQL dialect, which a class on another driver never needs."""
+    handler: Callable[[Any], Any] | None = getattr(
+        sys.modules.get("sqlalchemy.dialects.postgresql.psycopg"), "_log_notices", None
+    )
+    return handler
+
 
 CLASS_SAVEPOINT = "pglite_testcase_class"
 
@@ -395,9 +401,10 @@ class TestTransaction:
         # psycopg dialect adds a notice handler each time the engine "connects";
         # take it off again, or they pile up on the long-lived test connection.
         driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
-        if _LOG_NOTICES is not None and hasattr(driver, "remove_notice_handler"):
+        handler = _psycopg_dialect_notice_handler()
+        if handler is not None and hasattr(driver, "remove_notice_handler"):
             try:
-                driver.remove_notice_handler(_LOG_NOTICES)
+                driver.remove_notice_handler(handler)
             except ValueError:
                 pass
 

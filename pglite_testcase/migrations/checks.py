@@ -511,9 +511,8 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             where = f" in {revision}" if revision else ""
             message = f"{what} failed{where}: {type(exc).__name__}: {exc}"
             checks = type(self)._checks
-            hints = ExtensionHints(
-                type(self).__qualname__, tuple(sorted(checks.extensions)), on_server=checks.server_url is not None
-            )
+            on_server = checks.server_url is not None or checks.backend == "postgres"
+            hints = ExtensionHints(type(self).__qualname__, tuple(sorted(checks.extensions)), on_server=on_server)
             hint = hints.hint(message)
             raise self.failureException(f"{message}\n{hint}" if hint else message) from exc
 

@@ -13,16 +13,49 @@
 //
 // Arguments: one JSON object (socketPath, or TCP on 127.0.0.1 at port, 0 or absent
 // for a free one; graceMs, loadDataDir, extensions, privateDir, parentPid,
-// statementTimeoutMs, debug, debugDatabase: the database name of debug connections, lib/debug.js).
+// statementTimeoutMs, debug, debugDatabase: the database name of debug connections, lib/debug.js;
+// warmUp: load what clients' first statements need before "ready", for a spare that nobody
+// waits for).
 // The TCP password comes in the environment (PGLITE_TESTCASE_PASSWORD), not in
 // the arguments, which every local user can read.
 //
+// When it accepts connections it writes {"event": "ready", "port", "timeline"} on stdout (the
+// timeline: when each step of its start happened, in seconds since the epoch).
 // Standard input is a control channel of JSON lines, each answered on stdout:
 // {"id", "cmd": "dump", "path"} writes a data-directory tarball;
-// {"id", "cmd": "timeout", "ms"} sets the statement timeout. Its end (the test
+// {"id", "cmd": "timeout", "ms"} sets the statement timeout;
+// {"id", "cmd": "adopt", "pid", "privateDir"}: another process took this server over (the
+// keeper's spare, runtime/keeper.py), and moved its private directory there. Its end (the test
 // process is gone, or done) stops the server and removes the private directory.
 'use strict';
+const { performance } = require('perf_hooks');
+// When each step of the start happened (ms from node's own start), sent with "ready".
+const timeline = { node: 0, main: performance.now() };
+const mark = (step) => {
+  timeline[step] = performance.now();
+};
 const fs = require('fs');
+const { compileModule, pgliteLine, SHARED_BUFFERS } = require('./lib/snapshot');
+
+const config = JSON.parse(process.argv[2]);
+
+// First PGlite's WebAssembly module (compiled on V8's own threads) and the snapshot (read on
+// libuv's): both go on while the rest of this server and PGlite's JavaScript load. A failure
+// is reported by main(), as any other failure to start.
+function startEarly() {
+  try {
+    const line = pgliteLine();
+    const compiled = compileModule(line, SHARED_BUFFERS);
+    const snapshot = config.loadDataDir ? fs.promises.readFile(config.loadDataDir) : null;
+    for (const promise of [compiled, snapshot]) if (promise) promise.catch(() => {}); // awaited in Host.start
+    return { line, compiled, snapshot };
+  } catch (error) {
+    return { error };
+  }
+}
+const early = startEarly();
+mark('compiling');
+
 const net = require('net');
 const readline = require('readline');
 const { Watchdog } = require('./lib/watchdog');
@@ -32,7 +65,6 @@ const { ScramVerifier } = require('./lib/auth');
 
 const EXIT_SERVER_ERROR = 72;
 
-const config = JSON.parse(process.argv[2]);
 const password = process.env.PGLITE_TESTCASE_PASSWORD || null;
 delete process.env.PGLITE_TESTCASE_PASSWORD;
 
@@ -59,18 +91,39 @@ function cancelled(client) {
 
 async function main() {
   if (config.parentPid && process.ppid !== config.parentPid) process.exit(0); // started by a process already gone
-  // First, so that the test process's death is noticed even while PGlite loads.
+  // Its thread starts once PGlite is up: its start (a second V8 and node environment) would
+  // compete with PGlite's for the CPU. Until then no statement runs long, and a test process
+  // that died meanwhile is noticed then (and by its end of stdin).
   const watchdog = new Watchdog({
     timeoutMs: config.statementTimeoutMs || 0,
     parentPid: config.parentPid || 0,
     privateDir: config.privateDir,
-  }).start();
+  });
   const { PGlite, MemoryFS } = require('@electric-sql/pglite');
+  mark('required');
   const extensions = {};
   for (const [name, spec] of Object.entries(config.extensions || {})) {
     extensions[name] = require(spec.module)[spec.export];
   }
-  const host = await Host.start({ PGlite, MemoryFS, extensions, loadDataDir: config.loadDataDir, watchdog, debug });
+  if (early.error) throw early.error;
+  const { line, compiled, snapshot } = early;
+  const host = await Host.start({
+    PGlite,
+    MemoryFS,
+    extensions,
+    loadDataDir: config.loadDataDir,
+    watchdog,
+    debug,
+    line,
+    compiled,
+    snapshot,
+    mark,
+  });
+  mark('host');
+  if (config.warmUp) {
+    await host.warmUp();
+    mark('warmed up');
+  }
   const scheduler = new Scheduler(host, {
     graceMs: config.graceMs,
     verifier: password ? new ScramVerifier(password) : null,
@@ -87,7 +140,14 @@ async function main() {
     else listener.listen(config.port || 0, '127.0.0.1', resolve);
   });
   const bound = listener.address();
-  emit({ event: 'ready', port: bound && typeof bound === 'object' ? bound.port : null });
+  mark('listening');
+  const seconds = (ms) => (performance.timeOrigin + ms) / 1000; // as Python's time.time()
+  watchdog.start();
+  emit({
+    event: 'ready',
+    port: bound && typeof bound === 'object' ? bound.port : null,
+    timeline: Object.fromEntries(Object.entries(timeline).map(([step, ms]) => [step, seconds(ms)])),
+  });
 
   let stopping = false;
   async function stop(parentGone) {
@@ -116,6 +176,12 @@ async function main() {
       request = JSON.parse(line);
       if (request.cmd === 'timeout') {
         watchdog.setTimeout(request.ms);
+      } else if (request.cmd === 'adopt') {
+        // A spare the keeper started, handed over: the adopting test process is watched from now
+        // on, and its private directory (where it moved this one's) is the one to remove.
+        watchdog.adopt(request.pid, request.privateDir);
+        config.parentPid = request.pid;
+        config.privateDir = request.privateDir;
       } else if (request.cmd === 'dump') {
         await scheduler.idle;
         await host.dump(request.path);

@@ -37,6 +37,7 @@ import logging
 import os
 import re
 import secrets
+import select
 import selectors
 import shutil
 import signal
@@ -45,12 +46,14 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Any
-
-from py_pglite import PGliteConfig
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CacheInstallError, PGliteStartError
+from .adopted import AdoptedNode
 from .node_packages import SERVER_SCRIPT, NodePackages, NodeRuntime, pid_alive
+
+if TYPE_CHECKING:
+    from py_pglite import PGliteConfig
 
 log = logging.getLogger("pglite_testcase")
 
@@ -150,15 +153,11 @@ class PGliteProcess:
                 f"Cannot create PGlite's private socket directory in {tempfile.gettempdir()}: {exc}. "
                 f"Set TMPDIR to a writable directory."
             ) from exc
-        self.config = PGliteConfig(
-            timeout=timeout,
-            log_level="WARNING",
-            socket_path=str(self.private_dir / ".s.PGSQL.5432"),
-            work_dir=self.private_dir,
-            auto_install_deps=False,
-            use_tcp=use_tcp,
-        )
-        self.process: subprocess.Popen[bytes] | None = None
+        self.socket_path = str(self.private_dir / ".s.PGSQL.5432")
+        self.use_tcp = use_tcp
+        self.timeout = timeout
+        self._config: PGliteConfig | None = None
+        self.process: subprocess.Popen[bytes] | AdoptedNode | None = None
         self.runtime = runtime
         self.node_modules = node_modules
         self.load_data_dir = load_data_dir
@@ -172,11 +171,30 @@ class PGliteProcess:
         # becomes one by accident; handed out as a class's debug_url only.
         self.debug_database = f"debug_{secrets.token_hex(6)}"
         self.statement_timeout_ms = 0
+        self.warm_up = False  # node loads what clients' first statements need before "ready" (for a spare)
         self.log_path = self.private_dir / "pglite.log"
         self._stdout_buffer = b""
         self._next_request = 1
         self._ready = False
+        self.ready_event: dict[str, Any] = {}  # what node said when it was up, with when it was spawned
         _instances.add(self)
+
+    @property
+    def config(self) -> PGliteConfig:
+        """py-pglite's description of this server (made on first use: importing py-pglite takes
+        ~20 ms, which ``spawn`` spends after node is started, not before)."""
+        if self._config is None:
+            from py_pglite import PGliteConfig
+
+            self._config = PGliteConfig(
+                timeout=self.timeout,
+                log_level="WARNING",
+                socket_path=self.socket_path,
+                work_dir=self.private_dir,
+                auto_install_deps=False,
+                use_tcp=self.use_tcp,
+            )
+        return self._config
 
     @property
     def owned_here(self) -> bool:
@@ -195,7 +213,7 @@ class PGliteProcess:
         """Start node without waiting for it (``wait_until_ready`` waits)."""
         self.owner_pid = os.getpid()
         settings = {
-            "socketPath": None if self.config.use_tcp else self.config.socket_path,
+            "socketPath": None if self.use_tcp else self.socket_path,
             "port": self.port,
             "graceMs": int(self.grace_seconds * 1000),
             "loadDataDir": str(self.load_data_dir) if self.load_data_dir else None,
@@ -205,6 +223,7 @@ class PGliteProcess:
             "statementTimeoutMs": self.statement_timeout_ms,
             "extensions": self.extensions,
             "debugDatabase": self.debug_database,
+            "warmUp": self.warm_up,
         }
         env = {**os.environ, "NODE_PATH": str(self.node_modules)}
         env.pop("NODE_OPTIONS", None)
@@ -213,6 +232,8 @@ class PGliteProcess:
         # PGlite's own output goes to a log file (quoted in errors), or with
         # PGLITE_TESTCASE_LOG=debug straight to the test run's stderr.
         show_output = log.isEnabledFor(logging.DEBUG)
+        # When each step of the start happened (time.time()): ours, and node's from its "ready" event.
+        self.timeline: dict[str, float] = {"spawn": time.time()}
         with open(self.log_path, "wb") as log_file:
             self.process = subprocess.Popen(
                 [self.runtime.node, *NODE_FLAGS, str(SERVER_SCRIPT), json.dumps(settings)],
@@ -223,14 +244,39 @@ class PGliteProcess:
                 env=env,
                 start_new_session=True,  # a Ctrl-C reaches Python, which stops node in order
             )
+        self.timeline["spawned"] = time.time()
         self._ready = False
+        _ = self.config  # py-pglite is imported now, while node starts
 
-    def wait_until_ready(self) -> None:
+    def adopt(
+        self, node: AdoptedNode, private_dir: str, password: str | None, debug_database: str, ready: dict[str, Any]
+    ) -> None:
+        """Serve from a node server another process started and saw ready (the keeper's spare).
+
+        Its private directory is moved onto this instance's own (empty) one: the socket it
+        listens on keeps working, at this instance's path. Node is told who watches it now,
+        where its directory went, and this instance's statement timeout.
+        """
+        os.rename(private_dir, self.private_dir)
+        self.owner_pid = os.getpid()
+        self.process = node
+        self.password = password
+        self.debug_database = debug_database
+        self._send({"cmd": "adopt", "pid": self.owner_pid, "privateDir": str(self.private_dir)})
+        if ready.get("statement_timeout_ms") != self.statement_timeout_ms:
+            self._send({"cmd": "timeout", "ms": self.statement_timeout_ms})
+        self.timeline = {"spawn": float(ready["spawn"])}
+        self._became_ready(ready)
+        self.timeline["adopted"] = time.time()
+
+    def wait_until_ready(self, timeout: float | None = None) -> None:
+        """Wait (at most ``timeout`` seconds, default the start timeout) until node accepts connections;
+        if it does not, it is stopped and ``PGliteStartError`` says why."""
         if self._ready:
             return
         assert self.process is not None, "spawn() first"
         try:
-            ready = self._read_event(timeout=self.config.timeout)
+            ready = self._read_event(timeout=self.config.timeout if timeout is None else timeout)
         except PGliteStartError as exc:
             self.stop()
             self._blame_a_damaged_install(exc)
@@ -238,10 +284,35 @@ class PGliteProcess:
         except BaseException:
             self.stop()
             raise
+        self._became_ready(ready)
+
+    def ready_now(self) -> bool:
+        """Whether node accepts connections, without waiting for it (a line it wrote is read)."""
+        if not self._ready and self.process is not None and self.process.stdout is not None:
+            if b"\n" in self._stdout_buffer or select.select([self.process.stdout], [], [], 0)[0]:
+                self.wait_until_ready()
+        return self._ready
+
+    def _became_ready(self, ready: dict[str, Any]) -> None:
         self._ready = True
+        self.ready_event = {
+            **ready,
+            "spawn": self.timeline.get("spawn", time.time()),
+            "statement_timeout_ms": self.statement_timeout_ms,
+        }
+        self.timeline["ready"] = time.time()
+        self.timeline.update({f"node {step}": at for step, at in ready.get("timeline", {}).items()})
         if self.config.use_tcp:
             self.config.tcp_port = int(ready["port"])
-        log.debug("PGlite started (pid %s) on %s", self.process.pid, self.endpoint)
+        log.debug(
+            "PGlite started (pid %s) on %s: %s", getattr(self.process, "pid", "?"), self.endpoint, self.describe_start()
+        )
+
+    def describe_start(self) -> str:
+        """The steps of the start in order, in ms from the spawn: where a slow start spent its time."""
+        spawn = self.timeline.get("spawn", 0.0)
+        steps = sorted(self.timeline.items(), key=lambda item: item[1])
+        return ", ".join(f"{step} +{(at - spawn) * 1000:.0f} ms" for step, at in steps)
 
     def _blame_a_damaged_install(self, failure: PGliteStartError) -> None:
         """A failed start is the install's fault if its files changed: say so, rather than blame the snapshot."""
@@ -331,16 +402,21 @@ class PGliteProcess:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def _request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _send(self, request: dict[str, Any]) -> int:
+        """Write a request to node (answered once it is up); its id."""
         if self.process is None or self.process.stdin is None:
             raise PGliteStartError("PGlite is not running.")
-        request = {**request, "id": self._next_request}
+        number = self._next_request
         self._next_request += 1
-        self.process.stdin.write((json.dumps(request) + "\n").encode())
+        self.process.stdin.write((json.dumps({**request, "id": number}) + "\n").encode())
         self.process.stdin.flush()
+        return number
+
+    def _request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        number = self._send(request)
         while True:
             event = self._read_event(timeout)
-            if event.get("id") == request["id"]:
+            if event.get("id") == number:
                 return event
 
     def _read_event(self, timeout: float) -> dict[str, Any]:
@@ -370,7 +446,7 @@ class PGliteProcess:
         return event
 
 
-def _terminate(process: subprocess.Popen[bytes]) -> None:
+def _terminate(process: subprocess.Popen[bytes] | AdoptedNode) -> None:
     """SIGTERM to node's process group, then SIGKILL: for a node that did not stop when its stdin closed."""
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
         try:

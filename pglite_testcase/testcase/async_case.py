@@ -51,7 +51,9 @@ class AsyncPGliteMixin(PGliteDatabaseMixin, _AsyncTestCase):
     sessionmaker: async_sessionmaker[AsyncSession]
     engine: AsyncEngine
 
-    _pglite_fixture_class: ClassVar[type[ClassFixture]] = AsyncClassFixture
+    @classmethod
+    def _pglite_new_fixture(cls) -> ClassFixture:
+        return AsyncClassFixture(cls)
 
     @classmethod
     async def asyncSetUpTestData(cls) -> None:

@@ -74,13 +74,13 @@ def fixture_for_test(owner: type[unittest.TestCase]) -> ClassFixture:
         )
     owner.addClassCleanup(_forget_late_failure, owner)
     try:
-        fixture = getattr(owner, "_pglite_fixture_class")(owner)
-        owner.addClassCleanup(fixture.close)
-        fixture.open()
+        made: ClassFixture = getattr(owner, "_pglite_new_fixture")()
+        owner.addClassCleanup(made.close)
+        made.open()
     except BaseException as exc:
         setattr(owner, _LATE_OPEN_FAILED, exc)
         raise
-    return fixture
+    return made
 
 
 _LATE_OPEN_FAILED = "_pglite_late_open_failed"
@@ -131,9 +131,9 @@ class ClassFixture:
         self.strategy: TransactionIsolation | TruncateIsolation | None = None
         self.routing = Routing(self.settings.database_objects)
         self.routing.on_reroute = self._engine_routed
-        self.hints = ExtensionHints(
-            owner.__qualname__, self.settings.extensions, on_server=self.settings.server_url is not None
-        )
+        # On a real PostgreSQL (a server's URL, or the postgres backend's), never PGlite's hints.
+        on_server = self.settings.server_url is not None or self.settings.backend == "postgres"
+        self.hints = ExtensionHints(owner.__qualname__, self.settings.extensions, on_server=on_server)
         self._recorder: QueryRecorder | None = None  # the running test's statements (show_sql_on_failure)
         self.committed_class_data = False  # async classes: setUpTestData committed, the schema is rebuilt after
         self.maker_class = _tracking(sessionmaker_class(self.is_async))

@@ -10,15 +10,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from ..errors import BaseOrderError
 from . import helpers
 from .failure_reports import StatementsOnFailure
-from .fixture import ClassFixture, close_fixture_of, fixture_for_test, fixture_of, shows_sql_on_failure
 from .queries import Query, capture_queries, expect_num_queries
 
+# The class fixture (and with it the database, isolation and driver modules) is imported when a
+# class is set up, not with this module: a test module then loads without them, and a PGlite
+# started when its class was defined boots while they load.
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from ..database.pglite import TestDatabase
+    from .fixture import ClassFixture
 
     class _TestCase(unittest.TestCase):
         """What the mixins are mixed into, as the type checker sees them (``object`` when running)."""
@@ -103,16 +106,23 @@ class PGliteDatabaseMixin(_TestCase):
 
             REGISTRY.prestart()
 
-    _pglite_fixture_class: ClassVar[type[ClassFixture]] = ClassFixture  # the async classes' differs
+    @classmethod
+    def _pglite_new_fixture(cls) -> ClassFixture:
+        """A new fixture for this class (the async classes' differs)."""
+        from .fixture import ClassFixture
+
+        return ClassFixture(cls)
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        fixture = cls._pglite_fixture_class(cls)
+        fixture = cls._pglite_new_fixture()
         cls.addClassCleanup(fixture.close)
         fixture.open()
 
     def run(self, result: unittest.TestResult | None = None) -> unittest.TestResult | None:
+        from .fixture import shows_sql_on_failure
+
         if result is not None and shows_sql_on_failure(type(self)):
             # What this test records as a failure or an error ends with its last statements.
             super().run(cast("unittest.TestResult", StatementsOnFailure(result, self)))  # it passes as the result
@@ -121,6 +131,8 @@ class PGliteDatabaseMixin(_TestCase):
 
     @classmethod
     def tearDownClass(cls) -> None:
+        from .fixture import close_fixture_of
+
         # The class cleanup closes the fixture too (when tearDownClass is overridden without
         # super(), or setUpClass failed); closing here serves code that calls this by hand.
         try:
@@ -213,6 +225,8 @@ class PGliteMixin(PGliteDatabaseMixin):
     def _pglite_begin_test(self) -> None:
         if "_pglite_test_connection" in self.__dict__:
             return
+        from .fixture import fixture_for_test
+
         fixture = fixture_for_test(type(self))
         self.addCleanup(fixture.end_test, self)
         fixture.begin_test(self)
@@ -222,6 +236,8 @@ class PGliteMixin(PGliteDatabaseMixin):
         """The test's ``Session``, made on first use."""
         session: Session | None = self.__dict__.get("_pglite_session")
         if session is None:
+            from .fixture import fixture_of
+
             session = self.__dict__["_pglite_session"] = fixture_of(type(self)).test_session(self)
         return session
 
@@ -245,6 +261,8 @@ class PGliteMixin(PGliteDatabaseMixin):
 
 
 def _engines(test: Any) -> tuple[Engine, ...]:
+    from .fixture import fixture_of
+
     strategy = fixture_of(type(test)).strategy
     assert strategy is not None
     return strategy.engines

@@ -77,11 +77,15 @@ function untarInto(FS, tar, root) {
 
 // A file system option for PGlite (its documented `fs`): the in-memory one,
 // with the snapshot written into it before postgres starts.
-function snapshotFileSystem(MemoryFS, tar, pgdata = PGDATA) {
+function snapshotFileSystem(MemoryFS, tar, pgdata = PGDATA, mark = () => {}) {
   class SnapshotFS extends MemoryFS {
     async init(pg, emscriptenOptions) {
       const { emscriptenOpts } = await super.init(pg, emscriptenOptions);
-      const load = (module) => untarInto(module.FS, tar, pgdata);
+      const load = (module) => {
+        mark('untar start');
+        untarInto(module.FS, tar, pgdata);
+        mark('untar end');
+      };
       return { emscriptenOpts: { ...emscriptenOpts, preRun: [...(emscriptenOpts.preRun || []), load] } };
     }
   }
@@ -99,6 +103,9 @@ function snapshotFileSystem(MemoryFS, tar, pgdata = PGDATA) {
 // undefined, and PGlite loads its own module as before.
 const BUILT_IN_SHARED_BUFFERS = 'shared_buffers=128MB';
 
+// Enough for a test database's catalogs and rows; PGlite's own 128 MB is resident from the start.
+const SHARED_BUFFERS = '16MB';
+
 async function moduleWithSharedBuffers(setting, debug = () => {}) {
   const file = path.join(path.dirname(require.resolve('@electric-sql/pglite')), 'pglite.wasm');
   const bytes = fs.readFileSync(file);
@@ -115,12 +122,20 @@ async function moduleWithSharedBuffers(setting, debug = () => {}) {
   return WebAssembly.compile(bytes);
 }
 
+// PGlite's WebAssembly module for this line, being compiled: V8 compiles it on threads of
+// its own, so a start that calls this first loads PGlite's JavaScript and reads the
+// snapshot meanwhile. Resolves to undefined where PGlite compiles its own (0.4+).
+function compileModule(line, setting, debug = () => {}) {
+  return line.modern ? Promise.resolve(undefined) : moduleWithSharedBuffers(setting, debug);
+}
+
 // PGlite's options for its start on this line: shared_buffers at `setting` (PGlite's own
 // is 128 MB), and on 0.4+ 1 MB WAL segments for initdb (16 MB ones make the empty
 // snapshot 25 MB instead of 9.5 MB; pg_resetwal-free: initdb's own --wal-segsize).
-async function startOptions(PGlite, line, setting, debug = () => {}) {
+// `compiled`: what compileModule returned, if the start called it earlier.
+async function startOptions(PGlite, line, setting, debug = () => {}, compiled = null) {
   if (!line.modern) {
-    const wasmModule = await moduleWithSharedBuffers(setting, debug);
+    const wasmModule = await (compiled || compileModule(line, setting, debug));
     return wasmModule ? { wasmModule } : {};
   }
   return {
@@ -160,6 +175,8 @@ module.exports = {
   pgliteVersion,
   pgliteLine,
   startOptions,
+  compileModule,
+  SHARED_BUFFERS,
   untarInto,
   snapshotFileSystem,
   moduleWithSharedBuffers,

@@ -68,3 +68,32 @@ test('a blocked main thread is killed after the statement timeout', async () => 
   assert.strictEqual(result.signal, 'SIGKILL');
   assert.match(result.stderr, /ran longer than statement_timeout \(300 ms\); PGlite cannot cancel it/);
 });
+
+test('once adopted, the adopting process is watched instead of the parent', () => {
+  const tick = (adopterAlive, currentParentPid = 100) => ({
+    running: 0,
+    timeoutMs: 0,
+    parentPid: 100,
+    currentParentPid,
+    adopter: 200,
+    adopterAlive,
+  });
+  assert.strictEqual(run([tick(true, 1)]), null, 'the keeper that started it may be gone');
+  assert.strictEqual(run([tick(false)]), 'orphaned');
+});
+
+test('a blocked main thread is killed when the process that adopted it is gone', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'watchdog-test-'));
+  const gone = spawn(process.execPath, ['-e', '0']);
+  await new Promise((resolve) => gone.on('exit', resolve));
+  const script = `
+    const { Watchdog } = require(${WATCHDOG});
+    const watchdog = new Watchdog({ parentPid: process.ppid }).start();
+    watchdog.adopt(${gone.pid}, ${JSON.stringify(dir)});
+    setTimeout(() => { for (;;) {} }, 10);
+  `;
+  const result = await runNode(script);
+  assert.strictEqual(result.signal, 'SIGKILL');
+  assert.match(result.stderr, new RegExp(`the test process \\(pid ${gone.pid}\\) is gone`));
+  assert.strictEqual(fs.existsSync(dir), false, 'the adopter\'s private directory was removed');
+});
