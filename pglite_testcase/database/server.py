@@ -143,12 +143,6 @@ def libpq_connect_timeout() -> int:
     return max(2, math.ceil(seconds))
 
 
-def _sql(template: str, *names: str) -> str:
-    from psycopg import sql  # here: a class on PGlite, or on psycopg2 only, never needs psycopg
-
-    return sql.SQL(template).format(*(sql.Identifier(name) for name in names)).as_string(None)
-
-
 @contextmanager
 def admin_connection(server_url: URL, driver: Driver, where: str = "") -> Iterator[Connection]:
     """An autocommit connection to the server's administration database (``where``: what the URL
@@ -178,7 +172,9 @@ def admin_connection(server_url: URL, driver: Driver, where: str = "") -> Iterat
 
 
 def _admin(connection: Connection, template: str, *names: str) -> None:
-    connection.exec_driver_sql(_sql(template, *names))
+    """``template`` with its ``{}`` replaced by ``names`` as quoted identifiers (any driver's)."""
+    quote = connection.dialect.identifier_preparer.quote_identifier
+    connection.exec_driver_sql(template.format(*(quote(name) for name in names)))
 
 
 class ServerDatabase:
