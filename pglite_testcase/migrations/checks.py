@@ -33,6 +33,7 @@ from ..database.schema import AlembicEnvironment, alembic_run, applied_revisions
 from ..drivers import Driver, choose_sync_driver
 from ..errors import ConfigurationError
 from ..testcase.settings import (
+    on_real_postgres,
     read_alembic_config,
     read_backend,
     read_class_extensions,
@@ -491,7 +492,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
     @contextmanager
     def _empty_database(self) -> Iterator[TestDatabase]:
         cls = type(self)
-        if cls._checks.server_url is not None or cls._checks.backend == "postgres":
+        if on_real_postgres(cls._checks.server_url, cls._checks.backend):
             url, driver, extensions = cls._checks.server_url, cls._checks.driver, cls._checks.extensions
             with fresh_database(url, driver=driver, extensions=extensions, backend=cls._checks.backend) as database:
                 yield database
@@ -511,7 +512,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             where = f" in {revision}" if revision else ""
             message = f"{what} failed{where}: {type(exc).__name__}: {exc}"
             checks = type(self)._checks
-            on_server = checks.server_url is not None or checks.backend == "postgres"
+            on_server = on_real_postgres(checks.server_url, checks.backend)
             hints = ExtensionHints(type(self).__qualname__, tuple(sorted(checks.extensions)), on_server=on_server)
             hint = hints.hint(message)
             raise self.failureException(f"{message}\n{hint}" if hint else message) from exc

@@ -34,6 +34,7 @@ from .factories import BoundFactories
 from .failure_reports import RECORDER_ATTRIBUTE, new_recorder
 from .settings import (
     ClassSettings,
+    on_real_postgres,
     read_class_settings,
     read_show_sql_on_failure,
     refuse_class_data_when_truncating,
@@ -131,8 +132,8 @@ class ClassFixture:
         self.strategy: TransactionIsolation | TruncateIsolation | None = None
         self.routing = Routing(self.settings.database_objects)
         self.routing.on_reroute = self._engine_routed
-        # On a real PostgreSQL (a server's URL, or the postgres backend's), never PGlite's hints.
-        on_server = self.settings.server_url is not None or self.settings.backend == "postgres"
+        # On a real PostgreSQL, never PGlite's hints.
+        on_server = on_real_postgres(self.settings.server_url, self.settings.backend)
         self.hints = ExtensionHints(owner.__qualname__, self.settings.extensions, on_server=on_server)
         self._recorder: QueryRecorder | None = None  # the running test's statements (show_sql_on_failure)
         self.committed_class_data = False  # async classes: setUpTestData committed, the schema is rebuilt after

@@ -274,6 +274,12 @@ def read_show_sql_on_failure(owner: type) -> bool:
     return _switch(owner, "show_sql_on_failure", environment.show_sql, accepted)
 
 
+def on_real_postgres(server_url: URL | None, backend: str) -> bool:
+    """Whether a class with these settings runs on a real PostgreSQL (a server's URL, or the postgres
+    backend's server), not on PGlite."""
+    return server_url is not None or backend == "postgres"
+
+
 def read_backend(owner: type, server_url: URL | None) -> tuple[str, str]:
     """``backend = "pglite" | "postgres"`` on the class (or a base), else ``PGLITE_TESTCASE_BACKEND``, else
     ``"pglite"``; and how an error names where it came from. The postgres backend's extra must be installed
