@@ -67,10 +67,11 @@ class Host {
   }
 
   // PGlite 0.5 runs its backend's main loop in a catch that handles PostgreSQL's longjmp and
-  // drops every other exception: after a WebAssembly trap (seen: "null function or function
-  // signature mismatch" in pg_trgm's % operator with seg loaded as well) the statement was
-  // answered with half a reply and the next request spun forever. The trap is kept here and
-  // reported after the request, as PGlite 0.3 reports it itself.
+  // drops every other exception: after a WebAssembly trap or a JavaScript error (seen: "null
+  // function or function signature mismatch" in pg_trgm's % operator with some other extensions
+  // loaded, depending on the order their bundles finish loading; node's RangeError in a deep
+  // recursion) the statement was answered with half a reply and the next request spun forever.
+  // The error is kept here and reported after the request, as PGlite 0.3 reports its traps itself.
   keepTraps() {
     const mod = this.db.mod;
     if (!mod || typeof mod._PostgresMainLoopOnce !== 'function') return;
