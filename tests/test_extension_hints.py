@@ -14,14 +14,13 @@ from typing import Any
 
 import sqlalchemy.exc
 from sqlalchemy import Column, Integer, MetaData, Table, text
-from sqlalchemy.dialects import postgresql
 
 from pglite_testcase import AlembicMigrationsTestCase, AsyncPGliteTestCase, PGliteTestCase, environment
-from pglite_testcase.database.extension_hints import OBJECTS, ExtensionObject, missing_object
-from pglite_testcase.database.extensions import EXTENSIONS
+from pglite_testcase.database.extension_hints import OBJECTS, ExtensionObject, missing_object, missing_object_hint
+from pglite_testcase.database.extensions import EXTENSIONS, wheel_lacks
 
 from . import alembic_styles, routing_app
-from .support import ON_SERVER, pglite_only, problems, run_case
+from .support import ON_PACKAGE_POSTGRES, ON_SERVER, pglite_only, problems, run_case
 
 UUID = "'6ba7b810-9dad-11d1-80b4-00c04fd430c8'::uuid"
 
@@ -73,8 +72,19 @@ STATEMENTS: dict[tuple[str, str], str] = {
 }
 
 
+# The extensions of the table the postgres backend's server lacks (its wheel is built without them).
+LACKING = wheel_lacks("PGLITE_TESTCASE_BACKEND") if ON_PACKAGE_POSTGRES else frozenset()
+
+# A function every backend has in an extension (the postgres backend's wheel lacks uuid-ossp), used
+# without the extension by the tests of where the hint shows.
+MISSING_CALL = "SELECT levenshtein('a', 'b')"
+
+
 def expected_hint(item: ExtensionObject, owner: str, listed: tuple[str, ...] = ()) -> list[str]:
-    """What the error must say: the extension, and the extensions attribute to set on the class."""
+    """What the error must say: the extension, and the extensions attribute to set on the class (on the
+    postgres backend, for an extension its wheel lacks: PGlite instead)."""
+    if ON_PACKAGE_POSTGRES and EXTENSIONS[item.extension].sql_name in LACKING:
+        return [f"it comes with the {item.extension} extension", "built without", f"backend = 'pglite' on {owner}"]
     fragments = [
         f"it comes with the {item.extension} extension",
         f"add extensions = {[*listed, item.extension]!r} to {owner}",
@@ -101,6 +111,27 @@ class TheTable(unittest.TestCase):
         self.assertEqual(missing_object("function public.similarity(text, text) does not exist").name, "similarity")  # type: ignore[union-attr]
 
 
+class WhatTheServerLacks(unittest.TestCase):
+    """On the postgres backend, an extension its wheel lacks: the hint names what works instead, in one step."""
+
+    MESSAGE = "function uuid_generate_v4() does not exist"
+
+    def test_an_extension_the_server_lacks_gets_pglite_or_core_instead(self) -> None:
+        hint = missing_object_hint(self.MESSAGE, "Tokens", (), on_server=True, lacking=frozenset({"uuid-ossp"}))
+        assert hint is not None
+        self.assertIn("it comes with the uuid-ossp extension", hint)
+        self.assertIn("built without", hint)
+        self.assertIn("set backend = 'pglite' on Tokens", hint)
+        self.assertIn("gen_random_uuid() needs no extension", hint)
+        self.assertNotIn("add extensions", hint)
+
+    def test_an_extension_the_server_may_have_gets_the_attribute_to_add(self) -> None:
+        hint = missing_object_hint(self.MESSAGE, "Tokens", (), on_server=True, lacking=frozenset({"pgcrypto"}))
+        assert hint is not None
+        self.assertIn("add extensions = ['uuid-ossp'] to Tokens", hint)
+        self.assertNotIn("built without", hint)
+
+
 def _without(item: ExtensionObject) -> Any:
     def test(self: PGliteTestCase) -> None:
         with self.assertRaises(sqlalchemy.exc.ProgrammingError) as caught:  # the type the test catches, as before
@@ -109,7 +140,7 @@ def _without(item: ExtensionObject) -> Any:
         for fragment in expected_hint(item, "UsedWithoutTheirExtension"):
             self.assertIn(fragment, message)
         self.assertIn(item.describe(), message)
-        if ON_SERVER:
+        if ON_SERVER and EXTENSIONS[item.extension].sql_name not in LACKING:
             self.assertNotIn("PGlite", message)
 
     return test
@@ -162,8 +193,8 @@ class OtherExtensionsListed(PGliteTestCase):
 
     def test_the_hint_lists_them_with_the_missing_one(self) -> None:
         with self.assertRaises(sqlalchemy.exc.ProgrammingError) as caught:
-            self.connection.execute(text("SELECT uuid_generate_v4()"))
-        self.assertIn("add extensions = ['pg_trgm', 'uuid-ossp'] to OtherExtensionsListed", str(caught.exception))
+            self.connection.execute(text(MISSING_CALL))
+        self.assertIn("add extensions = ['pg_trgm', 'fuzzystrmatch'] to OtherExtensionsListed", str(caught.exception))
 
     def test_a_listed_extension_gets_no_hint(self) -> None:
         # pg_trgm is there: its function with other argument types is the user's mistake, not a missing extension.
@@ -174,7 +205,7 @@ class OtherExtensionsListed(PGliteTestCase):
 
 
 def _uses_a_missing_function(test: Any) -> Any:
-    return test.connection.execute(text("SELECT uuid_generate_v4()"))
+    return test.connection.execute(text(MISSING_CALL))
 
 
 class EveryWayATestReachesTheDatabase(unittest.TestCase):
@@ -185,21 +216,21 @@ class EveryWayATestReachesTheDatabase(unittest.TestCase):
         self.assertEqual(len(result.errors), result.testsRun, problems(result))
         for _, report in result.errors:
             self.assertIn("ProgrammingError", report)
-            self.assertIn(f"add extensions = ['uuid-ossp'] to {case.__qualname__}", report)
+            self.assertIn(f"add extensions = ['fuzzystrmatch'] to {case.__qualname__}", report)
 
     def test_sync_session_engine_and_connection_in_both_isolations(self) -> None:
         for isolation in ("transaction", "truncate"):
 
             class Sync(PGliteTestCase):
                 def test_session(self) -> None:
-                    self.session.execute(text("SELECT uuid_generate_v4()"))
+                    self.session.execute(text(MISSING_CALL))
 
                 def test_connection(self) -> None:
-                    self.connection.execute(text("SELECT uuid_generate_v4()"))
+                    self.connection.execute(text(MISSING_CALL))
 
                 def test_engine(self) -> None:
                     with self.engine.connect() as connection:
-                        connection.execute(text("SELECT uuid_generate_v4()"))
+                        connection.execute(text(MISSING_CALL))
 
             Sync.isolation = isolation
             with self.subTest(isolation):
@@ -210,10 +241,10 @@ class EveryWayATestReachesTheDatabase(unittest.TestCase):
 
             class Async(AsyncPGliteTestCase):
                 async def test_connection(self) -> None:
-                    await self.connection.execute(text("SELECT uuid_generate_v4()"))
+                    await self.connection.execute(text(MISSING_CALL))
 
                 async def test_session(self) -> None:
-                    await self.session.execute(text("SELECT uuid_generate_v4()"))
+                    await self.session.execute(text(MISSING_CALL))
 
             Async.isolation = isolation
             with self.subTest(isolation):
@@ -225,10 +256,10 @@ class EveryWayATestReachesTheDatabase(unittest.TestCase):
 
             def test_module_level_engine(self) -> None:
                 with routing_app.engine.connect() as connection:
-                    connection.execute(text("SELECT uuid_generate_v4()"))
+                    connection.execute(text(MISSING_CALL))
 
             def test_module_level_scoped_session(self) -> None:
-                routing_app.Session().execute(text("SELECT uuid_generate_v4()"))
+                routing_app.Session().execute(text(MISSING_CALL))
 
         self.assert_reported_with_hint(Routed)
 
@@ -256,7 +287,7 @@ class SchemaBuilds(unittest.TestCase):
 
     def test_create_all_with_a_function_default(self) -> None:
         metadata = MetaData()
-        key = Column("key", postgresql.UUID, server_default=text("uuid_generate_v4()"))
+        key = Column("key", Integer, server_default=text("levenshtein('a', 'b')"))
         Table("tokens", metadata, Column("id", Integer, primary_key=True), key)
 
         class FunctionDefault(PGliteTestCase):
@@ -266,7 +297,7 @@ class SchemaBuilds(unittest.TestCase):
         FunctionDefault.metadata = metadata
         result = run_case(FunctionDefault)
         self.assertIn("SchemaBuildError", problems(result))
-        self.assert_hint(problems(result), FunctionDefault.__qualname__, "uuid-ossp")
+        self.assert_hint(problems(result), FunctionDefault.__qualname__, "fuzzystrmatch")
 
     def test_alembic_migration_with_an_extension_type(self) -> None:
         ini = alembic_styles.script_directory_executing("CREATE TABLE users (id serial PRIMARY KEY, email citext)")

