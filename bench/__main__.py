@@ -27,6 +27,7 @@ runs on PGlite. Prints the table and writes it, with the machine and the targets
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -95,6 +96,9 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     server_url = os.environ.pop("PGLITE_TESTCASE_DATABASE_URL", None)
     context = Context(quick=args.quick, repeat=2 if args.quick else args.repeat, server_url=server_url)
     facts = machine.describe(server_url)
+    missing = missing_packages(args.scenarios)
+    if missing:  # said now, not after the scenarios before the one that needs it have run
+        raise SystemExit(f"the scenarios chosen need {', '.join(missing)}: pip install -e '.[bench]'")
     rows: list[Row] = []
     durations: dict[str, float] = {}
     for name in args.scenarios:
@@ -103,7 +107,7 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         rows += SCENARIOS[name](context)
         durations[name] = round(time.time() - scenario_started, 1)
     print(f"[{time.time() - started:6.0f} s] done", file=sys.stderr, flush=True)
-    rows.sort(key=lambda row: row.scenario.split()[0])
+    rows.sort(key=lambda row: int(row.scenario.split()[0]))
     targets.attach(rows)
     compare(rows)
     facts.update(context.facts, load_average_end=os.getloadavg()[0])
@@ -118,6 +122,25 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "scenario_seconds": durations,
         "rows": [row.as_dict() for row in rows],
     }
+
+
+# What the bench extra installs, the module to import, and the scenario that runs it.
+NEEDS: tuple[tuple[str, str, str], ...] = (
+    ("pytest", "pytest", "startup"),
+    ("pytest", "pytest", "alternatives"),
+    ("pytest", "pytest", "pytest-plugin"),
+    ("pytest_postgresql", "pytest-postgresql", "alternatives"),
+    ("unittest_parallel", "unittest-parallel", "scale"),
+)
+
+
+def missing_packages(scenarios: list[str]) -> list[str]:
+    """The packages of the bench extra that these scenarios need and this environment lacks."""
+    return sorted({package for module, package, scenario in NEEDS if scenario in scenarios and not importable(module)})
+
+
+def importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def compare(rows: list[Row]) -> None:

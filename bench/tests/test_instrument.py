@@ -14,8 +14,10 @@ import unittest
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.__main__ import compare, parse
+from bench import __main__ as bench_main
+from bench.__main__ import compare, missing_packages, parse
 from bench.measure import Row, kill_tree, paired, run_python, samples_of, values
+from bench.node_profile import classify
 from bench.processes import descendants
 from bench.server import libpq_parameters
 from bench.suite_runner import NodeMemory, node_processes
@@ -153,6 +155,45 @@ class OptionTests(unittest.TestCase):
             parse(["--only", "startup,speed"])
         self.assertIn("unknown scenario 'speed'", err.getvalue())
         self.assertIn("first-run", err.getvalue())
+
+    def test_a_missing_package_of_the_bench_extra_is_named_before_anything_runs(self) -> None:
+        needs = bench_main.NEEDS
+        self.addCleanup(setattr, bench_main, "NEEDS", needs)
+        bench_main.NEEDS = (*needs, ("no_such_module_here", "no-such-package", "scale"))
+        self.assertEqual(missing_packages(["suite"]), [])
+        self.assertEqual(missing_packages(["suite", "scale"]), ["no-such-package"])
+
+
+def _frame(node_id: int, name: str, url: str = "", children: tuple[int, ...] = ()) -> dict[str, object]:
+    return {"id": node_id, "callFrame": {"functionName": name, "url": url}, "children": list(children)}
+
+
+class NodeProfileTests(unittest.TestCase):
+    """``bench.node_profile`` sorts node's samples by the first part their stack reaches."""
+
+    def test_each_sample_goes_to_the_part_its_stack_reaches(self) -> None:
+        ours = "file:///x/pglite_testcase/node/lib/host.js"
+        pglite = "file:///x/node_modules/@electric-sql/pglite/dist/index.cjs"
+        profile = {
+            "nodes": [
+                _frame(1, "(root)", children=(2, 3, 4, 7, 9, 10)),
+                _frame(2, "(idle)"),
+                _frame(3, "(garbage collector)"),
+                _frame(4, "run", ours, children=(5,)),
+                _frame(5, "execProtocol", pglite, children=(6,)),
+                _frame(6, "wasm-function[178]"),
+                _frame(7, "answer", "file:///x/pglite_testcase/node/lib/scheduler.js", children=(8,)),
+                _frame(8, "writeBuffer"),
+                _frame(9, "compileForInternalLoader", "node:internal/bootstrap/realm"),
+                _frame(10, "receive", "file:///x/pglite_testcase/node/lib/connection.js"),
+            ],
+            "samples": [2, 3, 6, 5, 8, 9, 10, 6],
+            "timeDeltas": [1000, 2000, 3000, 1000, 4000, 5000, 6000, 1000],
+        }
+        self.assertEqual(
+            dict(classify(profile)),
+            {"idle": 1.0, "garbage collection": 2.0, "PGlite": 5.0, "socket writes": 4.0, "node": 5.0, "server": 6.0},
+        )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ log = logging.getLogger("pglite_testcase")
 # Every message makes short-lived buffers; V8 lets its young generation grow to
 # tens of MB for them over a long run (node's RSS kept rising with the number of
 # tests). A 1 MB semi-space holds them as well, at no measurable cost a test.
-NODE_FLAGS = ("--liftoff-only", "--max-semi-space-size=1")
+NODE_FLAGS: tuple[str, ...] = ("--liftoff-only", "--max-semi-space-size=1")
 USER = PASSWORD = DATABASE = "postgres"
 PRIVATE_DIR_PREFIX = "pglite-testcase-"
 CANCEL_LINE = (
