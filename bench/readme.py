@@ -32,18 +32,20 @@ SCENARIO_MEANINGS = {
     "with its ratio to our session-body overhead.",
     "2": "**Start-up**, warm cache: the one-test process rows are what a user waits for, the wall time of a "
     "whole `python` process running one test on the 20-table schema, from the interpreter's start to its exit, "
-    "on PGlite and on the server through this package (which creates the process's database from a template "
-    "and drops it at exit), and on PGlite with `PGLITE_TESTCASE_KEEP_WARM=1` (taking the spare the keeper "
-    "started after the previous such run), in alternation; the ratios pair them run by run. The other rows "
-    "time parts of the same kind of process: from its start (read from `/proc`, to the clock tick) to the first "
-    "test's first query; from the test class's definition to that query; importing SQLAlchemy's ORM and the "
-    "package without defining a class (so without PGlite), and the package's import alone on top of "
-    "SQLAlchemy's ORM. The `backend = 'postgres'` rows are the same first query with no server running (the "
-    "process starts the backend's server). py-pglite's row is the same first query through its pytest fixtures.",
+    "on PGlite (PostgreSQL 17, and 18) and on the server through this package (which creates the process's "
+    "database from a template and drops it at exit), and on PGlite with `PGLITE_TESTCASE_KEEP_WARM=1` "
+    "(taking the spare the keeper started after the previous such run), in alternation; the ratios pair them "
+    "run by run. The other rows time parts of the same kind of process: from its start (read from `/proc`, to "
+    "the clock tick) to the first test's first query; from the test class's definition to that query; "
+    "importing SQLAlchemy's ORM and the package without defining a class (so without PGlite), and the "
+    "package's import alone on top of SQLAlchemy's ORM. The `backend = 'postgres'` rows are the same first "
+    "query with no server running (the process starts the backend's server). py-pglite's row is the same first "
+    "query through its pytest fixtures.",
     "3": "**Schema**: `setUpClass` of a class migrated by an Alembic chain vs. an empty class, each the first class "
     "of a fresh process, warm cache (the first row is the first run ever, which builds and saves the snapshot).",
     "4": "**Suite**: wall time of a process running small tests (INSERT, commit, count) in classes on a schema of "
-    "the size the row names. (d) is the same suite on the real server; the pytest-postgresql row runs the same "
+    "the size the row names, on PGlite's PostgreSQL 17 and 18, the postgres backend and (d) the real server, in "
+    "alternation (the ratio pairs PGlite's runs with the server's); the pytest-postgresql row runs the same "
     "tests as pytest tests on its `postgresql` fixture (a database per test, created from a template that holds "
     'the schema) on the same server. "vs" is the ratio to pglite_testcase on PGlite.',
     "5": "**Memory**: the PGlite node process's peak RSS (`VmHWM`) during the suite of scenario 4 and during the "
@@ -59,7 +61,13 @@ SCENARIO_MEANINGS = {
     "fresh database of its own, several rounds in one process per backend; the ratio pairs the rounds.",
     "8": "**First run**: an empty `PGLITE_TESTCASE_CACHE_DIR`, so that `npm ci` fetches PGlite's packages from "
     "the registry, then the process start to the first test's first query.",
-    "9": "**The postgres backend's server**: its rows in scenarios 2 and 4 are `backend = 'postgres'` with no "
+    "9": "**py-pglite's pytest plugin**: a one-test pytest process (a `PGliteTestCase`, 20-table `create_all`, "
+    "warm cache) with py-pglite's plugin loaded, as pytest loads it in every run where py-pglite is installed, "
+    "and with `-p no:py_pglite`, in alternation; the whole process's wall time, and the difference run by run.",
+    "10": "**Bulk loading**: 100,000 rows of (text, integer) into one table through plain psycopg 3, on the "
+    "database a test class gets: `executemany` of an INSERT and `COPY ... FROM STDIN`, each committed, on "
+    "PGlite's PostgreSQL 17 and 18 and on the server, in alternation; the ratios pair the runs.",
+    "11": "**The postgres backend's server**: its rows in scenarios 2 and 4 are `backend = 'postgres'` with no "
     "server running when the process starts (it starts the shared server on the existing cluster; the schema's "
     "template exists). Here: an empty cache to the first query (`initdb` included); a process's "
     "start to its first query while another process holds the shared server, and the same with a server of the "
@@ -131,15 +139,124 @@ def targets_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _scenario_number(row: dict[str, Any]) -> int:
+    return int(row["scenario"].split()[0])
+
+
+def _ratio(left: float, right: float) -> str:
+    return f"{left / right:.1f} x"
+
+
+def conclusions(rows: list[dict[str, Any]]) -> list[str]:
+    """What a user should take from the run, one sentence per question, its figures from the rows (a
+    sentence whose rows are missing is left out)."""
+    m = {row["key"]: row["median"] for row in rows if row.get("median") is not None}
+
+    def has(*keys: str) -> bool:
+        return all(key in m for key in keys)
+
+    said = []
+    overheads = [
+        value for key, value in m.items() if re.fullmatch(r"isolation\.pglite[^.]*\.\d+\.(session|connection)", key)
+    ]
+    truncates = [value for key, value in m.items() if re.fullmatch(r"isolation\.pglite[^.]*\.\d+\.truncate", key)]
+    if overheads and truncates:
+        said.append(
+            f"**Isolation** costs {min(overheads):.1f} to {max(overheads):.1f} x a `SELECT 1` round trip per test "
+            f'on PGlite, whatever the schema\'s size: keep the default `isolation = "transaction"`. '
+            f'`isolation = "truncate"` costs {min(truncates):.1f} to {max(truncates):.1f} x: only for code that needs '
+            "several sessions at once."
+        )
+    if has("startup.process", "startup.process.server", "startup.process.ratio"):
+        text = (
+            f"**A one-test run** takes {m['startup.process']:.2f} s on PGlite against "
+            f"{m['startup.process.server']:.2f} s on a running PostgreSQL server "
+            f"({m['startup.process.ratio']:.2f} x): PGlite's start is most of the difference, and it is paid once "
+            "per process, not per test."
+        )
+        if has("startup.process.keep_warm", "startup.process.keep_warm.ratio"):
+            text += (
+                f" With `PGLITE_TESTCASE_KEEP_WARM=1` the same run takes {m['startup.process.keep_warm']:.2f} s "
+                f"({m['startup.process.keep_warm.ratio']:.2f} x the server): turn it on for edit-and-rerun loops."
+            )
+        said.append(text)
+    if has("suite.pglite", "suite.server"):
+        ratio = f"{m['suite.ratio']:.2f} x" if "suite.ratio" in m else _ratio(m["suite.pglite"], m["suite.server"])
+        text = (
+            f"**A suite** of 1,000 small tests takes {m['suite.pglite']:.1f} s on PGlite and {m['suite.server']:.1f} s "
+            f"on the server ({ratio})"
+        )
+        if "suite.pglite18" in m:
+            text += f", {m['suite.pglite18']:.1f} s on PGlite's PostgreSQL 18"
+        if "suite.postgres" in m:
+            text += (
+                f', {m["suite.postgres"]:.1f} s with `backend = "postgres"` '
+                f"({_ratio(m['suite.postgres'], m['suite.pglite'])} PGlite's time, no server to set up)"
+            )
+        text += (
+            ": where a suite's wall time matters more than PGlite's zero install, use the postgres backend or a server."
+        )
+        alternatives = [
+            (key, name)
+            for key, name in (
+                ("suite.py_pglite", "py-pglite's fixtures"),
+                ("suite.naive", "a PGlite per class"),
+                ("suite.pytest_postgresql", "pytest-postgresql, a database per test on the server"),
+            )
+            if key in m
+        ]
+        if alternatives:
+            text += (
+                " The other ways take "
+                + ", ".join(f"{_ratio(m[key], m['suite.pglite'])} as long ({name})" for key, name in alternatives)
+                + "."
+            )
+        said.append(text)
+    if has("bulk.pglite.executemany", "bulk.pglite.copy", "bulk.executemany.ratio"):
+        said.append(
+            f"**Bulk loading** of 100,000 rows: `executemany` takes {m['bulk.pglite.executemany']:.1f} s on PGlite "
+            f"({m['bulk.executemany.ratio']:.1f} x the server), `COPY` {m['bulk.pglite.copy']:.2f} s: load large "
+            "fixtures with COPY (psycopg's `cursor.copy`). The time is PostgreSQL's own work compiled to "
+            "WebAssembly (see below), not the package's."
+        )
+    if has("scale.per_test_ratio", "scale.unittest_parallel.speedup"):
+        said.append(
+            f"**Large suites**: the time per test does not grow with the suite ({m['scale.per_test_ratio']:.2f} x from "
+            "1,000 to 10,000 tests), and `unittest-parallel -j 2 --level class` runs one "
+            f"{m['scale.unittest_parallel.speedup']:.2f} x faster on this 2-CPU machine: each process has its own "
+            "PGlite."
+        )
+    if has("memory.suite.peak"):
+        said.append(f"**Memory**: node's PGlite peaks at {m['memory.suite.peak']:.0f} MB per test process.")
+    if has("migrations.chain.ratio", "migrations.inventory.ratio"):
+        said.append(
+            f"**Migration checks** take {m['migrations.inventory.ratio']:.2f} x (3 revisions) to "
+            f"{m['migrations.chain.ratio']:.2f} x (50 revisions) their time on the server."
+        )
+    if has("first_run.first_query"):
+        said.append(
+            f"**The first run** on a machine (npm fetches PGlite) reaches its first query in "
+            f"{m['first_run.first_query']:.1f} s; later runs use the package cache."
+        )
+    if has("pytest_plugin.cost"):
+        said.append(
+            f"**Under pytest**, py-pglite's plugin adds {m['pytest_plugin.cost']:.2f} s to every run: "
+            "`-p no:py_pglite` removes it."
+        )
+    return [f"- {sentence}" for sentence in said]
+
+
 def performance(data: dict[str, Any], results: str) -> str:
-    rows = data["rows"]
-    scenarios = sorted({row["scenario"].split()[0] for row in rows})
+    rows = sorted(data["rows"], key=_scenario_number)
+    scenarios = sorted({row["scenario"].split()[0] for row in rows}, key=int)
     parts = [
         machine_sentence(data) + f" The results are in `{results}`.",
         command_block(data, results),
         "`PGLITE_TESTCASE_DATABASE_URL` names the real PostgreSQL server of the server rows (left out, those rows "
         "are not run); every other row runs on PGlite. `--quick` runs every scenario in a smaller form, "
         "`--only startup,scale` (for example) only some.",
+        "What to conclude, from this run's medians:",
+        "\n".join(conclusions(rows)),
         "Targets set for the project (`bench/targets.py`), each checked against its row's median:",
         targets_table(rows),
         "What the rows mean:",

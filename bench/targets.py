@@ -37,6 +37,7 @@ TARGETS: dict[str, Target] = {
     "scale.unittest_parallel.speedup": Target("5. unittest-parallel -j 2: speed-up"),
     "suite.pytest_postgresql": Target("6. pytest-postgresql on the real server, 1,000-test suite"),
     "suite.server": Target("6. pglite_testcase on the real server, 1,000-test suite"),
+    "suite.ratio": Target("8. the 1,000-test suite: PGlite / PostgreSQL server", 1.2),
     "bulk.executemany.ratio": Target("8. executemany of 100,000 rows: PGlite / PostgreSQL server", 1.5),
     "first_run.first_query": Target("7. first run: empty cache to the first green test"),
 }

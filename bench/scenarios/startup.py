@@ -2,11 +2,12 @@
 
 Each round runs, one after the other: an interpreter that only imports SQLAlchemy's ORM and the
 package; one test on an empty database; one test on the 20-table schema (its whole process timed,
-interpreter start and exit included); and, with a server, the same one-test process on it through
-this package; then the PGlite one with ``PGLITE_TESTCASE_KEEP_WARM=1``, which takes the spare the
-keeper started after the previous round's (the keeper's own, in a temporary directory of this
-scenario, stopped at its end); and each one-test process with ``backend = "postgres"``, no server
-running (the process starts the backend's server). The ratios pair the processes of each round.
+interpreter start and exit included), and the same on PGlite's PostgreSQL 18; and, with a server,
+the same one-test process on it through this package; then the PGlite one with
+``PGLITE_TESTCASE_KEEP_WARM=1``, which takes the spare the keeper started after the previous
+round's (the keeper's own, in a temporary directory of this scenario, stopped at its end); and each
+one-test process with ``backend = "postgres"``, no server running (the process starts the
+backend's server). The ratios pair the processes of each round.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SCENARIO = "2 start-up to first query"
 LABELS = {"empty": "empty database", "metadata": "20-table create_all schema"}
 POSTGRES = tuple(f"postgres.{mode}" for mode in LABELS)
 ONE_TEST = "one-test process (20-table create_all, warm cache), interpreter start to exit"
+PGLITE_18 = {"PGLITE_TESTCASE_POSTGRES_VERSION": "18"}
 
 
 def run(context: Context) -> list[Row]:
@@ -38,6 +40,7 @@ def run(context: Context) -> list[Row]:
         out = run_python(["startup_probe.py", mode], directory)[1]
         postgres_out = run_python(["startup_probe.py", mode], directory, postgres)[1]
         wait_stopped(postgres)
+    run_python(["startup_probe.py", "metadata"], directory, PGLITE_18)  # warm: PostgreSQL 18's snapshot
     context.facts["pglite_postgresql"] = text_value(out, "server_version")
     context.facts["postgres_backend_postgresql"] = text_value(postgres_out, "server_version")
     if server:
@@ -63,7 +66,7 @@ def measure(
 ) -> list[Row]:
     run_python(["startup_probe.py", "metadata"], directory, warm)  # starts the keeper
     keys = ("imports", "package_import", "empty", "metadata", "after_class", "process", "server", "server_class")
-    samples: dict[str, list[float]] = {key: [] for key in (*keys, "warm", "warm_class", *POSTGRES)}
+    samples: dict[str, list[float]] = {key: [] for key in (*keys, "warm", "warm_class", "process18", *POSTGRES)}
     for _ in range(context.repeat):  # in alternation, so that the differences pair runs made together
         wait_for_spare(Path(warm["TMPDIR"]))
         wall, out = run_python(["startup_probe.py", "metadata"], directory, warm)
@@ -78,6 +81,7 @@ def measure(
         samples["metadata"].append(value(out, "first_query"))
         samples["after_class"].append(value(out, "after_class"))
         samples["process"].append(wall)
+        samples["process18"].append(run_python(["startup_probe.py", "metadata"], directory, PGLITE_18)[0])
         if server:
             wall, out = run_python(["startup_probe.py", "metadata"], directory, server)
             samples["server"].append(wall)
@@ -117,6 +121,15 @@ def measure(
     )
     process = Row("startup.process", SCENARIO, f"PGlite: {ONE_TEST}", "s", samples["process"])
     rows.append(process)
+    process18 = Row(
+        "startup.process.pglite18",
+        SCENARIO,
+        f"PGlite's PostgreSQL 18: {ONE_TEST}",
+        "s",
+        samples["process18"],
+        compare_to="startup.process",
+    )
+    rows.append(process18)
     rows.append(
         Row(
             "startup.after_class.keep_warm",
@@ -154,6 +167,17 @@ def measure(
                 "one-test process: PGlite / PostgreSQL server",
                 "x",
                 process,
+                on_server,
+                lambda a, b: a / b,
+            )
+        )
+        rows.append(
+            paired(
+                "startup.process.pglite18.ratio",
+                SCENARIO,
+                "one-test process: PGlite's PostgreSQL 18 / PostgreSQL server",
+                "x",
+                process18,
                 on_server,
                 lambda a, b: a / b,
             )

@@ -1,6 +1,7 @@
 """4 suite wall time and 5 memory: the same small tests under pglite_testcase and the alternatives.
 
-``run_ours``: pglite_testcase on PGlite (with node's peak memory) and on the real server.
+``run_ours``: pglite_testcase on PGlite's PostgreSQL 17 (with node's peak memory) and 18, on the postgres
+backend and on the real server, in alternation.
 ``run_alternatives``: py-pglite's pytest fixtures, a naive unittest port, pytest-postgresql.
 """
 
@@ -11,11 +12,12 @@ import os
 import shutil
 import statistics
 import uuid
+from operator import truediv
 from pathlib import Path
 
 from .. import workloads
 from ..context import PY_PGLITE_PYTEST, Context, scratch
-from ..measure import Row, run_python, samples_of, value
+from ..measure import Row, paired, run_python, samples_of, value
 from ..postgres_backend import backend_env, wait_stopped
 from ..server import libpq_parameters
 
@@ -44,14 +46,20 @@ def run_ours(context: Context) -> list[Row]:
     directory = suite_directory("suite-ours")
     workloads.write_ours(directory, *sizes(context))
     postgres = backend_env()
-    for env in ({}, postgres):  # warm: PGlite's snapshot of this schema saved; the server's template built
+    pglite18 = {"PGLITE_TESTCASE_POSTGRES_VERSION": "18"}
+    server = {"PGLITE_TESTCASE_DATABASE_URL": context.server_url} if context.server_url else None
+    for env in ({}, pglite18, postgres, *([server] if server else [])):  # warm: snapshots saved, templates built
         run_python(["-m", "bench.suite_runner"], directory, env)
-    runs, postgres_samples = [], []
-    for _ in range(suite_repeat(context)):  # in alternation
+    runs, pglite18_samples, postgres_samples, server_samples = [], [], [], []
+    for _ in range(suite_repeat(context)):  # in alternation, so that the ratios pair runs made together
         runs.append(run_python(["-m", "bench.suite_runner"], directory))
+        pglite18_samples.append(run_python(["-m", "bench.suite_runner"], directory, pglite18)[0])
         wait_stopped(postgres)  # each run starts the server, as a run after a pause does
         postgres_samples.append(run_python(["-m", "bench.suite_runner"], directory, postgres)[0])
+        if server:
+            server_samples.append(run_python(["-m", "bench.suite_runner"], directory, server)[0])
     wait_stopped(postgres)
+    ours = Row("suite.pglite", SCENARIO, f"pglite_testcase, {label(context)}", "s", [seconds for seconds, _ in runs])
     rows = [
         Row(
             "suite.postgres",
@@ -61,7 +69,15 @@ def run_ours(context: Context) -> list[Row]:
             postgres_samples,
             compare_to="suite.pglite",
         ),
-        Row("suite.pglite", SCENARIO, f"pglite_testcase, {label(context)}", "s", [seconds for seconds, _ in runs]),
+        ours,
+        Row(
+            "suite.pglite18",
+            SCENARIO,
+            f"pglite_testcase on PGlite's PostgreSQL 18, {label(context)}",
+            "s",
+            pglite18_samples,
+            compare_to="suite.pglite",
+        ),
         Row(
             "memory.suite.peak",
             MEMORY,
@@ -70,21 +86,19 @@ def run_ours(context: Context) -> list[Row]:
             [value(out, "node_peak_rss_mb") for _, out in runs],
         ),
     ]
-    if context.server_url:
-        env = {"PGLITE_TESTCASE_DATABASE_URL": context.server_url}
-        run_python(["-m", "unittest", "-q"], directory, env)  # warm: the template is built
-        samples = [run_python(["-m", "unittest", "-q"], directory, env)[0] for _ in range(suite_repeat(context))]
-        rows.insert(
-            0,
-            Row(
-                "suite.server",
-                SCENARIO,
-                f"(d) pglite_testcase on PostgreSQL server, {label(context)}",
-                "s",
-                samples,
-                compare_to="suite.pglite",
-            ),
+    if server:
+        on_server = Row(
+            "suite.server",
+            SCENARIO,
+            f"(d) pglite_testcase on PostgreSQL server, {label(context)}",
+            "s",
+            server_samples,
+            compare_to="suite.pglite",
         )
+        ratio = paired(
+            "suite.ratio", SCENARIO, "suite: PGlite / PostgreSQL server, run by run", "x", ours, on_server, truediv
+        )
+        rows[0:0] = [on_server, ratio]
     shutil.rmtree(directory, ignore_errors=True)
     return rows
 

@@ -103,6 +103,27 @@ class RenderTests(unittest.TestCase):
         self.assertIn("| 8 first run | empty cache | not measured | - | 0 | 1 of 1 runs killed after 300 s |", text)
         self.assertIn("| empty cache | - s |  | not measured (its runs failed) |", text)
 
+    def test_conclusions_take_their_figures_from_the_rows_and_skip_what_is_missing(self) -> None:
+        suite = [
+            Row("suite.pglite", "4 suite wall time", "ours", "s", [4.0, 4.2]),
+            Row("suite.server", "4 suite wall time", "server", "s", [2.0]),
+            Row("suite.postgres", "4 suite wall time", "backend", "s", [3.0]),
+        ]
+        said = "\n".join(readme.conclusions([row.as_dict() for row in suite]))
+        self.assertIn("takes 4.1 s on PGlite and 2.0 s on the server (2.0 x)", said)
+        self.assertIn('3.0 s with `backend = "postgres"` (0.7 x PGlite\'s time', said)
+        self.assertNotIn("Bulk loading", said)  # no bulk rows in this run: no sentence about them
+        self.assertEqual(readme.conclusions([suite[1].as_dict()]), [])
+
+    def test_scenarios_are_listed_in_their_numbers_order(self) -> None:
+        rows = [
+            Row("bulk.pglite.copy", "10 bulk loading", "copy", "s", [0.5]),
+            Row("startup.empty", "2 start-up to first query", "empty", "s", [0.9]),
+        ]
+        text = section(readme.render(README, results(rows), "r.json"), "performance")
+        self.assertLess(text.index("| 2 start-up"), text.index("| 10 bulk loading"))
+        self.assertLess(text.index("2. **Start-up**"), text.index("10. **Bulk loading**"))
+
     def test_without_markers_the_error_names_them(self) -> None:
         with self.assertRaisesRegex(SystemExit, "bench:performance:begin"):
             readme.render("# no markers\n", results([]), "r.json")
