@@ -52,7 +52,13 @@ class PostgresInstall:
 
     def extensions(self) -> frozenset[str]:
         """The extensions it ships: the names ``CREATE EXTENSION`` takes."""
-        return frozenset(path.stem for path in (self.root / "share" / "extension").glob("*.control"))
+        return _shipped_extensions(self.root)
+
+
+@functools.lru_cache(maxsize=None)
+def _shipped_extensions(root: Path) -> frozenset[str]:
+    # Read once a process: each class on the backend asks (its extensions checked, its hints made).
+    return frozenset(path.stem for path in (root / "share" / "extension").glob("*.control"))
 
 
 @functools.lru_cache(maxsize=None)
