@@ -9,6 +9,8 @@ from pathlib import Path
 
 # py-pglite's rows run pytest with its plugin only (pytest-postgresql's is installed for its own row).
 PY_PGLITE_PYTEST = ["-q", "-p", "no:cacheprovider", "-p", "no:pytest_postgresql"]
+# A child's environment for PGlite's PostgreSQL 18 line (PGlite 0.5) instead of the default 17.
+PGLITE_18 = {"PGLITE_TESTCASE_POSTGRES_VERSION": "18"}
 
 
 @dataclass

@@ -3,13 +3,13 @@ test class gets: PGlite (PostgreSQL 17 and 18) and the real server, in alternati
 
 from __future__ import annotations
 
-from ..context import Context, scratch
+from ..context import PGLITE_18, Context, scratch
 from ..measure import Row, paired, run_python, value
 
 SCENARIO = "10 bulk loading"
 BACKENDS = {
     "pglite": ("PGlite (PostgreSQL 17)", {"PGLITE_TESTCASE_POSTGRES_VERSION": "17"}),
-    "pglite18": ("PGlite (PostgreSQL 18)", {"PGLITE_TESTCASE_POSTGRES_VERSION": "18"}),
+    "pglite18": ("PGlite (PostgreSQL 18)", PGLITE_18),
 }
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from pglite_testcase.runtime import keeper
 
 from .. import workloads
-from ..context import PY_PGLITE_PYTEST, Context, scratch
+from ..context import PGLITE_18, PY_PGLITE_PYTEST, Context, scratch
 from ..measure import Row, paired, run_python, samples_of, text_value, value
 from ..postgres_backend import backend_env, wait_stopped
 
@@ -27,7 +27,6 @@ SCENARIO = "2 start-up to first query"
 LABELS = {"empty": "empty database", "metadata": "20-table create_all schema"}
 POSTGRES = tuple(f"postgres.{mode}" for mode in LABELS)
 ONE_TEST = "one-test process (20-table create_all, warm cache), interpreter start to exit"
-PGLITE_18 = {"PGLITE_TESTCASE_POSTGRES_VERSION": "18"}
 
 
 def run(context: Context) -> list[Row]:

@@ -16,7 +16,7 @@ from operator import truediv
 from pathlib import Path
 
 from .. import workloads
-from ..context import PY_PGLITE_PYTEST, Context, scratch
+from ..context import PGLITE_18, PY_PGLITE_PYTEST, Context, scratch
 from ..measure import Row, paired, run_python, samples_of, value
 from ..postgres_backend import backend_env, wait_stopped
 from ..server import libpq_parameters
@@ -46,14 +46,13 @@ def run_ours(context: Context) -> list[Row]:
     directory = suite_directory("suite-ours")
     workloads.write_ours(directory, *sizes(context))
     postgres = backend_env()
-    pglite18 = {"PGLITE_TESTCASE_POSTGRES_VERSION": "18"}
     server = {"PGLITE_TESTCASE_DATABASE_URL": context.server_url} if context.server_url else None
-    for env in ({}, pglite18, postgres, *([server] if server else [])):  # warm: snapshots saved, templates built
+    for env in ({}, PGLITE_18, postgres, *([server] if server else [])):  # warm: snapshots saved, templates built
         run_python(["-m", "bench.suite_runner"], directory, env)
     runs, pglite18_samples, postgres_samples, server_samples = [], [], [], []
     for _ in range(suite_repeat(context)):  # in alternation, so that the ratios pair runs made together
         runs.append(run_python(["-m", "bench.suite_runner"], directory))
-        pglite18_samples.append(run_python(["-m", "bench.suite_runner"], directory, pglite18)[0])
+        pglite18_samples.append(run_python(["-m", "bench.suite_runner"], directory, PGLITE_18)[0])
         wait_stopped(postgres)  # each run starts the server, as a run after a pause does
         postgres_samples.append(run_python(["-m", "bench.suite_runner"], directory, postgres)[0])
         if server:
